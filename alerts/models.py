@@ -1,0 +1,1 @@
+"""Alert models (see issue 5)."""

@@ -1,0 +1,53 @@
+"""One JSON shape for every API error: {"error": {"status", "code", "message", "fields"}}."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import status
+from rest_framework.exceptions import APIException
+from rest_framework.response import Response
+from rest_framework.views import exception_handler
+
+
+class BadParameterError(APIException):
+    """HTTP 400 naming the query parameter that is wrong."""
+
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_code = "invalid_parameter"
+
+    def __init__(self, parameter: str, message: str) -> None:
+        super().__init__(detail={parameter: [message]})
+
+
+class ServiceUnavailableError(APIException):
+    """HTTP 503: a backing store (DynamoDB) is unreachable."""
+
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_code = "service_unavailable"
+    default_detail = "The price store is unavailable; try again shortly."
+
+
+def _flatten(detail: Any) -> dict[str, list[str]]:
+    if isinstance(detail, dict):
+        return {str(k): [str(m) for m in (v if isinstance(v, list) else [v])] for k, v in detail.items()}
+    return {}
+
+
+def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """DRF exception handler producing {"error": {status, code, message, fields}}."""
+    response = exception_handler(exc, context)
+    if response is None:
+        return None
+    detail = getattr(exc, "detail", response.data)
+    fields = _flatten(detail)
+    if fields:
+        message = "; ".join(f"{name}: {' '.join(msgs)}" for name, msgs in fields.items())
+    else:
+        message = str(detail if not isinstance(detail, list) else " ".join(map(str, detail)))
+    codes = exc.get_codes() if isinstance(exc, APIException) else None
+    code = codes if isinstance(codes, str) else getattr(exc, "default_code", "error")
+    response.data = {
+        "error": {"status": response.status_code, "code": code, "message": message, "fields": fields}
+    }
+    return response

@@ -1,0 +1,168 @@
+"""Price domain: pairs, ticks and the minute a tick describes (pure, no I/O)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from enum import StrEnum
+
+EXCHANGE_BITFINEX = "bitfinex"
+MINUTE = timedelta(minutes=1)
+MINUTE_MS = 60_000
+HOUR_MS = 3_600_000
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+# Bitfinex pairs: BTCUSD, or BASE:QUOTE when either code is longer than 3 characters
+# (AAVE:USD, TESTBTC:TESTUSD, BTCF0:USTF0). See shared/data README §5 and §7.
+_PAIR_RE = re.compile(r"^(?:[A-Z0-9]{6}|[A-Z0-9]{2,12}:[A-Z0-9]{2,12})$")
+
+
+class InvalidPairError(ValueError):
+    """A pair name that is not in Bitfinex's format (BTCUSD or AAVE:USD)."""
+
+
+class TickSource(StrEnum):
+    """Where a tick came from: a polled ticker, an exchange candle, or an imported snapshot."""
+
+    TICKER = "ticker"
+    CANDLE = "candle"
+    SNAPSHOT = "snapshot"
+
+
+@dataclass(frozen=True, slots=True)
+class Pair:
+    """A trading pair in Bitfinex notation: `name` 'BTCUSD' or 'AAVE:USD', split into base/quote."""
+
+    name: str
+    base: str
+    quote: str
+
+    @classmethod
+    def parse(cls, name: str) -> Pair:
+        """Parse 'BTCUSD' / 'AAVE:USD' (not the `t`-prefixed symbol); raises InvalidPairError."""
+        if not isinstance(name, str) or not _PAIR_RE.match(name):
+            raise InvalidPairError(
+                f"invalid pair {name!r}: expected 6 upper-case characters such as BTCUSD, "
+                "or BASE:QUOTE such as AAVE:USD"
+            )
+        if ":" in name:
+            base, quote = name.split(":")
+        else:
+            base, quote = name[:3], name[3:]
+        return cls(name=name, base=base, quote=quote)
+
+    @classmethod
+    def from_symbol(cls, symbol: str) -> Pair:
+        """Parse a Bitfinex trading symbol such as 'tBTCUSD' or 'tAAVE:USD'."""
+        if not symbol.startswith("t"):
+            raise InvalidPairError(f"not a trading symbol: {symbol!r}")
+        return cls.parse(symbol[1:])
+
+    @property
+    def symbol(self) -> str:
+        """The Bitfinex trading symbol: 't' + pair."""
+        return "t" + self.name
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    """The last price of one pair at the end of one minute.
+
+    `minute` is the aware UTC start of the minute described; the tick holds the price at
+    the end of that minute (minute + 60 s), which is the close of the exchange's 1-minute
+    candle whose MTS equals `minute` (see docs/data-model.md, "Which minute a tick describes").
+    Prices are Decimal in quote-currency units. Ticker fields (`bid` … `low_24h`) are set for
+    polled ticks; candle fields (`open`, `high`, `low`, `volume`: the minute's OHLCV, volume in
+    base currency) for ticks made from candles.
+    """
+
+    exchange: str
+    pair: str
+    minute: datetime
+    last_price: Decimal
+    source: TickSource = TickSource.TICKER
+    bid: Decimal | None = None
+    bid_size: Decimal | None = None
+    ask: Decimal | None = None
+    ask_size: Decimal | None = None
+    daily_change: Decimal | None = None
+    daily_change_relative: Decimal | None = None
+    volume_24h: Decimal | None = None
+    high_24h: Decimal | None = None
+    low_24h: Decimal | None = None
+    open: Decimal | None = None
+    high: Decimal | None = None
+    low: Decimal | None = None
+    volume: Decimal | None = None
+    observed_at: datetime | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.minute.tzinfo is None or self.minute.utcoffset() != timedelta(0):
+            raise ValueError(f"Tick.minute must be aware UTC, got {self.minute!r}")
+        if self.minute.second or self.minute.microsecond:
+            raise ValueError(f"Tick.minute must be the start of a minute, got {self.minute!r}")
+        if not isinstance(self.last_price, Decimal):
+            raise TypeError("Tick.last_price must be a Decimal")
+
+    @property
+    def minute_ms(self) -> int:
+        """The described minute in ms since the epoch (UTC)."""
+        return to_ms(self.minute)
+
+    def with_minute(self, minute: datetime) -> Tick:
+        """A copy of this tick labelled with another minute."""
+        return replace(self, minute=minute)
+
+
+# --- time helpers ----------------------------------------------------------------------
+
+
+def to_ms(dt: datetime) -> int:
+    """An aware datetime as integer ms since the epoch (UTC); raises ValueError if naive."""
+    if dt.tzinfo is None:
+        raise ValueError(f"naive datetime {dt!r}; use an aware UTC datetime")
+    return (dt - _EPOCH) // timedelta(milliseconds=1)
+
+
+def from_ms(ms: int) -> datetime:
+    """ms since the epoch as an aware UTC datetime."""
+    return _EPOCH + timedelta(milliseconds=int(ms))
+
+
+def minute_floor(dt: datetime) -> datetime:
+    """The start of the UTC minute containing `dt` (aware UTC)."""
+    return dt.astimezone(UTC).replace(second=0, microsecond=0)
+
+
+def minute_ceil(dt: datetime) -> datetime:
+    """The smallest minute start ≥ `dt` (aware UTC)."""
+    floor = minute_floor(dt)
+    return floor if floor == dt else floor + MINUTE
+
+
+def minute_of_observation(observed_at: datetime) -> datetime:
+    """The minute a last price observed at `observed_at` describes.
+
+    A tick for minute M is the price at the end of M (M + 60 s). A poll observed at t is
+    assigned to the minute whose end is nearest to t: M = round(t to the minute) − 1 min.
+    So a poll at 12:01:02 (or 12:00:40) describes 12:00, the close of candle MTS 12:00.
+    """
+    rounded = minute_floor(observed_at + timedelta(seconds=30))
+    return rounded - MINUTE
+
+
+def hour_floor_ms(ms: int) -> int:
+    """The start of the UTC hour containing `ms` (ms since epoch)."""
+    return ms - ms % HOUR_MS
+
+
+def decimal_str(value: Decimal | None) -> str | None:
+    """A Decimal as a plain string without exponent ('7.181e-05' → '0.00007181')."""
+    if value is None:
+        return None
+    text = format(value, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text or "0"

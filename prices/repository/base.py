@@ -1,0 +1,87 @@
+"""TickRepository: the storage contract for ticks, minute snapshots and hour rollups."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Protocol
+
+from prices.domain import Tick
+from prices.rollups import HourRollup, MinuteSnapshot
+
+
+class RepositoryError(Exception):
+    """The tick store failed (unreachable, throttled beyond retries, missing table...)."""
+
+
+@dataclass(frozen=True, slots=True)
+class LatestPrice:
+    """The newest stored last price of one pair: minute (ms since epoch, UTC) and price."""
+
+    minute_ms: int
+    price: Decimal
+
+
+class TickRepository(Protocol):
+    """Storage of minute ticks and the exchange-wide aggregates derived from them.
+
+    Times are aware UTC datetimes or ms since the epoch as named; ranges are half-open
+    [start, end). Every method raises RepositoryError when the store fails.
+    """
+
+    def put_many(self, ticks: Sequence[Tick]) -> int:
+        """Store ticks, one item per (exchange, pair, minute); rewriting a key overwrites it.
+
+        Returns the number of ticks written.
+        """
+        ...
+
+    def between(self, *, exchange: str, pair: str, start: datetime, end: datetime) -> Iterator[Tick]:
+        """The pair's ticks with start ≤ minute < end, oldest first (all pages)."""
+        ...
+
+    def latest(self, *, exchange: str, pair: str) -> Tick | None:
+        """The pair's newest tick, or None."""
+        ...
+
+    def claim_snapshot(self, snapshot: MinuteSnapshot) -> bool:
+        """Create the minute's snapshot if none exists; False (and no change) if one does."""
+        ...
+
+    def merge_snapshot(self, snapshot: MinuteSnapshot) -> None:
+        """Add the snapshot's prices to its minute, keeping any price already stored there."""
+        ...
+
+    def get_snapshot(self, *, exchange: str, minute_ms: int) -> MinuteSnapshot | None:
+        """The stored snapshot of one minute, or None."""
+        ...
+
+    def snapshots_between(
+        self, *, exchange: str, start_ms: int, end_ms: int, pairs: Iterable[str] | None = None
+    ) -> list[MinuteSnapshot]:
+        """Snapshots with start_ms ≤ minute < end_ms, oldest first, restricted to `pairs` if given."""
+        ...
+
+    def put_rollup(self, rollup: HourRollup) -> bool:
+        """Store an hour rollup unless a stored one summarises more values; True if written."""
+        ...
+
+    def rollups_between(
+        self, *, exchange: str, start_ms: int, end_ms: int, pairs: Iterable[str] | None = None
+    ) -> list[HourRollup]:
+        """Hour rollups with start_ms ≤ hour < end_ms, oldest first, restricted to `pairs` if given."""
+        ...
+
+    def update_latest(self, *, exchange: str, prices: Mapping[str, LatestPrice]) -> None:
+        """Record newest prices per pair, keeping a stored entry that is newer."""
+        ...
+
+    def latest_prices(self, *, exchange: str) -> dict[str, LatestPrice]:
+        """The newest price of every tracked pair of the exchange (the pair registry)."""
+        ...
+
+    def ensure_tables(self) -> list[str]:
+        """Create missing tables (idempotent); returns the names of tables created."""
+        ...

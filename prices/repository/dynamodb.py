@@ -1,0 +1,525 @@
+"""DynamoTickRepository: ticks and aggregates in DynamoDB (the only importer of boto3).
+
+Key design and item shapes are documented in docs/data-model.md. In short:
+
+* `<prefix>ticks`: partition key `series` = "<exchange>#<pair>" (S), sort key `minute` =
+  the minute's start in ms since epoch UTC (N). One item per (exchange, pair, minute).
+* `<prefix>aggregates`: partition key `pk` (S), sort key `sk` (N), holding
+  minute snapshots (pk "<exchange>#1m#YYYY-MM-DD", sk minute ms, one Number attribute per pair),
+  hour rollups (pk "<exchange>#1h#YYYY-MM", sk hour ms, one Map attribute per pair) and the
+  latest-price registry (pk "<exchange>#latest", sk 0, one Map attribute per pair).
+
+Prices are DynamoDB Numbers written from Decimal strings (never floats) and read back as
+Decimal. Every botocore error is translated into RepositoryError.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import fields
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from prices.domain import HOUR_MS, Tick, TickSource, decimal_str, from_ms, to_ms
+from prices.repository.base import LatestPrice, RepositoryError
+from prices.rollups import HourRollup, MinuteSnapshot
+from prices.statistics import Moments, Segment
+
+logger = logging.getLogger(__name__)
+
+BATCH_WRITE_MAX = 25  # DynamoDB's BatchWriteItem limit
+UPDATE_CHUNK = 50  # pairs per UpdateItem, keeping expressions well under the 4 KB limit
+PROJECTION_CHUNK = 80  # pair names per projection expression
+UNPROCESSED_RETRIES = 8
+LATEST_RETRIES = 8
+DAY_MS = 24 * HOUR_MS
+
+_TICK_DECIMAL_FIELDS = [
+    f.name for f in fields(Tick) if f.name not in {"exchange", "pair", "minute", "source", "observed_at"}
+]
+_RESERVED = {"pk", "sk", "src", "values", "version"}
+
+
+def _num(value: Decimal | int) -> dict[str, str]:
+    if isinstance(value, int):
+        return {"N": str(value)}
+    text = decimal_str(value)
+    if text is None:
+        raise ValueError("None is not a number")
+    return {"N": text}
+
+
+def _day_key(ms: int) -> str:
+    return from_ms(ms).strftime("%Y-%m-%d")
+
+
+def _month_key(ms: int) -> str:
+    return from_ms(ms).strftime("%Y-%m")
+
+
+def _day_partitions(exchange: str, start_ms: int, end_ms: int) -> list[tuple[str, int, int]]:
+    """(pk, lo, hi) per UTC day overlapping [start_ms, end_ms), with inclusive sort-key bounds."""
+    parts = []
+    day_start = start_ms - start_ms % DAY_MS
+    while day_start < end_ms:
+        lo, hi = max(start_ms, day_start), min(end_ms, day_start + DAY_MS) - 1
+        parts.append((f"{exchange}#1m#{_day_key(day_start)}", lo, hi))
+        day_start += DAY_MS
+    return parts
+
+
+def _month_partitions(exchange: str, start_ms: int, end_ms: int) -> list[tuple[str, int, int]]:
+    """(pk, lo, hi) per UTC month overlapping [start_ms, end_ms), inclusive sort-key bounds."""
+    parts = []
+    cursor = from_ms(start_ms).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    while to_ms(cursor) < end_ms:
+        following = (cursor + timedelta(days=32)).replace(day=1)
+        lo, hi = max(start_ms, to_ms(cursor)), min(end_ms, to_ms(following)) - 1
+        parts.append((f"{exchange}#1h#{cursor:%Y-%m}", lo, hi))
+        cursor = following
+    return parts
+
+
+def _segment_to_item(segment: Segment) -> dict[str, Any]:
+    return {
+        "M": {
+            "n": _num(segment.prices.n),
+            "mean": _num(segment.prices.mean),
+            "m2": _num(segment.prices.m2),
+            "min": _num(segment.minimum),
+            "max": _num(segment.maximum),
+            "fm": _num(segment.first_ms),
+            "f": _num(segment.first),
+            "lm": _num(segment.last_ms),
+            "l": _num(segment.last),
+            "rn": _num(segment.returns.n),
+            "rmean": _num(segment.returns.mean),
+            "rm2": _num(segment.returns.m2),
+        }
+    }
+
+
+def _segment_from_item(value: dict[str, Any]) -> Segment:
+    m = {key: Decimal(attr["N"]) for key, attr in value["M"].items()}
+    return Segment(
+        prices=Moments(n=int(m["n"]), mean=m["mean"], m2=m["m2"]),
+        minimum=m["min"],
+        maximum=m["max"],
+        first_ms=int(m["fm"]),
+        first=m["f"],
+        last_ms=int(m["lm"]),
+        last=m["l"],
+        returns=Moments(n=int(m["rn"]), mean=m["rmean"], m2=m["rm2"]),
+    )
+
+
+class DynamoTickRepository:
+    """TickRepository on DynamoDB (AWS, or any endpoint speaking its protocol, e.g. dynalite)."""
+
+    def __init__(
+        self,
+        *,
+        table_prefix: str,
+        region: str,
+        endpoint_url: str | None = None,
+        access_key_id: str | None = None,
+        secret_access_key: str | None = None,
+        connect_timeout_s: float = 3.0,
+        read_timeout_s: float = 10.0,
+        max_attempts: int = 4,
+    ) -> None:
+        if endpoint_url and not access_key_id:
+            # Local endpoints (dynalite, moto) accept any credentials but boto3 needs some.
+            access_key_id, secret_access_key = "local", "local"
+        session = boto3.session.Session(
+            aws_access_key_id=access_key_id,
+            aws_secret_access_key=secret_access_key,
+            region_name=region,
+        )
+        self.client = session.client(
+            "dynamodb",
+            endpoint_url=endpoint_url or None,
+            config=Config(
+                connect_timeout=connect_timeout_s,
+                read_timeout=read_timeout_s,
+                retries={"mode": "standard", "max_attempts": max_attempts},
+                max_pool_connections=32,
+            ),
+        )
+        self.ticks_table = f"{table_prefix}ticks"
+        self.aggregates_table = f"{table_prefix}aggregates"
+
+    # --- tables ------------------------------------------------------------------------
+
+    def ensure_tables(self) -> list[str]:
+        """Create the ticks and aggregates tables if missing (on-demand billing); wait until ACTIVE."""
+        specs = {
+            self.ticks_table: [("series", "S", "HASH"), ("minute", "N", "RANGE")],
+            self.aggregates_table: [("pk", "S", "HASH"), ("sk", "N", "RANGE")],
+        }
+        created = []
+        with self._errors("ensure_tables"):
+            existing = set()
+            for page in self.client.get_paginator("list_tables").paginate():
+                existing.update(page.get("TableNames", []))
+            for name, keys in specs.items():
+                if name in existing:
+                    continue
+                try:
+                    self.client.create_table(
+                        TableName=name,
+                        BillingMode="PAY_PER_REQUEST",
+                        AttributeDefinitions=[{"AttributeName": a, "AttributeType": t} for a, t, _ in keys],
+                        KeySchema=[{"AttributeName": a, "KeyType": k} for a, _, k in keys],
+                    )
+                    created.append(name)
+                except ClientError as exc:
+                    if exc.response["Error"]["Code"] != "ResourceInUseException":
+                        raise
+            waiter = self.client.get_waiter("table_exists")
+            for name in specs:
+                waiter.wait(TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 120})
+        return created
+
+    def delete_tables(self) -> None:
+        """Drop both tables (tests and benchmarks use throw-away prefixes)."""
+        with self._errors("delete_tables"):
+            for name in (self.ticks_table, self.aggregates_table):
+                try:
+                    self.client.delete_table(TableName=name)
+                except ClientError as exc:
+                    if exc.response["Error"]["Code"] != "ResourceNotFoundException":
+                        raise
+
+    # --- ticks -------------------------------------------------------------------------
+
+    def put_many(self, ticks: Sequence[Tick]) -> int:
+        """BatchWriteItem in chunks of 25; UnprocessedItems are retried with jittered backoff."""
+        unique = {(t.exchange, t.pair, t.minute_ms): t for t in ticks}  # a batch may not repeat a key
+        requests = [{"PutRequest": {"Item": self._tick_item(t)}} for t in unique.values()]
+        with self._errors("put_many"):
+            for offset in range(0, len(requests), BATCH_WRITE_MAX):
+                self._batch_write(requests[offset : offset + BATCH_WRITE_MAX])
+        return len(requests)
+
+    def _batch_write(self, chunk: list[dict[str, Any]]) -> None:
+        pending = {self.ticks_table: chunk}
+        for attempt in range(UNPROCESSED_RETRIES + 1):
+            response = self.client.batch_write_item(RequestItems=pending)
+            pending = response.get("UnprocessedItems") or {}
+            if not pending:
+                return
+            if attempt < UNPROCESSED_RETRIES:
+                time.sleep(min(2.0, 0.05 * 2**attempt) * random.uniform(0.5, 1.0))
+        left = sum(len(v) for v in pending.values())
+        raise RepositoryError(f"DynamoDB left {left} tick writes unprocessed after {UNPROCESSED_RETRIES} retries")
+
+    def _tick_item(self, tick: Tick) -> dict[str, Any]:
+        item: dict[str, Any] = {
+            "series": {"S": f"{tick.exchange}#{tick.pair}"},
+            "minute": _num(tick.minute_ms),
+            "source": {"S": str(tick.source)},
+        }
+        for name in _TICK_DECIMAL_FIELDS:
+            value = getattr(tick, name)
+            if value is not None:
+                item[name] = _num(value)
+        if tick.observed_at is not None:
+            item["observed_at"] = _num(to_ms(tick.observed_at))
+        return item
+
+    @staticmethod
+    def _tick_from_item(item: dict[str, Any]) -> Tick:
+        exchange, pair = item["series"]["S"].split("#", 1)
+        values = {name: Decimal(item[name]["N"]) for name in _TICK_DECIMAL_FIELDS if name in item}
+        observed = item.get("observed_at")
+        return Tick(
+            exchange=exchange,
+            pair=pair,
+            minute=from_ms(int(item["minute"]["N"])),
+            source=TickSource(item.get("source", {}).get("S", TickSource.TICKER)),
+            observed_at=from_ms(int(observed["N"])) if observed else None,
+            **values,
+        )
+
+    def between(self, *, exchange: str, pair: str, start: datetime, end: datetime) -> Iterator[Tick]:
+        """Query [start, end) oldest first, following LastEvaluatedKey across 1 MB pages."""
+        start_ms, end_ms = to_ms(start), to_ms(end)
+        if end_ms <= start_ms:
+            return
+        kwargs: dict[str, Any] = {
+            "TableName": self.ticks_table,
+            "KeyConditionExpression": "#s = :s AND #m BETWEEN :a AND :b",
+            "ExpressionAttributeNames": {"#s": "series", "#m": "minute"},
+            "ExpressionAttributeValues": {
+                ":s": {"S": f"{exchange}#{pair}"},
+                ":a": _num(start_ms),
+                ":b": _num(end_ms - 1),
+            },
+        }
+        while True:
+            with self._errors("between"):
+                response = self.client.query(**kwargs)
+            for item in response.get("Items", []):
+                yield self._tick_from_item(item)
+            if "LastEvaluatedKey" not in response:
+                return
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    def latest(self, *, exchange: str, pair: str) -> Tick | None:
+        """Newest tick of the pair (one descending Query with Limit 1)."""
+        with self._errors("latest"):
+            response = self.client.query(
+                TableName=self.ticks_table,
+                KeyConditionExpression="#s = :s",
+                ExpressionAttributeNames={"#s": "series"},
+                ExpressionAttributeValues={":s": {"S": f"{exchange}#{pair}"}},
+                ScanIndexForward=False,
+                Limit=1,
+            )
+        items = response.get("Items", [])
+        return self._tick_from_item(items[0]) if items else None
+
+    # --- minute snapshots ---------------------------------------------------------------
+
+    def _snapshot_key(self, exchange: str, minute_ms: int) -> dict[str, Any]:
+        return {"pk": {"S": f"{exchange}#1m#{_day_key(minute_ms)}"}, "sk": _num(minute_ms)}
+
+    def claim_snapshot(self, snapshot: MinuteSnapshot) -> bool:
+        """Conditional PutItem (attribute_not_exists): the first writer of a minute wins."""
+        item = self._snapshot_key(snapshot.exchange, snapshot.minute_ms)
+        item["src"] = {"S": snapshot.source}
+        for pair, price in snapshot.prices.items():
+            item[self._pair_attr(pair)] = _num(price)
+        with self._errors("claim_snapshot"):
+            try:
+                self.client.put_item(
+                    TableName=self.aggregates_table,
+                    Item=item,
+                    ConditionExpression="attribute_not_exists(#sk)",
+                    ExpressionAttributeNames={"#sk": "sk"},
+                )
+            except ClientError as exc:
+                if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                    return False
+                raise
+        return True
+
+    def merge_snapshot(self, snapshot: MinuteSnapshot) -> None:
+        """UpdateItem with SET #pair = if_not_exists(#pair, :price), 50 pairs per call."""
+        key = self._snapshot_key(snapshot.exchange, snapshot.minute_ms)
+        pairs = sorted(snapshot.prices)
+        with self._errors("merge_snapshot"):
+            for offset in range(0, max(len(pairs), 1), UPDATE_CHUNK):
+                chunk = pairs[offset : offset + UPDATE_CHUNK]
+                names = {"#src": "src"}
+                values = {":src": {"S": snapshot.source}}
+                clauses = ["#src = if_not_exists(#src, :src)"]
+                for i, pair in enumerate(chunk):
+                    names[f"#p{i}"] = self._pair_attr(pair)
+                    values[f":v{i}"] = _num(snapshot.prices[pair])
+                    clauses.append(f"#p{i} = if_not_exists(#p{i}, :v{i})")
+                self.client.update_item(
+                    TableName=self.aggregates_table,
+                    Key=key,
+                    UpdateExpression="SET " + ", ".join(clauses),
+                    ExpressionAttributeNames=names,
+                    ExpressionAttributeValues=values,
+                )
+
+    def get_snapshot(self, *, exchange: str, minute_ms: int) -> MinuteSnapshot | None:
+        """GetItem of one minute's snapshot (strongly consistent)."""
+        with self._errors("get_snapshot"):
+            response = self.client.get_item(
+                TableName=self.aggregates_table,
+                Key=self._snapshot_key(exchange, minute_ms),
+                ConsistentRead=True,
+            )
+        item = response.get("Item")
+        return self._snapshot_from_item(exchange, item) if item else None
+
+    def _snapshot_from_item(self, exchange: str, item: dict[str, Any]) -> MinuteSnapshot:
+        prices = {name: Decimal(attr["N"]) for name, attr in item.items() if name not in _RESERVED}
+        return MinuteSnapshot(
+            exchange=exchange,
+            minute_ms=int(item["sk"]["N"]),
+            prices=prices,
+            source=item.get("src", {}).get("S", "ticker"),
+        )
+
+    def snapshots_between(
+        self, *, exchange: str, start_ms: int, end_ms: int, pairs: Iterable[str] | None = None
+    ) -> list[MinuteSnapshot]:
+        """Query each UTC-day partition of [start_ms, end_ms), projecting `pairs` if given."""
+        items = self._query_partitions(_day_partitions(exchange, start_ms, end_ms), pairs, consistent=True)
+        return [self._snapshot_from_item(exchange, item) for item in items]
+
+    # --- hour rollups ---------------------------------------------------------------------
+
+    def put_rollup(self, rollup: HourRollup) -> bool:
+        """PutItem unless the stored rollup has more `values` (ConditionExpression)."""
+        item: dict[str, Any] = {
+            "pk": {"S": f"{rollup.exchange}#1h#{_month_key(rollup.hour_ms)}"},
+            "sk": _num(rollup.hour_ms),
+            "values": _num(rollup.values),
+        }
+        for pair, segment in rollup.segments.items():
+            item[self._pair_attr(pair)] = _segment_to_item(segment)
+        with self._errors("put_rollup"):
+            try:
+                self.client.put_item(
+                    TableName=self.aggregates_table,
+                    Item=item,
+                    ConditionExpression="attribute_not_exists(#sk) OR #values <= :values",
+                    ExpressionAttributeNames={"#sk": "sk", "#values": "values"},
+                    ExpressionAttributeValues={":values": _num(rollup.values)},
+                )
+            except ClientError as exc:
+                if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                    return False
+                raise
+        return True
+
+    def rollups_between(
+        self, *, exchange: str, start_ms: int, end_ms: int, pairs: Iterable[str] | None = None
+    ) -> list[HourRollup]:
+        """Query each UTC-month partition of [start_ms, end_ms), projecting `pairs` if given."""
+        items = self._query_partitions(_month_partitions(exchange, start_ms, end_ms), pairs, consistent=False)
+        return [
+            HourRollup(
+                exchange=exchange,
+                hour_ms=int(item["sk"]["N"]),
+                segments={name: _segment_from_item(v) for name, v in item.items() if name not in _RESERVED},
+            )
+            for item in items
+        ]
+
+    def _query_partitions(
+        self, partitions: list[tuple[str, int, int]], pairs: Iterable[str] | None, *, consistent: bool
+    ) -> list[dict[str, Any]]:
+        pair_list = sorted(set(pairs)) if pairs is not None else None
+        projections: list[tuple[str, dict[str, str]] | None] = [None]
+        if pair_list is not None:
+            projections = []
+            for offset in range(0, max(len(pair_list), 1), PROJECTION_CHUNK):
+                chunk = pair_list[offset : offset + PROJECTION_CHUNK]
+                names = {"#pk": "pk", "#sk": "sk", "#src": "src"}
+                names.update({f"#p{i}": self._pair_attr(p) for i, p in enumerate(chunk)})
+                projections.append((", ".join(names), names))
+        merged: dict[int, dict[str, Any]] = {}
+        for pk, lo, hi in partitions:
+            for projection in projections:
+                kwargs: dict[str, Any] = {
+                    "TableName": self.aggregates_table,
+                    "KeyConditionExpression": "#pk = :pk AND #sk BETWEEN :lo AND :hi",
+                    "ExpressionAttributeNames": {"#pk": "pk", "#sk": "sk"},
+                    "ExpressionAttributeValues": {":pk": {"S": pk}, ":lo": _num(lo), ":hi": _num(hi)},
+                    "ConsistentRead": consistent,
+                }
+                if projection is not None:
+                    kwargs["ProjectionExpression"] = projection[0]
+                    kwargs["ExpressionAttributeNames"] = projection[1]
+                while True:
+                    with self._errors("query"):
+                        response = self.client.query(**kwargs)
+                    for item in response.get("Items", []):
+                        merged.setdefault(int(item["sk"]["N"]), {}).update(item)
+                    if "LastEvaluatedKey" not in response:
+                        break
+                    kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        return [merged[sk] for sk in sorted(merged)]
+
+    # --- latest-price registry ------------------------------------------------------------
+
+    def _latest_key(self, exchange: str) -> dict[str, Any]:
+        return {"pk": {"S": f"{exchange}#latest"}, "sk": _num(0)}
+
+    def update_latest(self, *, exchange: str, prices: Mapping[str, LatestPrice]) -> None:
+        """Read-merge-write of the registry item with an optimistic `version` condition."""
+        if not prices:
+            return
+        for attempt in range(LATEST_RETRIES):
+            with self._errors("update_latest"):
+                response = self.client.get_item(
+                    TableName=self.aggregates_table, Key=self._latest_key(exchange), ConsistentRead=True
+                )
+                item = response.get("Item") or {**self._latest_key(exchange), "version": _num(0)}
+                version = int(item["version"]["N"])
+                changed = False
+                for pair, entry in prices.items():
+                    attr = self._pair_attr(pair)
+                    stored = item.get(attr)
+                    if stored is not None and int(stored["M"]["m"]["N"]) > entry.minute_ms:
+                        continue
+                    item[attr] = {"M": {"m": _num(entry.minute_ms), "p": _num(entry.price)}}
+                    changed = True
+                if not changed:
+                    return
+                item["version"] = _num(version + 1)
+                try:
+                    self.client.put_item(
+                        TableName=self.aggregates_table,
+                        Item=item,
+                        ConditionExpression="attribute_not_exists(#v) OR #v = :v",
+                        ExpressionAttributeNames={"#v": "version"},
+                        ExpressionAttributeValues={":v": _num(version)},
+                    )
+                    return
+                except ClientError as exc:
+                    if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                        raise
+            time.sleep(0.02 * (attempt + 1) * random.uniform(0.5, 1.0))
+        raise RepositoryError(f"latest-price registry of {exchange} kept changing; gave up after {LATEST_RETRIES} tries")
+
+    def latest_prices(self, *, exchange: str) -> dict[str, LatestPrice]:
+        """GetItem of the registry item."""
+        with self._errors("latest_prices"):
+            response = self.client.get_item(TableName=self.aggregates_table, Key=self._latest_key(exchange))
+        item = response.get("Item") or {}
+        return {
+            name: LatestPrice(minute_ms=int(v["M"]["m"]["N"]), price=Decimal(v["M"]["p"]["N"]))
+            for name, v in item.items()
+            if name not in _RESERVED
+        }
+
+    # --- helpers ------------------------------------------------------------------------
+
+    @staticmethod
+    def _pair_attr(pair: str) -> str:
+        if pair in _RESERVED or not pair or pair != pair.upper():
+            raise ValueError(f"pair {pair!r} cannot be used as an attribute name")
+        return pair
+
+    def _errors(self, operation: str) -> _TranslateErrors:
+        return _TranslateErrors(operation)
+
+
+class _TranslateErrors:
+    """Context manager turning botocore exceptions into RepositoryError with one readable line."""
+
+    def __init__(self, operation: str) -> None:
+        self.operation = operation
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> bool:
+        if exc is None:
+            return False
+        if isinstance(exc, ClientError):
+            error = exc.response.get("Error", {})
+            raise RepositoryError(
+                f"DynamoDB {self.operation} failed: {error.get('Code', '?')}: {error.get('Message', '')}"
+            ) from exc
+        if isinstance(exc, BotoCoreError):
+            raise RepositoryError(f"DynamoDB {self.operation} failed: {exc}") from exc
+        return False
+

@@ -1,0 +1,131 @@
+"""InMemoryTickRepository: a working, process-local TickRepository for tests."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import datetime
+from decimal import Decimal
+
+from prices.domain import Tick, to_ms
+from prices.repository.base import LatestPrice
+from prices.rollups import HourRollup, MinuteSnapshot
+
+
+class InMemoryTickRepository:
+    """Dict-backed storage with the same semantics as DynamoTickRepository."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self.ticks: dict[tuple[str, str], dict[int, Tick]] = {}
+        self.snapshots: dict[str, dict[int, dict[str, Decimal]]] = {}
+        self.rollups: dict[str, dict[int, HourRollup]] = {}
+        self.latest_registry: dict[str, dict[str, LatestPrice]] = {}
+        self.put_calls = 0
+
+    def ensure_tables(self) -> list[str]:
+        """Nothing to create in memory."""
+        return []
+
+    def put_many(self, ticks: Sequence[Tick]) -> int:
+        """Store ticks, overwriting the same (exchange, pair, minute)."""
+        with self._lock:
+            self.put_calls += 1
+            for tick in ticks:
+                self.ticks.setdefault((tick.exchange, tick.pair), {})[tick.minute_ms] = tick
+        return len(ticks)
+
+    def between(self, *, exchange: str, pair: str, start: datetime, end: datetime) -> Iterator[Tick]:
+        """The pair's ticks in [start, end), oldest first."""
+        start_ms, end_ms = to_ms(start), to_ms(end)
+        with self._lock:
+            series = dict(self.ticks.get((exchange, pair), {}))
+        for minute_ms in sorted(series):
+            if start_ms <= minute_ms < end_ms:
+                yield series[minute_ms]
+
+    def latest(self, *, exchange: str, pair: str) -> Tick | None:
+        """The pair's newest tick, or None."""
+        with self._lock:
+            series = self.ticks.get((exchange, pair), {})
+            return series[max(series)] if series else None
+
+    def claim_snapshot(self, snapshot: MinuteSnapshot) -> bool:
+        """Create the minute's snapshot unless it exists."""
+        with self._lock:
+            minutes = self.snapshots.setdefault(snapshot.exchange, {})
+            if snapshot.minute_ms in minutes:
+                return False
+            minutes[snapshot.minute_ms] = {p: v.normalize() for p, v in snapshot.prices.items()}
+            return True
+
+    def merge_snapshot(self, snapshot: MinuteSnapshot) -> None:
+        """Add prices for pairs the minute does not have yet."""
+        with self._lock:
+            stored = self.snapshots.setdefault(snapshot.exchange, {}).setdefault(snapshot.minute_ms, {})
+            for pair, price in snapshot.prices.items():
+                stored.setdefault(pair, price.normalize())
+
+    def get_snapshot(self, *, exchange: str, minute_ms: int) -> MinuteSnapshot | None:
+        """The stored snapshot of one minute, or None."""
+        with self._lock:
+            prices = self.snapshots.get(exchange, {}).get(minute_ms)
+            return MinuteSnapshot(exchange, minute_ms, dict(prices)) if prices is not None else None
+
+    def snapshots_between(
+        self, *, exchange: str, start_ms: int, end_ms: int, pairs: Iterable[str] | None = None
+    ) -> list[MinuteSnapshot]:
+        """Snapshots in [start_ms, end_ms), oldest first."""
+        wanted = set(pairs) if pairs is not None else None
+        with self._lock:
+            minutes = dict(self.snapshots.get(exchange, {}))
+        return [
+            MinuteSnapshot(
+                exchange,
+                minute_ms,
+                {p: v for p, v in minutes[minute_ms].items() if wanted is None or p in wanted},
+            )
+            for minute_ms in sorted(minutes)
+            if start_ms <= minute_ms < end_ms
+        ]
+
+    def put_rollup(self, rollup: HourRollup) -> bool:
+        """Store the rollup unless the stored one summarises more values."""
+        with self._lock:
+            hours = self.rollups.setdefault(rollup.exchange, {})
+            stored = hours.get(rollup.hour_ms)
+            if stored is not None and stored.values > rollup.values:
+                return False
+            hours[rollup.hour_ms] = rollup
+            return True
+
+    def rollups_between(
+        self, *, exchange: str, start_ms: int, end_ms: int, pairs: Iterable[str] | None = None
+    ) -> list[HourRollup]:
+        """Rollups in [start_ms, end_ms), oldest first."""
+        wanted = set(pairs) if pairs is not None else None
+        with self._lock:
+            hours = dict(self.rollups.get(exchange, {}))
+        return [
+            HourRollup(
+                exchange,
+                hour_ms,
+                {p: s for p, s in hours[hour_ms].segments.items() if wanted is None or p in wanted},
+            )
+            for hour_ms in sorted(hours)
+            if start_ms <= hour_ms < end_ms
+        ]
+
+    def update_latest(self, *, exchange: str, prices: Mapping[str, LatestPrice]) -> None:
+        """Keep the newest price per pair."""
+        with self._lock:
+            registry = self.latest_registry.setdefault(exchange, {})
+            for pair, entry in prices.items():
+                stored = registry.get(pair)
+                if stored is None or stored.minute_ms <= entry.minute_ms:
+                    registry[pair] = LatestPrice(entry.minute_ms, entry.price.normalize())
+
+    def latest_prices(self, *, exchange: str) -> dict[str, LatestPrice]:
+        """The registry of newest prices."""
+        with self._lock:
+            return dict(self.latest_registry.get(exchange, {}))

@@ -1,0 +1,131 @@
+"""Exchange-wide aggregates: minute snapshots, hour rollups and window decomposition (pure).
+
+A `MinuteSnapshot` holds the last price of every pair of one exchange for one minute; an
+`HourRollup` holds one `Segment` per pair for one UTC hour, computed from that hour's
+snapshots. A window [start, end) is answered from the hour rollups it covers completely
+plus the minute snapshots of its partial hours at either edge (see docs/data-model.md).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from prices.domain import HOUR_MS, hour_floor_ms
+from prices.statistics import Segment, segment_of, segments_concat
+
+
+@dataclass(frozen=True, slots=True)
+class MinuteSnapshot:
+    """Last prices (quote-currency Decimal) of many pairs of `exchange` for the minute `minute_ms`."""
+
+    exchange: str
+    minute_ms: int
+    prices: Mapping[str, Decimal]
+    source: str = "ticker"
+
+
+@dataclass(frozen=True, slots=True)
+class HourRollup:
+    """One Segment per pair for the UTC hour starting at `hour_ms`.
+
+    `values` is the number of (pair, minute) prices the rollup was built from; since stored
+    prices are never changed once written, a rollup with more values supersedes one with fewer.
+    """
+
+    exchange: str
+    hour_ms: int
+    segments: Mapping[str, Segment] = field(default_factory=dict)
+
+    @property
+    def values(self) -> int:
+        """Number of (pair, minute) prices summarised."""
+        return sum(segment.count for segment in self.segments.values())
+
+
+def rollup_from_snapshots(*, exchange: str, hour_ms: int, snapshots: Iterable[MinuteSnapshot]) -> HourRollup:
+    """The hour rollup of the snapshots whose minute falls in [hour_ms, hour_ms + 1 h)."""
+    points: dict[str, list[tuple[int, Decimal]]] = defaultdict(list)
+    for snapshot in snapshots:
+        if hour_floor_ms(snapshot.minute_ms) != hour_ms:
+            continue
+        for pair, price in snapshot.prices.items():
+            points[pair].append((snapshot.minute_ms, price))
+    segments = {pair: segment_of(pair_points) for pair, pair_points in points.items()}
+    return HourRollup(exchange=exchange, hour_ms=hour_ms, segments={p: s for p, s in segments.items() if s})
+
+
+@dataclass(frozen=True, slots=True)
+class WindowPlan:
+    """How a window [start_ms, end_ms) is read: whole hours from rollups, edges from minutes."""
+
+    start_ms: int
+    end_ms: int
+    hours_start_ms: int
+    hours_end_ms: int
+
+    @property
+    def has_hours(self) -> bool:
+        """True when at least one whole hour lies inside the window."""
+        return self.hours_end_ms > self.hours_start_ms
+
+    @property
+    def edges(self) -> list[tuple[int, int]]:
+        """The [start, end) spans read from minute snapshots (0, 1 or 2 of them)."""
+        if not self.has_hours:
+            return [(self.start_ms, self.end_ms)] if self.end_ms > self.start_ms else []
+        spans = [(self.start_ms, self.hours_start_ms), (self.hours_end_ms, self.end_ms)]
+        return [(a, b) for a, b in spans if b > a]
+
+
+def window_plan(start_ms: int, end_ms: int) -> WindowPlan:
+    """Split [start_ms, end_ms) into whole UTC hours and the partial hours at its edges."""
+    hours_start = -(-start_ms // HOUR_MS) * HOUR_MS
+    hours_end = hour_floor_ms(end_ms)
+    if hours_end <= hours_start:
+        hours_start = hours_end = start_ms
+    return WindowPlan(start_ms, end_ms, hours_start, hours_end)
+
+
+def window_segments(
+    *,
+    plan: WindowPlan,
+    rollups: Iterable[HourRollup],
+    snapshots: Iterable[MinuteSnapshot],
+    pairs: Iterable[str] | None = None,
+) -> dict[str, Segment]:
+    """Per pair, the segment of the whole window, from its hour rollups and edge snapshots.
+
+    `rollups` must be those with hour in [plan.hours_start_ms, plan.hours_end_ms) and
+    `snapshots` those of the edge spans; anything outside is ignored. Restricted to `pairs`
+    when given. Pairs with no price in the window are absent from the result.
+    """
+    wanted = set(pairs) if pairs is not None else None
+    parts: dict[str, list[tuple[int, Segment]]] = defaultdict(list)
+    edge_points: dict[str, list[tuple[int, Decimal]]] = defaultdict(list)
+    for snapshot in snapshots:
+        if not any(a <= snapshot.minute_ms < b for a, b in plan.edges):
+            continue
+        for pair, price in snapshot.prices.items():
+            if wanted is None or pair in wanted:
+                edge_points[pair].append((snapshot.minute_ms, price))
+    for rollup in rollups:
+        if not plan.hours_start_ms <= rollup.hour_ms < plan.hours_end_ms:
+            continue
+        for pair, segment in rollup.segments.items():
+            if wanted is None or pair in wanted:
+                parts[pair].append((segment.first_ms, segment))
+    for pair, points in edge_points.items():
+        # Edge minutes on each side form their own segments; split them by side.
+        for a, b in plan.edges:
+            side = [(ms, price) for ms, price in points if a <= ms < b]
+            segment = segment_of(side)
+            if segment is not None:
+                parts[pair].append((segment.first_ms, segment))
+    return {
+        pair: segment
+        for pair, pieces in parts.items()
+        if (segment := segments_concat(s for _, s in sorted(pieces, key=lambda item: item[0])))
+    }

@@ -1,0 +1,228 @@
+"""Mergeable price statistics: moments, min/max, first/last and 1-minute log returns (pure).
+
+A `Segment` summarises the minute prices of one pair over a span of time (an hour rollup,
+or the minutes at the edge of a window). Segments of consecutive spans are concatenated
+with Chan et al.'s parallel update of the mean and M2 (sum of squared deviations), so a
+24 h window is answered from a few stored hour segments instead of 1,440 ticks, with the
+same result as computing directly from the ticks.
+
+Arithmetic: price moments are computed in Decimal with 38 significant digits (DynamoDB's
+precision), so prices near 1e5 that move by 0.01 keep their spread exactly, and a constant
+price has M2 = 0. Log returns are computed in float64 (math.log of the exact Decimal ratio).
+Results are reported as float64.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Context, Decimal
+
+from prices.domain import MINUTE_MS
+
+# DynamoDB stores at most 38 significant digits; boto3 rejects anything that would round.
+CONTEXT = Context(prec=38)
+ZERO = Decimal(0)
+
+
+@dataclass(frozen=True, slots=True)
+class Moments:
+    """Count `n`, `mean` and `m2` = Σ(x − mean)² of a sample, as 38-digit Decimals."""
+
+    n: int = 0
+    mean: Decimal = ZERO
+    m2: Decimal = ZERO
+
+    @classmethod
+    def of(cls, values: Iterable[Decimal]) -> Moments:
+        """Moments of `values` (two-pass: exact mean first, then squared deviations)."""
+        values = list(values)
+        if not values:
+            return cls()
+        total = ZERO
+        for value in values:
+            total = CONTEXT.add(total, value)
+        mean = CONTEXT.divide(total, len(values))
+        m2 = ZERO
+        for value in values:
+            deviation = CONTEXT.subtract(value, mean)
+            m2 = CONTEXT.add(m2, CONTEXT.multiply(deviation, deviation))
+        return cls(n=len(values), mean=mean, m2=m2)
+
+    def merge(self, other: Moments) -> Moments:
+        """The moments of both samples together (Chan, Golub & LeVeque's pairwise update)."""
+        if other.n == 0:
+            return self
+        if self.n == 0:
+            return other
+        n = self.n + other.n
+        delta = CONTEXT.subtract(other.mean, self.mean)
+        mean = CONTEXT.add(self.mean, CONTEXT.divide(CONTEXT.multiply(delta, other.n), n))
+        correction = CONTEXT.divide(CONTEXT.multiply(CONTEXT.multiply(delta, delta), self.n * other.n), n)
+        m2 = CONTEXT.add(CONTEXT.add(self.m2, other.m2), correction)
+        return Moments(n=n, mean=mean, m2=m2)
+
+    def add(self, value: Decimal) -> Moments:
+        """These moments with one more value."""
+        return self.merge(Moments(n=1, mean=value, m2=ZERO))
+
+    @property
+    def variance_sample(self) -> float | None:
+        """Sample variance M2/(n−1); None when n < 2."""
+        return float(self.m2) / (self.n - 1) if self.n >= 2 else None
+
+    @property
+    def std_sample(self) -> float | None:
+        """Sample standard deviation √(M2/(n−1)); None when n < 2."""
+        variance = self.variance_sample
+        return math.sqrt(max(variance, 0.0)) if variance is not None else None
+
+    @property
+    def std_population(self) -> float | None:
+        """Population standard deviation √(M2/n); None when n = 0."""
+        return math.sqrt(max(float(self.m2) / self.n, 0.0)) if self.n >= 1 else None
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """Statistics of one pair's minute prices over a span of consecutive time.
+
+    `prices` are the moments of the last prices; `returns` those of the 1-minute log returns
+    ln(p[m] / p[m−1]) between minutes that are both present inside the span. `first_ms` /
+    `last_ms` are the minutes (ms since epoch, UTC) of the first and last price.
+    """
+
+    prices: Moments
+    minimum: Decimal
+    maximum: Decimal
+    first_ms: int
+    first: Decimal
+    last_ms: int
+    last: Decimal
+    returns: Moments = Moments()
+
+    @property
+    def count(self) -> int:
+        """Number of minute prices in the segment."""
+        return self.prices.n
+
+    def then(self, later: Segment) -> Segment:
+        """This segment followed by a later, non-overlapping one."""
+        if later.first_ms <= self.last_ms:
+            raise ValueError("segments must be in time order and must not overlap")
+        returns = self.returns.merge(later.returns)
+        if later.first_ms - self.last_ms == MINUTE_MS:
+            returns = returns.merge(Moments(n=1, mean=_log_return(self.last, later.first)))
+        return Segment(
+            prices=self.prices.merge(later.prices),
+            minimum=min(self.minimum, later.minimum),
+            maximum=max(self.maximum, later.maximum),
+            first_ms=self.first_ms,
+            first=self.first,
+            last_ms=later.last_ms,
+            last=later.last,
+            returns=returns,
+        )
+
+
+def _log_return(before: Decimal, after: Decimal) -> Decimal:
+    """ln(after / before) as a Decimal of the float64 result (ratio taken exactly first)."""
+    return Decimal(repr(math.log(float(CONTEXT.divide(after, before)))))
+
+
+def segment_of(points: Iterable[tuple[int, Decimal]]) -> Segment | None:
+    """The segment of (minute_ms, price) points, sorted by minute; None when empty.
+
+    Raises ValueError on a duplicate minute or a price that is not positive.
+    """
+    ordered = sorted(points)
+    if not ordered:
+        return None
+    prices = [price for _, price in ordered]
+    returns = []
+    for (prev_ms, prev_price), (ms, price) in zip(ordered, ordered[1:], strict=False):
+        if ms == prev_ms:
+            raise ValueError(f"duplicate minute {ms} in segment")
+        if ms - prev_ms == MINUTE_MS:
+            returns.append(_log_return(prev_price, price))
+    if min(prices) <= 0:
+        raise ValueError("prices must be positive")
+    return Segment(
+        prices=Moments.of(prices),
+        minimum=min(prices),
+        maximum=max(prices),
+        first_ms=ordered[0][0],
+        first=ordered[0][1],
+        last_ms=ordered[-1][0],
+        last=ordered[-1][1],
+        returns=Moments.of(returns),
+    )
+
+
+def segments_concat(segments: Iterable[Segment | None]) -> Segment | None:
+    """Concatenate time-ordered, non-overlapping segments (None entries are skipped)."""
+    result: Segment | None = None
+    for segment in segments:
+        if segment is None:
+            continue
+        result = segment if result is None else result.then(segment)
+    return result
+
+
+@dataclass(frozen=True, slots=True)
+class WindowStats:
+    """Statistics of one pair over a window [start, end) of `expected` minutes.
+
+    `std` is the sample standard deviation (n − 1) of the minute last prices,
+    `std_population` the population one (n); `relative_std` = std / mean; `volatility` the
+    sample standard deviation of 1-minute log returns (dimensionless). Fields are None where
+    undefined: every field when count = 0, `std` and `volatility` with fewer than two values.
+    """
+
+    count: int
+    expected: int
+    first: Decimal | None
+    last: Decimal | None
+    minimum: Decimal | None
+    maximum: Decimal | None
+    mean: float | None
+    change: Decimal | None
+    change_pct: float | None
+    std: float | None
+    std_population: float | None
+    relative_std: float | None
+    volatility: float | None
+    first_ms: int | None = None
+    last_ms: int | None = None
+
+    @property
+    def coverage(self) -> float:
+        """count / expected, 0.0 for an empty window."""
+        return self.count / self.expected if self.expected else 0.0
+
+    @classmethod
+    def of(cls, segment: Segment | None, *, expected: int) -> WindowStats:
+        """Window statistics from the window's concatenated segment."""
+        if segment is None:
+            return cls(0, expected, *([None] * 11))
+        mean = float(segment.prices.mean)
+        std = segment.prices.std_sample
+        change = segment.last - segment.first
+        return cls(
+            count=segment.count,
+            expected=expected,
+            first=segment.first,
+            last=segment.last,
+            minimum=segment.minimum,
+            maximum=segment.maximum,
+            mean=mean,
+            change=change,
+            change_pct=float(CONTEXT.divide(change * 100, segment.first)),
+            std=std,
+            std_population=segment.prices.std_population,
+            relative_std=(std / mean) if std is not None and mean else None,
+            volatility=segment.returns.std_sample,
+            first_ms=segment.first_ms,
+            last_ms=segment.last_ms,
+        )
