@@ -143,14 +143,15 @@ def minute_ceil(dt: datetime) -> datetime:
 
 
 def minute_of_observation(observed_at: datetime) -> datetime:
-    """The minute a last price observed at `observed_at` describes.
+    """The minute a last price observed at `observed_at` describes: floor(t) − 1 min.
 
-    A tick for minute M is the price at the end of M (M + 60 s). A poll observed at t is
-    assigned to the minute whose end is nearest to t: M = round(t to the minute) − 1 min.
-    So a poll at 12:01:02 (or 12:00:40) describes 12:00, the close of candle MTS 12:00.
+    A tick for minute M is the price at the end of M (M + 60 s), i.e. the close of the
+    candle with MTS = M. A poll made during minute M + 1 reports that close (plus any trades
+    in the seconds of M + 1 before the poll), so a poll at 12:01:02, or a late one at
+    12:01:40, describes 12:00. Flooring (not rounding) keeps a scheduler that fires up to
+    30 s late, or a poller that drifts by a second a minute, on consecutive minutes.
     """
-    rounded = minute_floor(observed_at + timedelta(seconds=30))
-    return rounded - MINUTE
+    return minute_floor(observed_at) - MINUTE
 
 
 def hour_floor_ms(ms: int) -> int:
