@@ -9,7 +9,7 @@ from cryptotracker.settings import *  # noqa: E402,F403
 from cryptotracker.settings import Q_CLUSTER, env  # noqa: E402
 
 # Tests never read the developer's .env for these: they must be hermetic.
-DATABASES = {"default": env.db_url("DATABASE_URL", default="sqlite:///:memory:")}
+DATABASES = {"default": env.db_url_config(env.str("DATABASE_URL", default="") or "sqlite:///:memory:")}
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 Q_CLUSTER = {**Q_CLUSTER, "sync": True}
