@@ -1,0 +1,76 @@
+"""Hour rollups and window decomposition give the same segments as the raw minutes."""
+
+from decimal import Decimal
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from prices.domain import HOUR_MS, MINUTE_MS
+from prices.rollups import MinuteSnapshot, rollup_from_snapshots, window_plan, window_segments
+from prices.statistics import segment_of
+
+T0 = 1577664000000  # 2019-12-30T00:00:00Z
+
+
+def test_window_inside_one_hour_is_read_from_minutes_only():
+    plan = window_plan(T0 + 5 * MINUTE_MS, T0 + 50 * MINUTE_MS)
+
+    assert not plan.has_hours
+    assert plan.edges == [(T0 + 5 * MINUTE_MS, T0 + 50 * MINUTE_MS)]
+
+
+def test_window_cutting_two_hours_has_whole_hours_and_two_edges():
+    plan = window_plan(T0 + 30 * MINUTE_MS, T0 + 24 * HOUR_MS + 30 * MINUTE_MS)
+
+    assert (plan.hours_start_ms, plan.hours_end_ms) == (T0 + HOUR_MS, T0 + 24 * HOUR_MS)
+    assert plan.edges == [(T0 + 30 * MINUTE_MS, T0 + HOUR_MS), (T0 + 24 * HOUR_MS, T0 + 24 * HOUR_MS + 30 * MINUTE_MS)]
+
+
+def test_window_on_hour_boundaries_has_no_edges():
+    plan = window_plan(T0, T0 + 24 * HOUR_MS)
+
+    assert plan.edges == []
+
+
+def test_rollup_ignores_snapshots_of_other_hours():
+    snapshots = [
+        MinuteSnapshot("bitfinex", T0, {"BTCUSD": Decimal("7000")}),
+        MinuteSnapshot("bitfinex", T0 + HOUR_MS, {"BTCUSD": Decimal("9000")}),
+    ]
+
+    rollup = rollup_from_snapshots(exchange="bitfinex", hour_ms=T0, snapshots=snapshots)
+
+    assert rollup.values == 1
+    assert rollup.segments["BTCUSD"].maximum == Decimal("7000")
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    minutes=st.lists(st.integers(min_value=0, max_value=5 * 60 - 1), min_size=1, max_size=200, unique=True),
+    start=st.integers(min_value=0, max_value=5 * 60),
+    length=st.integers(min_value=1, max_value=5 * 60),
+    data=st.data(),
+)
+def test_window_segments_equal_segments_of_the_raw_minutes(minutes, start, length, data):
+    prices = {m: data.draw(st.decimals(min_value=Decimal("0.0001"), max_value=Decimal("99999"), places=4)) for m in minutes}
+    snapshots = [MinuteSnapshot("bitfinex", T0 + m * MINUTE_MS, {"BTCUSD": p, "ETHUSD": p / 20}) for m, p in prices.items()]
+    rollups = [rollup_from_snapshots(exchange="bitfinex", hour_ms=T0 + h * HOUR_MS, snapshots=snapshots) for h in range(5)]
+    start_ms, end_ms = T0 + start * MINUTE_MS, T0 + (start + length) * MINUTE_MS
+    plan = window_plan(start_ms, end_ms)
+
+    segments = window_segments(plan=plan, rollups=rollups, snapshots=snapshots, pairs=["BTCUSD"])
+
+    inside = [(T0 + m * MINUTE_MS, p) for m, p in prices.items() if start_ms <= T0 + m * MINUTE_MS < end_ms]
+    direct = segment_of(inside)
+    if direct is None:
+        assert segments == {}
+        return
+    assert set(segments) == {"BTCUSD"}
+    got = segments["BTCUSD"]
+    assert (got.count, got.first, got.last, got.minimum, got.maximum) == (
+        direct.count, direct.first, direct.last, direct.minimum, direct.maximum,
+    )
+    assert got.returns.n == direct.returns.n
+    if direct.count > 1:
+        assert got.prices.std_sample == pytest.approx(direct.prices.std_sample, rel=1e-9, abs=1e-18)
