@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 
-from prices.domain import EXCHANGE_BITFINEX, Pair, Tick, from_ms
+from prices.domain import EXCHANGE_BITFINEX, MINUTE, MINUTE_MS, Pair, Tick, from_ms, minute_floor, to_ms
 from prices.repository import TickRepository, get_tick_repository
+from prices.ohlc import Ohlc, ohlc_aggregate
+from prices.rollups import window_plan, window_segments
+from prices.statistics import WindowStats
 
 
 class PairNotFoundError(LookupError):
@@ -69,3 +73,161 @@ def ticks_between(
         if limit is not None and len(ticks) >= limit:
             break
     return ticks
+
+
+# --- statistics and ranking -------------------------------------------------------------
+
+WINDOWS: dict[str, int] = {"1h": 60, "6h": 360, "24h": 1440, "7d": 10080}
+RANK_METRICS = ("relative_std", "std", "volatility")
+COVERAGE_FLOOR = 0.5
+
+
+def window_end_default(*, exchange: str = EXCHANGE_BITFINEX, repo: TickRepository | None = None) -> datetime:
+    """The end of the newest stored minute (so windows end where data ends), or the current minute.
+
+    Never later than the start of the current minute + 1 min.
+    """
+    repo = repo or get_tick_repository()
+    now_end = minute_floor(datetime.now(UTC)) + MINUTE
+    newest = max((entry.minute_ms for entry in repo.latest_prices(exchange=exchange).values()), default=None)
+    if newest is None:
+        return now_end
+    return min(from_ms(newest) + MINUTE, now_end)
+
+
+def pairs_stats(
+    *,
+    window_minutes: int,
+    end: datetime,
+    pairs: Iterable[str] | None = None,
+    exchange: str = EXCHANGE_BITFINEX,
+    repo: TickRepository | None = None,
+) -> dict[str, WindowStats]:
+    """WindowStats of [end − window, end) per pair, read from hour rollups and edge minute snapshots.
+
+    A 24 h window costs at most a few Query calls whatever the number of pairs: ≤ 25 hour
+    rollups plus the minute snapshots of the two partial hours. `pairs` restricts the result
+    (None = every pair with data). Pairs without data in the window are absent.
+    """
+    repo = repo or get_tick_repository()
+    end_ms = to_ms(end)
+    start_ms = end_ms - window_minutes * MINUTE_MS
+    plan = window_plan(start_ms, end_ms)
+    wanted = list(pairs) if pairs is not None else None
+    rollups = (
+        repo.rollups_between(exchange=exchange, start_ms=plan.hours_start_ms, end_ms=plan.hours_end_ms, pairs=wanted)
+        if plan.has_hours
+        else []
+    )
+    snapshots = [
+        snapshot
+        for a, b in plan.edges
+        for snapshot in repo.snapshots_between(exchange=exchange, start_ms=a, end_ms=b, pairs=wanted)
+    ]
+    segments = window_segments(plan=plan, rollups=rollups, snapshots=snapshots, pairs=wanted)
+    return {pair: WindowStats.of(segment, expected=window_minutes) for pair, segment in segments.items()}
+
+
+def pair_stats(
+    *,
+    pair: str,
+    window_minutes: int,
+    end: datetime,
+    exchange: str = EXCHANGE_BITFINEX,
+    repo: TickRepository | None = None,
+) -> WindowStats:
+    """WindowStats of one pair over [end − window, end); an empty window gives count 0 and nulls."""
+    stats = pairs_stats(window_minutes=window_minutes, end=end, pairs=[pair], exchange=exchange, repo=repo)
+    return stats.get(pair) or WindowStats.of(None, expected=window_minutes)
+
+
+@dataclass(frozen=True, slots=True)
+class RankEntry:
+    """One ranked pair: 1-based `rank`, the metric's `value` (None if undefined), its window stats.
+
+    `low_coverage` is True when stats.coverage < the coverage floor; such pairs rank last.
+    """
+
+    rank: int
+    pair: Pair
+    value: float | None
+    stats: WindowStats
+    low_coverage: bool
+
+
+def pairs_rank(
+    *,
+    window_minutes: int,
+    end: datetime,
+    metric: str = "relative_std",
+    pairs: Iterable[str] | None = None,
+    limit: int | None = None,
+    coverage_floor: float = COVERAGE_FLOOR,
+    exchange: str = EXCHANGE_BITFINEX,
+    repo: TickRepository | None = None,
+) -> list[RankEntry]:
+    """Pairs ordered by `metric` descending (relative_std, std or volatility), best covered first.
+
+    Pairs whose coverage is below `coverage_floor` follow all others (flagged); pairs whose
+    metric is undefined (fewer than two values) come last in their group. Ties break by name.
+    Tracked pairs with no data in the window are included with count 0. Raises ValueError
+    for an unknown metric.
+    """
+    if metric not in RANK_METRICS:
+        raise ValueError(f"unknown metric {metric!r}; expected one of {', '.join(RANK_METRICS)}")
+    repo = repo or get_tick_repository()
+    names = sorted(set(pairs)) if pairs is not None else sorted(repo.latest_prices(exchange=exchange))
+    stats = pairs_stats(window_minutes=window_minutes, end=end, pairs=names, exchange=exchange, repo=repo)
+    rows = []
+    for name in names:
+        pair_stats_ = stats.get(name) or WindowStats.of(None, expected=window_minutes)
+        value = getattr(pair_stats_, metric)
+        low = pair_stats_.coverage < coverage_floor
+        rows.append((low, value is None, -(value or 0.0), name, pair_stats_, value))
+    rows.sort(key=lambda row: row[:4])
+    if limit is not None:
+        rows = rows[:limit]
+    return [
+        RankEntry(rank=i, pair=Pair.parse(name), value=value, stats=s, low_coverage=low)
+        for i, (low, _, _, name, s, value) in enumerate(rows, start=1)
+    ]
+
+
+def candles_between(
+    *,
+    pair: str,
+    start: datetime,
+    end: datetime,
+    minutes: int,
+    exchange: str = EXCHANGE_BITFINEX,
+    repo: TickRepository | None = None,
+) -> list[Ohlc]:
+    """OHLCV candles of `minutes` minutes aggregated from the pair's ticks in [start, end)."""
+    repo = repo or get_tick_repository()
+    return ohlc_aggregate(repo.between(exchange=exchange, pair=pair, start=start, end=end), minutes=minutes)
+
+
+def recent_prices(
+    *,
+    end: datetime,
+    minutes: int,
+    pairs: Iterable[str] | None = None,
+    exchange: str = EXCHANGE_BITFINEX,
+    repo: TickRepository | None = None,
+) -> dict[str, list[tuple[datetime, Decimal]]]:
+    """Per pair, the (minute, last price) points of [end − minutes, end), oldest first.
+
+    Read from the exchange-wide minute snapshots: one Query per UTC day touched, whatever the
+    number of pairs (for evaluating many alert rules at once).
+    """
+    repo = repo or get_tick_repository()
+    end_ms = to_ms(end)
+    snapshots = repo.snapshots_between(
+        exchange=exchange, start_ms=end_ms - minutes * MINUTE_MS, end_ms=end_ms, pairs=list(pairs) if pairs is not None else None
+    )
+    series: dict[str, list[tuple[datetime, Decimal]]] = {}
+    for snapshot in snapshots:
+        minute = from_ms(snapshot.minute_ms)
+        for pair, price in snapshot.prices.items():
+            series.setdefault(pair, []).append((minute, price))
+    return series
