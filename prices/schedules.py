@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prices.scheduling import ScheduleSpec
+from cryptotracker.scheduling import ScheduleSpec
 
 SCHEDULES = [
     # Every minute: one request for all tickers, stored as the minute before the one it runs in.

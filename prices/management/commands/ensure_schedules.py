@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand
 
-from prices.scheduling import schedules_ensure
+from cryptotracker.scheduling import schedules_ensure
 
 
 class Command(BaseCommand):
