@@ -231,3 +231,32 @@ def recent_prices(
         for pair, price in snapshot.prices.items():
             series.setdefault(pair, []).append((minute, price))
     return series
+
+
+@dataclass(frozen=True, slots=True)
+class PairOverview:
+    """A tracked pair with its newest price and its statistics over a window ending at `end`."""
+
+    exchange: str
+    pair: Pair
+    last_price: Decimal
+    last_minute: datetime
+    stats: WindowStats
+
+
+def pairs_overview(
+    *,
+    window_minutes: int = 1440,
+    end: datetime | None = None,
+    exchange: str = EXCHANGE_BITFINEX,
+    repo: TickRepository | None = None,
+) -> list[PairOverview]:
+    """Every tracked pair with its window statistics (default: 24 h ending at the newest data)."""
+    repo = repo or get_tick_repository()
+    pairs = pairs_list(exchange=exchange, repo=repo)
+    end = end or window_end_default(exchange=exchange, repo=repo)
+    stats = pairs_stats(window_minutes=window_minutes, end=end, exchange=exchange, repo=repo)
+    empty = WindowStats.of(None, expected=window_minutes)
+    return [
+        PairOverview(p.exchange, p.pair, p.last_price, p.last_minute, stats.get(p.pair.name, empty)) for p in pairs
+    ]

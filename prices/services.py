@@ -20,6 +20,7 @@ from prices.sources.base import Candle, CandleSource, SourceError, TickerSource
 logger = logging.getLogger(__name__)
 
 Progress = Callable[[int], None]
+HISTORY_CHUNK = 2000  # ticks per write round of history_store
 
 
 @dataclass
@@ -214,13 +215,28 @@ def history_store(
             progress(len(series) - len(fresh))
     if summary.skipped["duplicate_in_input"] == 0:
         del summary.skipped["duplicate_in_input"]
-    for offset in range(0, len(new), 500):
-        chunk = new[offset : offset + 500]
-        _store_history_chunk(repo, chunk)
+    # Minute-major order: each snapshot update then carries every pair of its minute.
+    new.sort(key=lambda t: (t.exchange, t.minute_ms, t.pair))
+    for offset in range(0, len(new), HISTORY_CHUNK):
+        chunk = new[offset : offset + HISTORY_CHUNK]
+        # Snapshots first, ticks second: a run cut short in between is completed by a rerun,
+        # which sees the ticks missing and writes them (merge_snapshot keeps what is there).
+        _merge_snapshots(repo, chunk)
+        repo.put_many(chunk)
         summary.stored += len(chunk)
         summary.pairs.update(t.pair for t in chunk)
         if progress:
             progress(len(chunk))
+    # Registry and rollups cover every input hour, stored now or before, so a rerun after an
+    # interrupted run completes them too.
+    hours: dict[str, set[int]] = defaultdict(set)
+    for (exchange, pair), series in by_series.items():
+        latest = repo.latest(exchange=exchange, pair=pair)
+        if latest is not None:
+            repo.update_latest(exchange=exchange, prices={pair: LatestPrice(latest.minute_ms, latest.last_price)})
+        hours[exchange].update(hour_floor_ms(t.minute_ms) for t in series)
+    for exchange, exchange_hours in hours.items():
+        rollups_refresh(exchange=exchange, hours_ms=exchange_hours, repo=repo)
     if new:
         ticks_stored.send(
             sender=history_store,
@@ -229,21 +245,6 @@ def history_store(
             source=new[0].source,
         )
     return summary
-
-
-def _store_history_chunk(repo: TickRepository, ticks: Sequence[Tick]) -> None:
-    # Snapshots first, ticks second: a run cut short in between is completed by a rerun,
-    # which sees the ticks missing and writes them (merge_snapshot keeps what is there).
-    _merge_snapshots(repo, ticks)
-    repo.put_many(ticks)
-    by_exchange: dict[str, list[Tick]] = defaultdict(list)
-    for tick in ticks:
-        by_exchange[tick.exchange].append(tick)
-    for exchange, exchange_ticks in by_exchange.items():
-        repo.update_latest(exchange=exchange, prices=_newest(exchange_ticks))
-        rollups_refresh(
-            exchange=exchange, hours_ms={hour_floor_ms(t.minute_ms) for t in exchange_ticks}, repo=repo
-        )
 
 
 def _merge_snapshots(repo: TickRepository, ticks: Iterable[Tick]) -> list[MinuteSnapshot]:

@@ -1,4 +1,4 @@
-"""Output serializers of the price API."""
+"""Output serializers of the price API (prices are exact decimal strings, times ISO 8601 UTC Z)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from prices.api.fields import DecimalStringField, UtcDateTimeField
 
 
 class PairSerializer(serializers.Serializer):
-    """A tracked pair and its newest last price."""
+    """A tracked pair: newest last price, and its 24 h change and standard deviation."""
 
     exchange = serializers.CharField()
     pair = serializers.CharField(source="pair.name")
@@ -16,33 +16,87 @@ class PairSerializer(serializers.Serializer):
     base = serializers.CharField(source="pair.base")
     quote = serializers.CharField(source="pair.quote")
     last_price = DecimalStringField()
-    last_minute = UtcDateTimeField(help_text="Start of the minute the last price describes (its close).")
+    last_minute = UtcDateTimeField(help_text="Start of the minute whose closing price is last_price.")
+    change_24h = DecimalStringField(source="stats.change", help_text="last − first price of the 24 h window.")
+    change_24h_pct = serializers.FloatField(source="stats.change_pct", allow_null=True, help_text="change / first × 100.")
+    std_24h = serializers.FloatField(
+        source="stats.std", allow_null=True, help_text="Sample standard deviation (n−1) of minute prices over 24 h."
+    )
+    relative_std_24h = serializers.FloatField(source="stats.relative_std", allow_null=True, help_text="std_24h / mean.")
+    count_24h = serializers.IntegerField(source="stats.count", help_text="Minute ticks in the 24 h window.")
 
 
 class TickSerializer(serializers.Serializer):
-    """One stored minute tick; ticker fields for polled ticks, OHLCV for candle ticks."""
+    """One minute tick: the last price at the end of `minute`."""
 
-    minute = UtcDateTimeField(help_text="Start of the minute; the price is the one at its end.")
+    minute = UtcDateTimeField(help_text="Start of the minute; last_price is the price at its end.")
     last_price = DecimalStringField()
-    source = serializers.CharField()
+    source = serializers.CharField(help_text="ticker (polled), candle (backfilled) or snapshot (imported).")
     bid = DecimalStringField()
     ask = DecimalStringField()
-    volume = DecimalStringField(help_text="Volume traded in the minute (base currency), candles only.")
-    volume_24h = DecimalStringField(help_text="Rolling 24 h volume (base currency), polled ticks only.")
+    volume = DecimalStringField(help_text="Volume traded in the minute (base currency); candle ticks only.")
+    volume_24h = DecimalStringField(help_text="Rolling 24 h volume (base currency); polled ticks only.")
 
 
 class TickDetailSerializer(TickSerializer):
-    """A tick with every stored field."""
+    """A tick with every stored field (null where not stored)."""
 
     exchange = serializers.CharField()
     pair = serializers.CharField()
     bid_size = DecimalStringField()
     ask_size = DecimalStringField()
     daily_change = DecimalStringField()
-    daily_change_relative = DecimalStringField()
+    daily_change_relative = DecimalStringField(help_text="Bitfinex DAILY_CHANGE_RELATIVE (×100 = %).")
     high_24h = DecimalStringField()
     low_24h = DecimalStringField()
     open = DecimalStringField()
     high = DecimalStringField()
     low = DecimalStringField()
-    observed_at = UtcDateTimeField()
+    observed_at = UtcDateTimeField(help_text="When the ticker was fetched (polled ticks).")
+
+
+class CandleSerializer(serializers.Serializer):
+    """An OHLCV candle aggregated from minute ticks."""
+
+    start = UtcDateTimeField()
+    minutes = serializers.IntegerField()
+    open = DecimalStringField()
+    high = DecimalStringField()
+    low = DecimalStringField()
+    close = DecimalStringField()
+    volume = DecimalStringField()
+    count = serializers.IntegerField(help_text="Minute ticks in the candle.")
+
+
+class StatsSerializer(serializers.Serializer):
+    """Statistics of one pair over a window; null where undefined."""
+
+    count = serializers.IntegerField(help_text="Minute ticks in the window.")
+    expected = serializers.IntegerField(help_text="Minutes in the window.")
+    coverage = serializers.FloatField(help_text="count / expected.")
+    first = DecimalStringField()
+    last = DecimalStringField()
+    min = DecimalStringField(source="minimum")
+    max = DecimalStringField(source="maximum")
+    mean = serializers.FloatField(allow_null=True)
+    change = DecimalStringField(help_text="last − first.")
+    change_pct = serializers.FloatField(allow_null=True, help_text="change / first × 100.")
+    std = serializers.FloatField(allow_null=True, help_text="Sample standard deviation (n−1); null if count < 2.")
+    std_population = serializers.FloatField(allow_null=True, help_text="Population standard deviation (n).")
+    relative_std = serializers.FloatField(allow_null=True, help_text="std / mean (dimensionless).")
+    volatility = serializers.FloatField(
+        allow_null=True, help_text="Sample std of 1-minute log returns between consecutive stored minutes."
+    )
+
+
+class RankEntrySerializer(serializers.Serializer):
+    """One pair in a ranking."""
+
+    rank = serializers.IntegerField()
+    pair = serializers.CharField(source="pair.name")
+    value = serializers.FloatField(allow_null=True, help_text="The ranking metric; null if undefined.")
+    count = serializers.IntegerField(source="stats.count")
+    expected = serializers.IntegerField(source="stats.expected")
+    coverage = serializers.FloatField(source="stats.coverage")
+    low_coverage = serializers.BooleanField(help_text="Coverage below the floor: listed after the others.")
+    last = DecimalStringField(source="stats.last")

@@ -8,5 +8,8 @@ app_name = "prices"
 
 urlpatterns = [
     path("pairs/", views.PairListApi.as_view(), name="pair-list"),
+    path("pairs/<str:pair>/", views.PairDetailApi.as_view(), name="pair-detail"),
     path("pairs/<str:pair>/history/", views.PairHistoryApi.as_view(), name="pair-history"),
+    path("pairs/<str:pair>/stats/", views.PairStatsApi.as_view(), name="pair-stats"),
+    path("rank/", views.RankApi.as_view(), name="rank"),
 ]
