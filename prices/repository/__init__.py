@@ -12,7 +12,9 @@ __all__ = ["LatestPrice", "RepositoryError", "TickRepository", "get_tick_reposit
 
 
 @lru_cache(maxsize=8)
-def _repository(prefix: str, region: str, endpoint: str | None, key: str | None, secret: str | None) -> TickRepository:
+def _repository(
+    prefix: str, region: str, endpoint: str | None, key: str | None, secret: str | None
+) -> TickRepository:
     from prices.repository.dynamodb import DynamoTickRepository
 
     return DynamoTickRepository(

@@ -71,7 +71,8 @@ def _day_partitions(exchange: str, start_ms: int, end_ms: int) -> list[tuple[str
     day_start = start_ms - start_ms % DAY_MS
     while day_start < end_ms:
         lo, hi = max(start_ms, day_start), min(end_ms, day_start + DAY_MS) - 1
-        parts.append((f"{exchange}#1m#{_day_key(day_start)}", lo, hi))
+        if lo <= hi:  # DynamoDB rejects BETWEEN with lo > hi (an empty range)
+            parts.append((f"{exchange}#1m#{_day_key(day_start)}", lo, hi))
         day_start += DAY_MS
     return parts
 
@@ -83,7 +84,8 @@ def _month_partitions(exchange: str, start_ms: int, end_ms: int) -> list[tuple[s
     while to_ms(cursor) < end_ms:
         following = (cursor + timedelta(days=32)).replace(day=1)
         lo, hi = max(start_ms, to_ms(cursor)), min(end_ms, to_ms(following)) - 1
-        parts.append((f"{exchange}#1h#{cursor:%Y-%m}", lo, hi))
+        if lo <= hi:  # DynamoDB rejects BETWEEN with lo > hi (an empty range)
+            parts.append((f"{exchange}#1h#{cursor:%Y-%m}", lo, hi))
         cursor = following
     return parts
 
@@ -220,7 +222,9 @@ class DynamoTickRepository:
             if attempt < UNPROCESSED_RETRIES:
                 time.sleep(min(2.0, 0.05 * 2**attempt) * random.uniform(0.5, 1.0))
         left = sum(len(v) for v in pending.values())
-        raise RepositoryError(f"DynamoDB left {left} tick writes unprocessed after {UNPROCESSED_RETRIES} retries")
+        raise RepositoryError(
+            f"DynamoDB left {left} tick writes unprocessed after {UNPROCESSED_RETRIES} retries"
+        )
 
     def _tick_item(self, tick: Tick) -> dict[str, Any]:
         item: dict[str, Any] = {
@@ -477,7 +481,9 @@ class DynamoTickRepository:
                     if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
                         raise
             time.sleep(0.02 * (attempt + 1) * random.uniform(0.5, 1.0))
-        raise RepositoryError(f"latest-price registry of {exchange} kept changing; gave up after {LATEST_RETRIES} tries")
+        raise RepositoryError(
+            f"latest-price registry of {exchange} kept changing; gave up after {LATEST_RETRIES} tries"
+        )
 
     def latest_prices(self, *, exchange: str) -> dict[str, LatestPrice]:
         """GetItem of the registry item."""
@@ -522,4 +528,3 @@ class _TranslateErrors:
         if isinstance(exc, BotoCoreError):
             raise RepositoryError(f"DynamoDB {self.operation} failed: {exc}") from exc
         return False
-
