@@ -34,7 +34,8 @@ class TickRepository(Protocol):
     def put_many(self, ticks: Sequence[Tick]) -> int:
         """Store ticks, one item per (exchange, pair, minute); rewriting a key overwrites it.
 
-        Returns the number of ticks written.
+        A key repeated within `ticks` is written once (the last one wins). Returns the
+        number of distinct keys written.
         """
         ...
 

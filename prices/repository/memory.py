@@ -19,6 +19,7 @@ class InMemoryTickRepository:
         self._lock = threading.RLock()
         self.ticks: dict[tuple[str, str], dict[int, Tick]] = {}
         self.snapshots: dict[str, dict[int, dict[str, Decimal]]] = {}
+        self.snapshot_sources: dict[tuple[str, int], str] = {}  # the first writer's source
         self.rollups: dict[str, dict[int, HourRollup]] = {}
         self.latest_registry: dict[str, dict[str, LatestPrice]] = {}
         self.put_calls = 0
@@ -28,12 +29,12 @@ class InMemoryTickRepository:
         return []
 
     def put_many(self, ticks: Sequence[Tick]) -> int:
-        """Store ticks, overwriting the same (exchange, pair, minute)."""
+        """Store ticks, overwriting the same (exchange, pair, minute); returns distinct keys written."""
         with self._lock:
             self.put_calls += 1
             for tick in ticks:
                 self.ticks.setdefault((tick.exchange, tick.pair), {})[tick.minute_ms] = tick
-        return len(ticks)
+        return len({(t.exchange, t.pair, t.minute_ms) for t in ticks})
 
     def between(self, *, exchange: str, pair: str, start: datetime, end: datetime) -> Iterator[Tick]:
         """The pair's ticks in [start, end), oldest first."""
@@ -57,12 +58,14 @@ class InMemoryTickRepository:
             if snapshot.minute_ms in minutes:
                 return False
             minutes[snapshot.minute_ms] = {p: v.normalize() for p, v in snapshot.prices.items()}
+            self.snapshot_sources[(snapshot.exchange, snapshot.minute_ms)] = snapshot.source
             return True
 
     def merge_snapshot(self, snapshot: MinuteSnapshot) -> None:
         """Add prices for pairs the minute does not have yet."""
         with self._lock:
             stored = self.snapshots.setdefault(snapshot.exchange, {}).setdefault(snapshot.minute_ms, {})
+            self.snapshot_sources.setdefault((snapshot.exchange, snapshot.minute_ms), snapshot.source)
             for pair, price in snapshot.prices.items():
                 stored.setdefault(pair, price.normalize())
 
@@ -70,7 +73,11 @@ class InMemoryTickRepository:
         """The stored snapshot of one minute, or None."""
         with self._lock:
             prices = self.snapshots.get(exchange, {}).get(minute_ms)
-            return MinuteSnapshot(exchange, minute_ms, dict(prices)) if prices is not None else None
+            if prices is None:
+                return None
+            return MinuteSnapshot(
+                exchange, minute_ms, dict(prices), self.snapshot_sources[(exchange, minute_ms)]
+            )
 
     def snapshots_between(
         self, *, exchange: str, start_ms: int, end_ms: int, pairs: Iterable[str] | None = None
@@ -78,12 +85,14 @@ class InMemoryTickRepository:
         """Snapshots in [start_ms, end_ms), oldest first."""
         wanted = set(pairs) if pairs is not None else None
         with self._lock:
-            minutes = dict(self.snapshots.get(exchange, {}))
+            minutes = {ms: dict(prices) for ms, prices in self.snapshots.get(exchange, {}).items()}
+            sources = dict(self.snapshot_sources)
         return [
             MinuteSnapshot(
                 exchange,
                 minute_ms,
                 {p: v for p, v in minutes[minute_ms].items() if wanted is None or p in wanted},
+                sources[(exchange, minute_ms)],
             )
             for minute_ms in sorted(minutes)
             if start_ms <= minute_ms < end_ms
