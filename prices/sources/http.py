@@ -1,0 +1,234 @@
+"""Exchange HTTP: the only importer of requests/urllib3; timeouts, bounded retries, SourceError mapping.
+
+Everything above this module sees JSON values (numbers as int or Decimal) or a SourceError;
+no requests/urllib3 exception escapes `HttpClient.get_json`.
+
+Bitfinex error bodies (shared/data README §7, docs.bitfinex.com/docs/abbreviations-glossary):
+
+* `["error", CODE, "message"]`, usually with HTTP 500, e.g. `["error", 10020, "symbol: invalid"]`,
+  `["error", 20060, "maintenance"]`, and with HTTP 429 `["error", 11010, "ratelimit: error"]`;
+* the older object `{"error": "ERR_RATE_LIMIT"}`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import requests
+import urllib3
+from requests.adapters import HTTPAdapter
+
+from prices.sources.base import SourceError
+
+DEFAULT_USER_AGENT = "cryptotracker/1.0 (exchange price poller; python-requests)"
+DEFAULT_TIMEOUT_S: tuple[float, float] = (3.05, 10.0)
+RETRY_STATUSES = (500, 502, 503, 504)
+# Bitfinex error codes (docs.bitfinex.com/docs/abbreviations-glossary).
+ERR_PARAMS = 10020  # "symbol: invalid", "limit: invalid": the same request fails again
+ERR_RATE_LIMIT_CODE = 11010  # "ratelimit: error", sent with HTTP 429
+ERR_RATE_LIMIT_TEXT = "ERR_RATE_LIMIT"  # the v1-era object body {"error": "ERR_RATE_LIMIT"}
+_PERMANENT_CODES = frozenset({ERR_PARAMS})
+_SNIPPET_CHARS = 80
+
+Timeout = float | tuple[float, float]
+
+
+class _Retry(urllib3.util.Retry):
+    """urllib3's Retry, minus two behaviours we do not want.
+
+    * A 429 (or 413) carrying Retry-After would be retried even though it is not in
+      status_forcelist; a rate limit must fail the call so the caller backs off.
+    * Retry-After is capped, so one odd header cannot stall a minute poll; an unparseable
+      header is ignored instead of raising.
+    """
+
+    RETRY_AFTER_STATUS_CODES = frozenset()
+    RETRY_AFTER_MAX_S = 30.0
+
+    def get_retry_after(self, response: Any) -> float | None:
+        try:
+            seconds = super().get_retry_after(response)
+        except urllib3.exceptions.InvalidHeader:
+            return None
+        return None if seconds is None else min(seconds, self.RETRY_AFTER_MAX_S)
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorBody:
+    """A Bitfinex error body: `code` (int, or the text of `{"error": ...}`) and `message`."""
+
+    code: int | str | None
+    message: str
+
+    @property
+    def rate_limited(self) -> bool:
+        """True for code 11010 and for {"error": "ERR_RATE_LIMIT"}."""
+        return self.code in (ERR_RATE_LIMIT_CODE, ERR_RATE_LIMIT_TEXT)
+
+    @property
+    def permanent(self) -> bool:
+        """True when the same request cannot succeed later (10020 ERR_PARAMS)."""
+        return self.code in _PERMANENT_CODES
+
+    def __str__(self) -> str:
+        parts = [str(p) for p in (self.code, self.message) if p not in (None, "")]
+        return "Bitfinex error " + " ".join(parts)
+
+
+def parse_error_body(payload: Any) -> ErrorBody | None:
+    """The ErrorBody if `payload` is `["error", code, msg]` or `{"error": ...}`, else None."""
+    if isinstance(payload, list) and payload and payload[0] == "error":
+        code = payload[1] if len(payload) > 1 and isinstance(payload[1], int | str) else None
+        message = payload[2] if len(payload) > 2 and isinstance(payload[2], str) else ""
+        return ErrorBody(code=code, message=message)
+    if isinstance(payload, dict) and "error" in payload:
+        error = payload["error"]
+        message = payload.get("message") if isinstance(payload.get("message"), str) else ""
+        return ErrorBody(code=error if isinstance(error, int | str) else None, message=message or "")
+    return None
+
+
+def error_body_to_source_error(error: ErrorBody, where: str) -> SourceError:
+    """A SourceError for an error body: rate_limited for 11010/ERR_RATE_LIMIT, permanent for 10020."""
+    if error.rate_limited:
+        return SourceError(f"{where}: rate limited ({error})", rate_limited=True)
+    return SourceError(f"{where}: {error}", permanent=error.permanent)
+
+
+def loads_exact(text: str | bytes) -> Any:
+    """json.loads with floats as Decimal (so `7.181e-05` is exact) and ints as int.
+
+    NaN/Infinity are rejected (ValueError), as they are not JSON numbers.
+    """
+    return json.loads(text, parse_float=Decimal, parse_constant=_reject_constant)
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"non-JSON number {name}")
+
+
+class HttpClient:
+    """GET JSON from one base URL with a timeout, bounded retries and a User-Agent.
+
+    `timeout_s` is seconds, one float or (connect, read). `retries` bounds urllib3's retries of
+    connection errors, read timeouts and HTTP 500/502/503/504 (GET only, exponential back-off
+    `backoff_factor`, Retry-After honoured up to 30 s). 429 is never retried here.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        timeout_s: Timeout = DEFAULT_TIMEOUT_S,
+        retries: int = 2,
+        user_agent: str = DEFAULT_USER_AGENT,
+        backoff_factor: float = 0.5,
+    ) -> None:
+        if retries < 0:
+            raise ValueError("retries must be ≥ 0")
+        self.base_url = base_url.rstrip("/")
+        self.timeout_s = timeout_s
+        self.retries = retries
+        retry = _Retry(
+            total=retries,
+            backoff_factor=backoff_factor,
+            status_forcelist=RETRY_STATUSES,
+            allowed_methods=["GET"],
+            respect_retry_after_header=True,
+            raise_on_status=False,
+        )
+        self._session = requests.Session()
+        self._session.headers.update({"User-Agent": user_agent, "Accept": "application/json"})
+        adapter = HTTPAdapter(max_retries=retry)
+        self._session.mount("https://", adapter)
+        self._session.mount("http://", adapter)
+
+    def close(self) -> None:
+        """Close pooled connections."""
+        self._session.close()
+
+    def get_json(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
+        """GET base_url + path and return the decoded JSON (floats as Decimal, ints as int).
+
+        Raises SourceError with one readable message:
+        timeout / connection error → permanent=False (after the retries);
+        HTTP 429 or a rate-limit error body → rate_limited=True;
+        other 4xx → permanent=True; 5xx after retries → permanent=False (True for 10020);
+        an error body with HTTP 200 → SourceError as for its code;
+        HTML / non-JSON / truncated JSON → permanent=True ("unparseable payload").
+        """
+        url = self.base_url + path
+        where = f"GET {url}"
+        try:
+            response = self._session.get(url, params=params, timeout=self.timeout_s)
+        except requests.exceptions.Timeout as exc:
+            kind = "connect" if isinstance(exc, requests.exceptions.ConnectTimeout) else "read"
+            raise SourceError(
+                f"{where}: {kind} timeout ({self.timeout_s} s) after {self.retries} retries"
+            ) from exc
+        except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema) as exc:
+            raise SourceError(f"{where}: invalid URL", permanent=True) from exc
+        except requests.exceptions.ConnectionError as exc:
+            raise SourceError(
+                f"{where}: connection failed after {self.retries} retries ({_reason(exc)})"
+            ) from exc
+        except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError) as exc:
+            raise SourceError(f"{where}: request failed ({type(exc).__name__}: {_reason(exc)})") from exc
+        return self._decode(response, where)
+
+    def _decode(self, response: requests.Response, where: str) -> Any:
+        status = response.status_code
+        try:
+            payload = loads_exact(response.content)
+            parsed = True
+        except ValueError:  # JSONDecodeError, UnicodeDecodeError, NaN
+            payload, parsed = None, False
+        error = parse_error_body(payload) if parsed else None
+
+        if status == 429 or (error is not None and error.rate_limited):
+            detail = f", {error}" if error is not None else ""
+            raise SourceError(f"{where}: rate limited (HTTP {status}{detail})", rate_limited=True)
+        if 200 <= status < 300 and parsed and error is None:
+            return payload
+        detail = str(error) if error is not None else _snippet(response)
+        if 400 <= status < 500:
+            raise SourceError(f"{where}: HTTP {status}: {detail}", permanent=True)
+        if status >= 500:
+            retried = f" after {self.retries} retries" if status in RETRY_STATUSES else ""
+            permanent = error is not None and error.permanent
+            raise SourceError(f"{where}: HTTP {status}{retried}: {detail}", permanent=permanent)
+        if not 200 <= status < 300:
+            raise SourceError(f"{where}: unexpected HTTP {status}: {detail}")
+        if error is not None:
+            raise SourceError(f"{where}: error body with HTTP {status}: {error}", permanent=error.permanent)
+        raise SourceError(f"{where}: unparseable payload ({detail})", permanent=True)
+
+
+def _snippet(response: requests.Response) -> str:
+    content_type = response.headers.get("Content-Type", "no content type").split(";")[0]
+    text = re.sub(r"\s+", " ", response.content[:400].decode("utf-8", "replace")).strip()
+    if len(text) > _SNIPPET_CHARS:
+        text = text[:_SNIPPET_CHARS] + "…"
+    size = len(response.content)
+    return f"{content_type}, {size} bytes: {text!r}" if text else f"{content_type}, empty body"
+
+
+def _reason(exc: BaseException) -> str:
+    """The innermost cause's text, e.g. '[Errno 111] Connection refused'."""
+    seen: set[int] = set()
+    current: BaseException = exc
+    while id(current) not in seen:
+        seen.add(id(current))
+        inner = getattr(current, "reason", None)
+        if not isinstance(inner, BaseException):
+            inner = current.args[0] if current.args and isinstance(current.args[0], BaseException) else None
+        if inner is None:
+            break
+        current = inner
+    text = str(current) or type(current).__name__
+    return text.rsplit(": ", 1)[-1] if ": " in text and len(text) > _SNIPPET_CHARS else text
