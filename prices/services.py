@@ -10,8 +10,19 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 
-from prices.domain import HOUR_MS, Tick, TickSource, from_ms, hour_floor_ms, minute_of_observation, to_ms
+from prices.domain import (
+    EXCHANGE_BITFINEX,
+    HOUR_MS,
+    Tick,
+    TickSource,
+    from_ms,
+    hour_floor_ms,
+    minute_of_observation,
+    to_ms,
+)
+from prices.importers import ImportFileError, SnapshotRecord, read_candle_file, read_snapshot_file
 from prices.repository import LatestPrice, RepositoryError, TickRepository, get_tick_repository
 from prices.rollups import MinuteSnapshot, rollup_from_snapshots
 from prices.signals import ticks_stored
@@ -350,3 +361,93 @@ def rollups_rebuild(
             written += int(repo.put_rollup(rollup))
         cursor = day_end
     return written
+
+
+POLL_GAP_S = 20  # records of one snapshot poll arrive within ~2 s; polls are ~60 s apart
+
+
+def snapshot_ticks(records: Sequence[SnapshotRecord], *, exchange: str = EXCHANGE_BITFINEX) -> tuple[list[Tick], Counter[str]]:
+    """Ticks from recorded snapshot polls, and rows skipped by reason ("zero_price").
+
+    Records are grouped into polls (a new poll starts after a gap of more than POLL_GAP_S);
+    every record of a poll gets the minute of the poll's first record, by the same rule as a
+    live poll (minute_of_observation), so a poll whose records straddle a second boundary
+    stays in one minute.
+    """
+    skipped: Counter[str] = Counter()
+    ticks: list[Tick] = []
+    poll_start: datetime | None = None
+    previous: datetime | None = None
+    for record in sorted(records, key=lambda r: r.observed_at):
+        if previous is None or (record.observed_at - previous).total_seconds() > POLL_GAP_S:
+            poll_start = record.observed_at
+        previous = record.observed_at
+        if record.price <= 0:
+            skipped["zero_price"] += 1
+            continue
+        ticks.append(
+            Tick(
+                exchange=exchange,
+                pair=record.pair,
+                minute=minute_of_observation(poll_start),
+                last_price=record.price,
+                source=TickSource.SNAPSHOT,
+                observed_at=record.observed_at,
+            )
+        )
+    return ticks, skipped
+
+
+def history_files(paths: Iterable[str | Path]) -> list[Path]:
+    """The .json files named by `paths`, directories searched recursively, in sorted order.
+
+    Raises ImportFileError for a path that does not exist.
+    """
+    files: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            files.extend(sorted(p for p in path.rglob("*.json") if p.is_file()))
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise ImportFileError(path, None, "no such file or directory")
+    return files
+
+
+def history_import(
+    *,
+    paths: Iterable[str | Path],
+    repo: TickRepository | None = None,
+    progress: Progress | None = None,
+    on_file: Callable[[Path], None] | None = None,
+) -> HistorySummary:
+    """Import raw candle files and snapshot files (see prices.importers) as ticks.
+
+    Every file is parsed before anything is stored, so a malformed file stops the import
+    with ImportFileError (naming the file and position) and stores nothing. Then behaves as
+    history_store: idempotent, never overwrites. `on_file(path)` is called as each file is
+    parsed. Raises ImportFileError or RepositoryError.
+    """
+    ticks: list[Tick] = []
+    skipped: Counter[str] = Counter()
+    for path in history_files(paths):
+        if on_file:
+            on_file(path)
+        if _looks_like_snapshot(path):
+            file_ticks, file_skipped = snapshot_ticks(read_snapshot_file(path))
+            skipped.update(file_skipped)
+        else:
+            candle_file = read_candle_file(path)
+            file_ticks = candle_ticks(exchange=EXCHANGE_BITFINEX, pair=candle_file.pair, candles=candle_file.candles)
+        ticks.extend(file_ticks)
+    summary = history_store(ticks=ticks, repo=repo, progress=progress)
+    summary.skipped.update(skipped)
+    return summary
+
+
+def _looks_like_snapshot(path: Path) -> bool:
+    """A snapshot file is a list of objects; a candle file a list of lists (or empty)."""
+    with path.open("rb") as handle:
+        head = handle.read(256).lstrip()
+    return head.startswith(b"[") and head[1:].lstrip().startswith(b"{")
