@@ -479,6 +479,19 @@ def test_fetch_candles_sorts_a_newest_first_page(mocked, clock):
     assert candles[-1].minute == utc(2018, 2, 10, 14, 14)
 
 
+def test_fetch_candles_asks_for_end_minus_one_ms_because_bitfinex_end_is_inclusive(mocked, clock):
+    # arthurk's fixture for start=1514764800000&end=1514764920000: both ends inclusive, 3 candles.
+    mocked.get(BTCUSD_CANDLES_URL, body=fixture_bytes("bitfinex_candles_hist_start_end.json"))
+
+    candles = make_source(clock).fetch_candles(
+        pair="BTCUSD", start=utc(2018, 1, 1), end=utc(2018, 1, 1, 0, 3)
+    )
+
+    assert query(mocked.calls[0])["end"] == "1514764979999"
+    assert [c.minute for c in candles] == [utc(2018, 1, 1, 0, m) for m in range(3)]
+    assert candles[0].close == Decimal("13753")
+
+
 def test_fetch_candles_of_a_day_without_trades_is_empty(mocked, clock):
     mocked.get(BTCUSD_CANDLES_URL, body=candle_file("14-11-22_00-00-00").read_bytes())
 
