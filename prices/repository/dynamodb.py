@@ -141,21 +141,27 @@ class DynamoTickRepository:
         if endpoint_url and not access_key_id:
             # Local endpoints (dynalite, moto) accept any credentials but boto3 needs some.
             access_key_id, secret_access_key = "local", "local"
-        session = boto3.session.Session(
-            aws_access_key_id=access_key_id,
-            aws_secret_access_key=secret_access_key,
-            region_name=region,
-        )
-        self.client = session.client(
-            "dynamodb",
-            endpoint_url=endpoint_url or None,
-            config=Config(
-                connect_timeout=connect_timeout_s,
-                read_timeout=read_timeout_s,
-                retries={"mode": "standard", "max_attempts": max_attempts},
-                max_pool_connections=32,
-            ),
-        )
+        try:
+            session = boto3.session.Session(
+                aws_access_key_id=access_key_id,
+                aws_secret_access_key=secret_access_key,
+                region_name=region,
+            )
+            self.client = session.client(
+                "dynamodb",
+                endpoint_url=endpoint_url or None,
+                config=Config(
+                    connect_timeout=connect_timeout_s,
+                    read_timeout=read_timeout_s,
+                    retries={"mode": "standard", "max_attempts": max_attempts},
+                    max_pool_connections=32,
+                ),
+            )
+        except (BotoCoreError, ValueError) as exc:  # a malformed region or endpoint URL
+            raise RepositoryError(
+                f"DynamoDB client setup failed (AWS_REGION={region!r}, "
+                f"DYNAMODB_ENDPOINT_URL={endpoint_url or ''!r}): {exc}"
+            ) from exc
         self.ticks_table = f"{table_prefix}ticks"
         self.aggregates_table = f"{table_prefix}aggregates"
 
@@ -522,9 +528,9 @@ class _TranslateErrors:
             return False
         if isinstance(exc, ClientError):
             error = exc.response.get("Error", {})
-            raise RepositoryError(
-                f"DynamoDB {self.operation} failed: {error.get('Code', '?')}: {error.get('Message', '')}"
-            ) from exc
-        if isinstance(exc, BotoCoreError):
-            raise RepositoryError(f"DynamoDB {self.operation} failed: {exc}") from exc
-        return False
+            detail = f"{error.get('Code', '?')}: {error.get('Message', '')}"
+        elif isinstance(exc, BotoCoreError):
+            detail = str(exc)
+        else:
+            return False
+        raise RepositoryError(f"DynamoDB {self.operation} failed: {' '.join(detail.split())}") from exc
