@@ -1,0 +1,662 @@
+"""The TickRepository contract, run against every implementation.
+
+`repo` is parametrised over InMemoryTickRepository, DynamoTickRepository on moto's in-process
+`mock_aws`, and DynamoTickRepository on two loopback servers speaking the DynamoDB protocol
+(moto server and dynalite, marker `integration`). `dynamo_repo` covers the DynamoDB
+implementation only: batching, retries and error translation.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import socket
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+
+from prices.domain import HOUR_MS, MINUTE, MINUTE_MS, Tick, TickSource, to_ms
+from prices.repository.base import LatestPrice, RepositoryError
+from prices.repository.dynamodb import DynamoTickRepository
+from prices.rollups import HourRollup, MinuteSnapshot, rollup_from_snapshots
+
+EXCHANGE = "bitfinex"
+T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+T0_MS = to_ms(T0)
+
+DYNAMO_BACKENDS = [
+    "mock_aws",
+    pytest.param("moto_server", marks=pytest.mark.integration),
+    pytest.param("dynalite", marks=pytest.mark.integration),
+]
+
+
+def _make(backend: str, request: pytest.FixtureRequest):
+    if backend == "memory":
+        return request.getfixturevalue("memory_repo")
+    if backend == "mock_aws":
+        return request.getfixturevalue("mock_aws_repo")
+    factory = request.getfixturevalue("dynamo_repo_factory")
+    return factory(
+        request.getfixturevalue({"moto_server": "moto_server", "dynalite": "dynalite_server"}[backend])
+    )
+
+
+@pytest.fixture(params=["memory", *DYNAMO_BACKENDS])
+def repo(request: pytest.FixtureRequest):
+    return _make(request.param, request)
+
+
+@pytest.fixture(params=DYNAMO_BACKENDS)
+def dynamo_repo(request: pytest.FixtureRequest) -> DynamoTickRepository:
+    return _make(request.param, request)
+
+
+def tick(pair: str = "BTCUSD", minute: datetime = T0, last_price: str = "7240.1", **fields) -> Tick:
+    return Tick(
+        exchange=fields.pop("exchange", EXCHANGE),
+        pair=pair,
+        minute=minute,
+        last_price=Decimal(last_price),
+        **fields,
+    )
+
+
+def full_tick(minute: datetime, pair: str = "BTCUSD") -> Tick:
+    """A tick with every price field set, each to DynamoDB's maximum of 38 significant digits.
+
+    The long numbers make an item big enough that 4,000 of them exceed one 1 MB Query page
+    even by dynalite's compact size accounting (attribute names count one byte there).
+    """
+    n = to_ms(minute) // MINUTE_MS % 100_000
+
+    def d(value: str) -> Decimal:
+        missing = 38 - len(Decimal(value).as_tuple().digits)
+        return Decimal(value + "".join(str((n + i) % 9 + 1) for i in range(missing)))
+
+    return Tick(
+        exchange=EXCHANGE,
+        pair=pair,
+        minute=minute,
+        last_price=d(f"{7000 + n}.0486"),
+        bid=d(f"{7000 + n}.01"),
+        bid_size=d("12.3456"),
+        ask=d(f"{7000 + n}.12"),
+        ask_size=d("0.00007181"),
+        daily_change=d("-12.5"),
+        daily_change_relative=d("-0.0017"),
+        volume_24h=d("18447.1234"),
+        high_24h=d("7400.5"),
+        low_24h=d("6900.25"),
+        open=d(f"{6999 + n}.5"),
+        high=d(f"{7001 + n}.5"),
+        low=d(f"{6998 + n}.5"),
+        volume=d("3.14"),
+        observed_at=minute + MINUTE + timedelta(seconds=1, milliseconds=250),
+    )
+
+
+def snapshot(minute_ms: int, prices: dict[str, str], source: str = "ticker") -> MinuteSnapshot:
+    return MinuteSnapshot(EXCHANGE, minute_ms, {pair: Decimal(p) for pair, p in prices.items()}, source)
+
+
+def rollup(hour_ms: int, prices_by_pair: dict[str, list[str]]) -> HourRollup:
+    """The rollup of minutes hour, hour+1 min, ... carrying the given prices per pair."""
+    minutes: dict[int, dict[str, str]] = {}
+    for pair, prices in prices_by_pair.items():
+        for i, price in enumerate(prices):
+            minutes.setdefault(hour_ms + i * MINUTE_MS, {})[pair] = price
+    snapshots = [snapshot(ms, prices) for ms, prices in minutes.items()]
+    return rollup_from_snapshots(exchange=EXCHANGE, hour_ms=hour_ms, snapshots=snapshots)
+
+
+def pair_names(count: int) -> list[str]:
+    """`count` distinct valid pair names, every seventh in BASE:QUOTE notation."""
+    return [f"TOKEN{i:03d}:USD" if i % 7 == 1 else f"{i:03d}USD" for i in range(count)]
+
+
+def minutes_ms(start_ms: int, count: int) -> list[int]:
+    return [start_ms + i * MINUTE_MS for i in range(count)]
+
+
+def count_calls(repo: DynamoTickRepository, operation: str) -> list[dict]:
+    """Record the request body of every `operation` call the repository's client makes."""
+    calls: list[dict] = []
+    repo.client.meta.events.register(
+        f"before-call.dynamodb.{operation}", lambda params, **_: calls.append(json.loads(params["body"]))
+    )
+    return calls
+
+
+# --- ticks -------------------------------------------------------------------------------
+
+
+def test_ticks_round_trip_with_exact_decimals(repo):
+    written = tick(
+        last_price="7240.04860029",
+        bid=Decimal("7.181e-05"),
+        bid_size=Decimal("123456789012.12345678"),
+        ask=Decimal("7240.1"),
+        ask_size=Decimal("0.00000001"),
+        daily_change=Decimal("-92.9"),
+        daily_change_relative=Decimal("-0.0127"),
+        volume_24h=Decimal("98765432109876.123456789"),
+        high_24h=Decimal("7300"),
+        low_24h=Decimal("1E+3"),
+        observed_at=T0 + MINUTE + timedelta(seconds=2, milliseconds=345),
+    )
+
+    repo.put_many([written])
+    [read] = repo.between(exchange=EXCHANGE, pair="BTCUSD", start=T0, end=T0 + MINUTE)
+
+    assert read == written
+    assert read.last_price == Decimal("7240.04860029")
+    assert read.bid == Decimal("0.00007181")
+    assert read.volume_24h == Decimal("98765432109876.123456789")
+    assert read.low_24h == 1000
+    assert read.observed_at == written.observed_at
+    assert isinstance(read.bid, Decimal)
+
+
+def test_candle_ticks_round_trip_with_their_source(repo):
+    written = tick(
+        "ETHUSD",
+        last_price="3001.5",
+        source=TickSource.CANDLE,
+        open=Decimal("3000"),
+        high=Decimal("3002.25"),
+        low=Decimal("2999.75"),
+        volume=Decimal("15.00000001"),
+    )
+
+    repo.put_many([written])
+
+    assert repo.latest(exchange=EXCHANGE, pair="ETHUSD") == written
+    assert repo.latest(exchange=EXCHANGE, pair="ETHUSD").source == TickSource.CANDLE
+
+
+def test_put_many_returns_the_number_of_ticks_written(repo):
+    ticks = [tick(minute=T0 + i * MINUTE) for i in range(3)]
+
+    assert repo.put_many(ticks) == 3
+    assert repo.put_many([]) == 0
+
+
+def test_put_many_writes_a_key_repeated_in_one_call_once_last_wins(repo):
+    written = repo.put_many([tick(last_price="7000"), tick(minute=T0 + MINUTE), tick(last_price="7001")])
+
+    assert written == 2
+    assert list(repo.between(exchange=EXCHANGE, pair="BTCUSD", start=T0, end=T0 + MINUTE)) == [
+        tick(last_price="7001")
+    ]
+
+
+def test_rewriting_a_minute_leaves_one_tick_with_the_new_values(repo):
+    repo.put_many([tick(last_price="7000")])
+
+    repo.put_many([tick(last_price="7001")])
+    repo.put_many([tick(last_price="7002"), tick(last_price="7003")])
+
+    assert list(repo.between(exchange=EXCHANGE, pair="BTCUSD", start=T0, end=T0 + MINUTE)) == [
+        tick(last_price="7003")
+    ]
+
+
+def test_between_is_half_open_and_oldest_first(repo):
+    minutes = [T0 + i * MINUTE for i in range(6)]
+    shuffled = random.Random(4).sample(minutes, len(minutes))
+    repo.put_many([tick(minute=m, last_price=str(7000 + i)) for i, m in enumerate(shuffled)])
+
+    found = list(repo.between(exchange=EXCHANGE, pair="BTCUSD", start=minutes[1], end=minutes[4]))
+
+    assert [t.minute for t in found] == minutes[1:4]
+
+
+def test_between_of_an_empty_or_inverted_range_is_empty(repo):
+    repo.put_many([tick()])
+
+    assert list(repo.between(exchange=EXCHANGE, pair="BTCUSD", start=T0, end=T0)) == []
+    assert list(repo.between(exchange=EXCHANGE, pair="BTCUSD", start=T0 + MINUTE, end=T0)) == []
+
+
+def test_between_reads_only_the_requested_series(repo):
+    repo.put_many(
+        [
+            tick("BTCUSD", last_price="7000"),
+            tick("BTCUST", last_price="7001"),
+            tick("BTCUSD", last_price="7002", exchange="other"),
+        ]
+    )
+
+    found = list(repo.between(exchange=EXCHANGE, pair="BTCUSD", start=T0, end=T0 + MINUTE))
+
+    assert [t.last_price for t in found] == [Decimal("7000")]
+
+
+def test_between_returns_every_tick_beyond_one_page(repo):
+    ticks = [full_tick(T0 + i * MINUTE) for i in range(4_000)]
+    repo.put_many(ticks)
+    queries = count_calls(repo, "Query") if isinstance(repo, DynamoTickRepository) else None
+
+    found = list(repo.between(exchange=EXCHANGE, pair="BTCUSD", start=T0, end=T0 + 4_000 * MINUTE))
+
+    assert found == ticks
+    assert [t.observed_at for t in found] == [t.observed_at for t in ticks]
+    if queries is not None:  # the data really spans pages: LastEvaluatedKey was followed
+        assert len(queries) >= 2
+        assert "ExclusiveStartKey" in queries[-1]
+
+
+def test_put_many_stores_more_than_25_ticks_at_once(repo):
+    ticks = [tick(pair, T0 + i * MINUTE) for pair in ("BTCUSD", "ETHUSD", "AAVE:USD") for i in range(30)]
+
+    repo.put_many(ticks)
+
+    for pair in ("BTCUSD", "ETHUSD", "AAVE:USD"):
+        assert len(list(repo.between(exchange=EXCHANGE, pair=pair, start=T0, end=T0 + 30 * MINUTE))) == 30
+
+
+def test_latest_is_the_newest_tick_of_the_pair(repo):
+    repo.put_many(
+        [
+            tick("BTCUSD", T0 + 2 * MINUTE, "7002"),
+            tick("BTCUSD", T0 + 5 * MINUTE, "7005"),
+            tick("BTCUSD", T0, "7000"),
+            tick("ETHUSD", T0 + 9 * MINUTE, "3009"),
+        ]
+    )
+
+    assert repo.latest(exchange=EXCHANGE, pair="BTCUSD") == tick("BTCUSD", T0 + 5 * MINUTE, "7005")
+    assert repo.latest(exchange=EXCHANGE, pair="XRPUSD") is None
+    assert repo.latest(exchange="other", pair="BTCUSD") is None
+
+
+# --- minute snapshots ------------------------------------------------------------------------
+
+
+def test_claim_snapshot_first_writer_wins(repo):
+    first = snapshot(T0_MS, {"BTCUSD": "7000", "ETHUSD": "3000"})
+    second = snapshot(T0_MS, {"BTCUSD": "7100", "XRPUSD": "0.5"})
+
+    assert repo.claim_snapshot(first) is True
+    assert repo.claim_snapshot(second) is False
+    assert repo.get_snapshot(exchange=EXCHANGE, minute_ms=T0_MS) == first
+
+
+def test_get_snapshot_of_a_missing_minute_is_none(repo):
+    repo.claim_snapshot(snapshot(T0_MS, {"BTCUSD": "7000"}))
+
+    assert repo.get_snapshot(exchange=EXCHANGE, minute_ms=T0_MS + MINUTE_MS) is None
+    assert repo.get_snapshot(exchange="other", minute_ms=T0_MS) is None
+
+
+def test_snapshot_keeps_the_source_of_its_first_writer(repo):
+    repo.claim_snapshot(snapshot(T0_MS, {"BTCUSD": "7000"}, source="candle"))
+    repo.merge_snapshot(snapshot(T0_MS, {"ETHUSD": "3000"}, source="ticker"))
+    repo.merge_snapshot(snapshot(T0_MS + MINUTE_MS, {"ETHUSD": "3001"}, source="snapshot"))
+
+    assert repo.get_snapshot(exchange=EXCHANGE, minute_ms=T0_MS).source == "candle"
+    assert repo.get_snapshot(exchange=EXCHANGE, minute_ms=T0_MS + MINUTE_MS).source == "snapshot"
+
+
+def test_merge_snapshot_keeps_stored_prices_and_adds_new_pairs(repo):
+    repo.claim_snapshot(snapshot(T0_MS, {"BTCUSD": "7000"}))
+
+    repo.merge_snapshot(snapshot(T0_MS, {"BTCUSD": "7999", "ETHUSD": "3000.5"}))
+
+    assert repo.get_snapshot(exchange=EXCHANGE, minute_ms=T0_MS) == snapshot(
+        T0_MS, {"BTCUSD": "7000", "ETHUSD": "3000.5"}
+    )
+
+
+def test_merge_snapshot_creates_a_missing_minute(repo):
+    repo.merge_snapshot(snapshot(T0_MS, {"BTCUSD": "7000"}))
+
+    assert repo.get_snapshot(exchange=EXCHANGE, minute_ms=T0_MS) == snapshot(T0_MS, {"BTCUSD": "7000"})
+    assert repo.claim_snapshot(snapshot(T0_MS, {"BTCUSD": "1"})) is False
+
+
+def test_merge_snapshot_of_more_than_50_pairs(repo):
+    pairs = pair_names(130)
+    repo.claim_snapshot(snapshot(T0_MS, {p: "1.5" for p in pairs[:40]}))
+
+    repo.merge_snapshot(snapshot(T0_MS, {p: f"{i + 2}.25" for i, p in enumerate(pairs)}))
+
+    stored = repo.get_snapshot(exchange=EXCHANGE, minute_ms=T0_MS).prices
+    assert stored == {p: Decimal("1.5") if i < 40 else Decimal(f"{i + 2}.25") for i, p in enumerate(pairs)}
+
+
+def test_snapshots_between_crosses_a_utc_day_boundary(repo):
+    midnight_ms = to_ms(datetime(2024, 5, 2, tzinfo=UTC))
+    for i, ms in enumerate(minutes_ms(midnight_ms - 3 * MINUTE_MS, 6)):
+        repo.claim_snapshot(snapshot(ms, {"BTCUSD": f"{7000 + i}"}))
+    repo.claim_snapshot(MinuteSnapshot("other", midnight_ms, {"BTCUSD": Decimal("1")}))
+
+    found = repo.snapshots_between(
+        exchange=EXCHANGE, start_ms=midnight_ms - 2 * MINUTE_MS, end_ms=midnight_ms + 2 * MINUTE_MS
+    )
+
+    assert [s.minute_ms for s in found] == minutes_ms(midnight_ms - 2 * MINUTE_MS, 4)
+    assert [s.prices["BTCUSD"] for s in found] == [Decimal(p) for p in ("7001", "7002", "7003", "7004")]
+
+
+def test_snapshots_between_of_an_empty_or_inverted_range_is_empty(repo):
+    repo.claim_snapshot(snapshot(T0_MS, {"BTCUSD": "7000"}))
+
+    assert repo.snapshots_between(exchange=EXCHANGE, start_ms=T0_MS, end_ms=T0_MS) == []
+    assert repo.snapshots_between(exchange=EXCHANGE, start_ms=T0_MS + 1, end_ms=T0_MS) == []
+
+
+def test_snapshots_between_projects_the_requested_pairs(repo):
+    repo.claim_snapshot(snapshot(T0_MS, {"BTCUSD": "7000", "ETHUSD": "3000", "AAVE:USD": "90.5"}))
+    repo.claim_snapshot(snapshot(T0_MS + MINUTE_MS, {"ETHUSD": "3001"}))
+
+    found = repo.snapshots_between(
+        exchange=EXCHANGE,
+        start_ms=T0_MS,
+        end_ms=T0_MS + 2 * MINUTE_MS,
+        pairs=["AAVE:USD", "BTCUSD", "XRPUSD"],
+    )
+
+    assert found == [
+        snapshot(T0_MS, {"BTCUSD": "7000", "AAVE:USD": "90.5"}),
+        snapshot(T0_MS + MINUTE_MS, {}),
+    ]
+
+
+def test_snapshots_between_projects_more_than_80_pairs_across_days(repo):
+    pairs = pair_names(200)
+    midnight_ms = to_ms(datetime(2024, 5, 2, tzinfo=UTC))
+    minutes = minutes_ms(midnight_ms - 2 * MINUTE_MS, 4)
+    for m, ms in enumerate(minutes):
+        repo.claim_snapshot(snapshot(ms, {p: f"{m + 1}.{i:03d}" for i, p in enumerate(pairs)}))
+    wanted = pairs[5:175]
+
+    found = repo.snapshots_between(
+        exchange=EXCHANGE, start_ms=minutes[0], end_ms=minutes[-1] + 1, pairs=wanted
+    )
+
+    assert [s.minute_ms for s in found] == minutes
+    for m, found_snapshot in enumerate(found):
+        assert found_snapshot.prices == {
+            p: Decimal(f"{m + 1}.{i:03d}") for i, p in enumerate(pairs) if p in wanted
+        }
+
+
+# --- hour rollups ----------------------------------------------------------------------------
+
+
+def test_put_rollup_replaces_only_with_at_least_as_many_values(repo):
+    three = rollup(T0_MS, {"BTCUSD": ["7000", "7001", "7002"]})
+    two = rollup(T0_MS, {"BTCUSD": ["1", "2"]})
+    other_three = rollup(T0_MS, {"BTCUSD": ["7000", "7001"], "ETHUSD": ["3000"]})
+    four = rollup(T0_MS, {"BTCUSD": ["7000", "7001", "7002", "7003"]})
+    hour = {"exchange": EXCHANGE, "start_ms": T0_MS, "end_ms": T0_MS + HOUR_MS}
+
+    assert repo.put_rollup(three) is True
+    assert repo.put_rollup(two) is False
+    assert repo.rollups_between(**hour) == [three]
+    assert repo.put_rollup(other_three) is True
+    assert repo.rollups_between(**hour) == [other_three]
+    assert repo.put_rollup(four) is True
+    assert repo.rollups_between(**hour) == [four]
+
+
+def test_rollups_round_trip_their_segments_exactly(repo):
+    written = rollup(
+        T0_MS, {"BTCUSD": ["7240.04860029", "7241.5", "7239.00000001"], "ETHUSD": ["0.00007181"]}
+    )
+
+    repo.put_rollup(written)
+    [read] = repo.rollups_between(exchange=EXCHANGE, start_ms=T0_MS, end_ms=T0_MS + HOUR_MS)
+
+    assert read == written
+    assert read.segments["BTCUSD"].prices.mean == written.segments["BTCUSD"].prices.mean
+    assert read.segments["BTCUSD"].returns == written.segments["BTCUSD"].returns
+    assert read.values == 4
+
+
+def test_rollups_between_of_an_empty_or_inverted_range_is_empty(repo):
+    repo.put_rollup(rollup(T0_MS, {"BTCUSD": ["7000"]}))
+
+    assert repo.rollups_between(exchange=EXCHANGE, start_ms=T0_MS, end_ms=T0_MS) == []
+    assert repo.rollups_between(exchange=EXCHANGE, start_ms=T0_MS + 1, end_ms=T0_MS) == []
+
+
+def test_rollups_between_crosses_a_month_boundary(repo):
+    first_of_month_ms = to_ms(datetime(2024, 3, 1, tzinfo=UTC))
+    hours = [first_of_month_ms + h * HOUR_MS for h in range(-2, 2)]
+    for i, hour_ms in enumerate(hours):
+        repo.put_rollup(rollup(hour_ms, {"BTCUSD": [f"{7000 + i}"]}))
+    repo.put_rollup(HourRollup("other", first_of_month_ms, rollup(hours[2], {"BTCUSD": ["1"]}).segments))
+
+    found = repo.rollups_between(exchange=EXCHANGE, start_ms=hours[1], end_ms=hours[3])
+
+    assert [r.hour_ms for r in found] == hours[1:3]
+    assert [r.segments["BTCUSD"].last for r in found] == [Decimal("7001"), Decimal("7002")]
+
+
+def test_rollups_between_projects_the_requested_pairs(repo):
+    pairs = pair_names(100)
+    repo.put_rollup(rollup(T0_MS, {p: [f"{i + 1}.5", f"{i + 1}.75"] for i, p in enumerate(pairs)}))
+    repo.put_rollup(rollup(T0_MS + HOUR_MS, {"BTCUSD": ["7000"]}))
+    wanted = pairs[:90]
+
+    found = repo.rollups_between(exchange=EXCHANGE, start_ms=T0_MS, end_ms=T0_MS + 2 * HOUR_MS, pairs=wanted)
+
+    assert [r.hour_ms for r in found] == [T0_MS, T0_MS + HOUR_MS]
+    assert sorted(found[0].segments) == sorted(wanted)
+    assert found[0].segments[pairs[3]].maximum == Decimal("4.75")
+    assert found[1].segments == {}
+
+
+# --- latest-price registry ------------------------------------------------------------------
+
+
+def test_update_latest_keeps_newer_entries(repo):
+    repo.update_latest(
+        exchange=EXCHANGE,
+        prices={
+            "BTCUSD": LatestPrice(T0_MS + 5 * MINUTE_MS, Decimal("7005")),
+            "ETHUSD": LatestPrice(T0_MS, Decimal("3000")),
+        },
+    )
+
+    repo.update_latest(
+        exchange=EXCHANGE,
+        prices={
+            "BTCUSD": LatestPrice(T0_MS + 4 * MINUTE_MS, Decimal("7004")),
+            "ETHUSD": LatestPrice(T0_MS + MINUTE_MS, Decimal("3001.25")),
+            "XRPUSD": LatestPrice(T0_MS, Decimal("0.00007181")),
+        },
+    )
+
+    assert repo.latest_prices(exchange=EXCHANGE) == {
+        "BTCUSD": LatestPrice(T0_MS + 5 * MINUTE_MS, Decimal("7005")),
+        "ETHUSD": LatestPrice(T0_MS + MINUTE_MS, Decimal("3001.25")),
+        "XRPUSD": LatestPrice(T0_MS, Decimal("0.00007181")),
+    }
+
+
+def test_update_latest_of_the_same_minute_replaces_the_price(repo):
+    repo.update_latest(exchange=EXCHANGE, prices={"BTCUSD": LatestPrice(T0_MS, Decimal("7000"))})
+
+    repo.update_latest(exchange=EXCHANGE, prices={"BTCUSD": LatestPrice(T0_MS, Decimal("7000.5"))})
+
+    assert repo.latest_prices(exchange=EXCHANGE) == {"BTCUSD": LatestPrice(T0_MS, Decimal("7000.5"))}
+
+
+def test_latest_prices_are_per_exchange_and_empty_when_unknown(repo):
+    repo.update_latest(exchange=EXCHANGE, prices={"BTCUSD": LatestPrice(T0_MS, Decimal("7000"))})
+    repo.update_latest(exchange=EXCHANGE, prices={})
+
+    assert repo.latest_prices(exchange="other") == {}
+    assert list(repo.latest_prices(exchange=EXCHANGE)) == ["BTCUSD"]
+
+
+# --- pair names with a colon ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("pair", ["AAVE:USD", "TESTBTC:TESTUSD"])
+def test_colon_pairs_are_stored_everywhere(repo, pair):
+    repo.put_many([tick(pair, last_price="90.5")])
+    repo.claim_snapshot(snapshot(T0_MS, {pair: "90.5", "BTCUSD": "7000"}))
+    repo.merge_snapshot(snapshot(T0_MS + MINUTE_MS, {pair: "91"}))
+    repo.put_rollup(rollup(T0_MS, {pair: ["90.5", "91"]}))
+    repo.update_latest(exchange=EXCHANGE, prices={pair: LatestPrice(T0_MS + MINUTE_MS, Decimal("91"))})
+
+    assert repo.latest(exchange=EXCHANGE, pair=pair) == tick(pair, last_price="90.5")
+    assert repo.snapshots_between(
+        exchange=EXCHANGE, start_ms=T0_MS, end_ms=T0_MS + HOUR_MS, pairs=[pair]
+    ) == [
+        snapshot(T0_MS, {pair: "90.5"}),
+        snapshot(T0_MS + MINUTE_MS, {pair: "91"}),
+    ]
+    [hour] = repo.rollups_between(exchange=EXCHANGE, start_ms=T0_MS, end_ms=T0_MS + HOUR_MS, pairs=[pair])
+    assert hour.segments[pair].last == Decimal("91")
+    assert repo.latest_prices(exchange=EXCHANGE) == {pair: LatestPrice(T0_MS + MINUTE_MS, Decimal("91"))}
+
+
+# --- tables -----------------------------------------------------------------------------------
+
+
+def test_ensure_tables_twice_changes_nothing(repo):
+    repo.put_many([tick()])
+
+    assert repo.ensure_tables() == []
+    assert repo.ensure_tables() == []
+    assert repo.latest(exchange=EXCHANGE, pair="BTCUSD") == tick()
+
+
+# --- DynamoDB only: tables, batching, retries, errors --------------------------------------
+
+
+def test_ensure_tables_creates_both_tables_once(dynamo_repo):
+    fresh = DynamoTickRepository(
+        table_prefix=dynamo_repo.ticks_table.removesuffix("ticks") + "fresh_",
+        region="us-east-1",
+        endpoint_url=dynamo_repo.client.meta.endpoint_url,
+    )
+    try:
+        assert sorted(fresh.ensure_tables()) == sorted([fresh.ticks_table, fresh.aggregates_table])
+        assert fresh.ensure_tables() == []
+    finally:
+        fresh.delete_tables()
+
+
+@pytest.mark.parametrize("count", [1, 25, 26, 101])
+def test_put_many_sends_one_batch_write_per_25_ticks(dynamo_repo, count):
+    calls = count_calls(dynamo_repo, "BatchWriteItem")
+    ticks = [tick(minute=T0 + i * MINUTE) for i in range(count)]
+
+    dynamo_repo.put_many(ticks + ticks[:3])  # repeated keys are written once
+
+    assert len(calls) == math.ceil(count / 25)
+    assert all(len(c["RequestItems"][dynamo_repo.ticks_table]) <= 25 for c in calls)
+
+
+def test_unprocessed_items_are_retried(dynamo_repo, monkeypatch):
+    real = dynamo_repo.client.batch_write_item
+    calls = []
+
+    def first_call_unprocessed(**kwargs):
+        calls.append(kwargs)
+        if len(calls) == 1:
+            return {"UnprocessedItems": kwargs["RequestItems"]}
+        return real(**kwargs)
+
+    monkeypatch.setattr(dynamo_repo.client, "batch_write_item", first_call_unprocessed)
+    ticks = [tick(minute=T0 + i * MINUTE) for i in range(10)]
+
+    assert dynamo_repo.put_many(ticks) == 10
+
+    assert len(calls) == 2
+    assert (
+        list(dynamo_repo.between(exchange=EXCHANGE, pair="BTCUSD", start=T0, end=T0 + 60 * MINUTE)) == ticks
+    )
+
+
+def test_unprocessed_items_left_after_the_retries_raise_repository_error(dynamo_repo, monkeypatch):
+    monkeypatch.setattr("prices.repository.dynamodb.UNPROCESSED_RETRIES", 2)
+    monkeypatch.setattr(
+        dynamo_repo.client, "batch_write_item", lambda **kwargs: {"UnprocessedItems": kwargs["RequestItems"]}
+    )
+
+    with pytest.raises(RepositoryError, match="left 3 tick writes unprocessed"):
+        dynamo_repo.put_many([tick(minute=T0 + i * MINUTE) for i in range(3)])
+
+
+def test_a_missing_table_raises_repository_error(dynamo_repo):
+    missing = DynamoTickRepository(
+        table_prefix="test_never_created_",
+        region="us-east-1",
+        endpoint_url=dynamo_repo.client.meta.endpoint_url,
+        max_attempts=1,
+    )
+
+    with pytest.raises(RepositoryError, match="ResourceNotFoundException") as raised:
+        missing.latest(exchange=EXCHANGE, pair="BTCUSD")
+
+    assert "\n" not in str(raised.value)
+
+
+def closed_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda r: r.ensure_tables(),
+        lambda r: r.put_many([tick()]),
+        lambda r: list(r.between(exchange=EXCHANGE, pair="BTCUSD", start=T0, end=T0 + MINUTE)),
+        lambda r: r.latest(exchange=EXCHANGE, pair="BTCUSD"),
+        lambda r: r.claim_snapshot(snapshot(T0_MS, {"BTCUSD": "1"})),
+        lambda r: r.snapshots_between(exchange=EXCHANGE, start_ms=T0_MS, end_ms=T0_MS + HOUR_MS),
+        lambda r: r.update_latest(exchange=EXCHANGE, prices={"BTCUSD": LatestPrice(T0_MS, Decimal("1"))}),
+        lambda r: r.latest_prices(exchange=EXCHANGE),
+    ],
+    ids=[
+        "ensure_tables",
+        "put_many",
+        "between",
+        "latest",
+        "claim_snapshot",
+        "snapshots_between",
+        "update_latest",
+        "latest_prices",
+    ],
+)
+def test_an_unreachable_endpoint_raises_repository_error_with_one_line(call):
+    port = closed_port()
+    repo = DynamoTickRepository(
+        table_prefix="test_",
+        region="us-east-1",
+        endpoint_url=f"http://127.0.0.1:{port}",
+        connect_timeout_s=0.5,
+        read_timeout_s=0.5,
+        max_attempts=1,
+    )
+
+    with pytest.raises(RepositoryError) as raised:
+        call(repo)
+
+    message = str(raised.value)
+    assert "\n" not in message
+    assert "Could not connect" in message
+    assert f"127.0.0.1:{port}" in message
+
+
+@pytest.mark.parametrize(
+    ("region", "endpoint_url"),
+    [("", None), ("not a region", None), ("us-east-1", "localhost:4567")],
+)
+def test_a_malformed_region_or_endpoint_raises_repository_error(region, endpoint_url):
+    with pytest.raises(RepositoryError, match="DynamoDB client setup failed") as raised:
+        DynamoTickRepository(table_prefix="test_", region=region, endpoint_url=endpoint_url)
+
+    assert "\n" not in str(raised.value)
