@@ -1,1 +1,170 @@
-"""Alert models (see issue 5)."""
+"""Alert models: rules, notification channels, the alert history (events) and the delivery audit."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+from alerts.rules import Condition, Direction, State, TriggerMode
+from prices.domain import EXCHANGE_BITFINEX
+
+PRICE_DIGITS = {"max_digits": 30, "decimal_places": 12}
+
+
+class NotificationChannel(models.Model):
+    """Where a user's alerts go: an email address or a webhook URL (JSON POST, Slack-compatible).
+
+    Email channels send only once `verified` (the address is the account's own, or its owner
+    followed the verification link); webhooks need no verification.
+    """
+
+    class Kind(models.TextChoices):
+        EMAIL = "email", "Email"
+        WEBHOOK = "webhook", "Webhook (JSON POST)"
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="alert_channels"
+    )
+    name = models.CharField(max_length=100, blank=True)
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    target = models.CharField(max_length=500, help_text="Email address or https:// URL.")
+    verified = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["owner", "kind", "target"], name="alerts_channel_unique_target"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name or f"{self.kind}: {self.target}"
+
+    @property
+    def can_send(self) -> bool:
+        """False for an unverified email channel."""
+        return self.kind != self.Kind.EMAIL or self.verified
+
+
+class AlertRule(models.Model):
+    """A user's alert check on one pair, its parameters, trigger mode and current state.
+
+    Parameters by condition (see alerts.rules.RuleSpec): `threshold` (quote currency) for
+    price_above/below and crosses_above/below; `percent` and `window_minutes` (and
+    `direction`) for pct_change; `multiplier` and `window_minutes` for spike; `percent`
+    (relative std in %) and `window_minutes` for volatility_above; `window_minutes` for
+    no_data. Bookkeeping times (`state_changed_at`, `last_evaluated_minute`,
+    `last_notified_minute`) are evaluated minutes (aware UTC minute starts), not wall time.
+    """
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="alert_rules")
+    name = models.CharField(max_length=100)
+    exchange = models.CharField(max_length=32, default=EXCHANGE_BITFINEX)
+    pair = models.CharField(max_length=32, db_index=True)
+    condition = models.CharField(max_length=32, choices=[(c.value, c.label) for c in Condition])
+    threshold = models.DecimalField(null=True, blank=True, **PRICE_DIGITS)
+    percent = models.DecimalField(null=True, blank=True, max_digits=12, decimal_places=6)
+    window_minutes = models.PositiveIntegerField(null=True, blank=True)
+    multiplier = models.DecimalField(null=True, blank=True, max_digits=12, decimal_places=6)
+    direction = models.CharField(
+        max_length=8, choices=[(d.value, d.value) for d in Direction], default=Direction.EITHER.value
+    )
+    trigger_mode = models.CharField(
+        max_length=8, choices=[(m.value, m.label) for m in TriggerMode], default=TriggerMode.REARM.value
+    )
+    cooldown_minutes = models.PositiveIntegerField(
+        default=60, help_text="Minimum time between notifications."
+    )
+    expires_at = models.DateTimeField(null=True, blank=True)
+    enabled = models.BooleanField(default=True)
+    channels = models.ManyToManyField(NotificationChannel, blank=True, related_name="rules")
+
+    state = models.CharField(
+        max_length=8, choices=[(s.value, s.value) for s in State], default=State.NORMAL.value, db_index=True
+    )
+    state_changed_at = models.DateTimeField(null=True, blank=True)
+    armed = models.BooleanField(
+        default=True, help_text="rearm mode: the condition was false since the last firing."
+    )
+    last_evaluated_minute = models.DateTimeField(null=True, blank=True)
+    last_notified_minute = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["enabled", "last_evaluated_minute"], name="alerts_rule_due")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.pair} {self.condition})"
+
+
+class AlertEvent(models.Model):
+    """One row per state change of a rule (and per repeated notification in `every` mode).
+
+    `minute` is the evaluated minute; `observed_value` and `reference_value` are the numbers
+    that decided it (their meaning per condition is in docs/alerts.md); `notify` says whether
+    deliveries were created, `suppressed` why not when the rule fired without notifying.
+    """
+
+    rule = models.ForeignKey(AlertRule, on_delete=models.CASCADE, related_name="events")
+    minute = models.DateTimeField()
+    old_state = models.CharField(max_length=8, choices=[(s.value, s.value) for s in State])
+    new_state = models.CharField(max_length=8, choices=[(s.value, s.value) for s in State])
+    observed_value = models.DecimalField(null=True, blank=True, **PRICE_DIGITS)
+    reference_value = models.DecimalField(null=True, blank=True, **PRICE_DIGITS)
+    message = models.TextField()
+    notify = models.BooleanField(default=False)
+    suppressed = models.CharField(max_length=32, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-minute", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["rule", "minute"], name="alerts_event_unique_rule_minute")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.rule_id} {self.minute:%Y-%m-%dT%H:%MZ} {self.old_state}→{self.new_state}"
+
+
+class Delivery(models.Model):
+    """The sending of one event on one channel: status, attempts, errors, next attempt, sent time.
+
+    `log` holds every attempt as {"at": ISO time, "error": text or null}. While `sending`,
+    `next_attempt_at` is the end of the sender's lease: a sender that died is retried after it.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SENDING = "sending", "Sending"
+        RETRYING = "retrying", "Retrying"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+        SKIPPED = "skipped", "Skipped"
+
+    event = models.ForeignKey(AlertEvent, on_delete=models.CASCADE, related_name="deliveries")
+    channel = models.ForeignKey(
+        NotificationChannel, null=True, on_delete=models.SET_NULL, related_name="deliveries"
+    )
+    kind = models.CharField(max_length=16, choices=NotificationChannel.Kind.choices)
+    target = models.CharField(max_length=500)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    log = models.JSONField(default=list, blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["id"]
+        verbose_name_plural = "deliveries"
+        indexes = [models.Index(fields=["status", "next_attempt_at"], name="alerts_delivery_due")]
+        constraints = [
+            models.UniqueConstraint(fields=["event", "channel"], name="alerts_delivery_unique_event_channel"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.target}: {self.status}"

@@ -84,6 +84,16 @@ TEMPLATES = [
 # An empty DATABASE_URL (as in .env.example) means the local SQLite file, like an unset one.
 DATABASE_URL = env.str("DATABASE_URL", default="") or f"sqlite:///{VAR_DIR / 'db.sqlite3'}"
 DATABASES = {"default": env.db_url_config(DATABASE_URL)}
+# SQLite shared by web, workers and commands: BEGIN IMMEDIATE makes every transaction take
+# the write lock up front (a read-then-write transaction never fails half-way with
+# "database is locked"), WAL lets readers run beside the writer, `timeout` waits for it.
+SQLITE_OPTIONS = {
+    "transaction_mode": "IMMEDIATE",
+    "timeout": 20,
+    "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"].setdefault("OPTIONS", {}).update(SQLITE_OPTIONS)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="")
@@ -113,6 +123,12 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"] if (BASE_DIR / "static").is_dir() else []
+# plotly.js comes from the installed plotly package (no CDN): see prices/dashboards/staticfiles.py.
+STATICFILES_FINDERS = [
+    "django.contrib.staticfiles.finders.FileSystemFinder",
+    "django.contrib.staticfiles.finders.AppDirectoriesFinder",
+    "prices.dashboards.staticfiles.PlotlyJsFinder",
+]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
@@ -173,6 +189,42 @@ AWS_REGION = env.str("AWS_REGION", default="us-east-1")
 AWS_ACCESS_KEY_ID = env.str("AWS_ACCESS_KEY_ID", default="") or None
 AWS_SECRET_ACCESS_KEY = env.str("AWS_SECRET_ACCESS_KEY", default="") or None
 DYNAMODB_TABLE_PREFIX = env.str("DYNAMODB_TABLE_PREFIX", default="cryptotracker_")
+
+# --- Email (alert notifications) ------------------------------------------------------
+# EMAIL_URL wins (smtp://user:password@host:587 with smtp+tls:// or smtp+ssl://, consolemail://,
+# filemail:///path); else EMAIL_HOST and friends select SMTP; else the console backend.
+EMAIL_URL = env.str("EMAIL_URL", default="")
+if EMAIL_URL:
+    globals().update(env.email_url_config(EMAIL_URL))
+elif env.str("EMAIL_HOST", default=""):
+    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    EMAIL_HOST = env.str("EMAIL_HOST")
+    EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+    EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+    EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
+    EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+    EMAIL_USE_SSL = env.bool("EMAIL_USE_SSL", default=False)
+else:
+    EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT_S", default=10)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="cryptotracker <cryptotracker@localhost>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# Absolute base URL for links in emails (no trailing slash).
+SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
+
+# --- Alerts ---------------------------------------------------------------------------
+ALERTS_FROM_EMAIL = env.str("ALERTS_FROM_EMAIL", default="") or DEFAULT_FROM_EMAIL
+# A pair whose newest tick is this many minutes older than the evaluated minute is `no_data`.
+ALERTS_STALE_MINUTES = env.int("ALERTS_STALE_MINUTES", default=5)
+# After an outage, evaluation replays at most this many missed minutes per rule.
+ALERTS_CATCH_UP_MINUTES = env.int("ALERTS_CATCH_UP_MINUTES", default=15)
+# The safety-net schedule waits this long after a minute ends for its ticks before judging it.
+ALERTS_INGEST_GRACE_S = env.int("ALERTS_INGEST_GRACE_S", default=90)
+# Failed deliveries: retried after BACKOFF_S, doubling up to BACKOFF_MAX_S, MAX_ATTEMPTS in all.
+ALERTS_DELIVERY_MAX_ATTEMPTS = env.int("ALERTS_DELIVERY_MAX_ATTEMPTS", default=8)
+ALERTS_DELIVERY_BACKOFF_S = env.int("ALERTS_DELIVERY_BACKOFF_S", default=60)
+ALERTS_DELIVERY_BACKOFF_MAX_S = env.int("ALERTS_DELIVERY_BACKOFF_MAX_S", default=3600)
+ALERTS_WEBHOOK_TIMEOUT_S = env.float("ALERTS_WEBHOOK_TIMEOUT_S", default=10.0)
 
 # --- Logging --------------------------------------------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()

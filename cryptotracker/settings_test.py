@@ -1,15 +1,24 @@
 """Test settings: in-process django-q2, fast hashing, in-memory email, isolated DynamoDB prefix."""
 
 import os
+import tempfile
+from pathlib import Path
 
 os.environ.setdefault("DJANGO_DEBUG", "true")
 os.environ.setdefault("DJANGO_SECRET_KEY", "test-secret-key-not-for-production")
 
 from cryptotracker.settings import *  # noqa: E402,F403
-from cryptotracker.settings import Q_CLUSTER, env  # noqa: E402
+from cryptotracker.settings import Q_CLUSTER, SQLITE_OPTIONS, env  # noqa: E402
 
 # Tests never read the developer's .env for these: they must be hermetic.
 DATABASES = {"default": env.db_url_config(env.str("DATABASE_URL", default="") or "sqlite:///:memory:")}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"]["OPTIONS"] = dict(SQLITE_OPTIONS)
+    # A file, not memory: the alerts end-to-end and concurrency tests share the test database
+    # with worker processes. One file per pytest process, removed when the run ends.
+    DATABASES["default"]["TEST"] = {
+        "NAME": str(Path(tempfile.gettempdir()) / f"cryptotracker-test-{os.getpid()}.sqlite3")
+    }
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 Q_CLUSTER = {**Q_CLUSTER, "sync": True}
@@ -21,3 +30,13 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+SITE_URL = "http://127.0.0.1:8000"
+DEFAULT_FROM_EMAIL = "cryptotracker <cryptotracker@localhost>"
+ALERTS_FROM_EMAIL = "alerts@cryptotracker.test"
+ALERTS_STALE_MINUTES = 5
+ALERTS_CATCH_UP_MINUTES = 15
+ALERTS_INGEST_GRACE_S = 90
+ALERTS_DELIVERY_MAX_ATTEMPTS = 5
+ALERTS_DELIVERY_BACKOFF_S = 60
+ALERTS_DELIVERY_BACKOFF_MAX_S = 3600
+ALERTS_WEBHOOK_TIMEOUT_S = 2.0

@@ -130,3 +130,28 @@ def _wait_for_port(port: int, process: subprocess.Popen, log_path: Path, timeout
             return
         time.sleep(0.05)
     pytest.fail(f"dynalite did not listen on 127.0.0.1:{port} within {timeout_s} s", pytrace=False)
+
+
+# --- alerts: the ticks_stored receiver -------------------------------------------------------
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _alerts_receiver_disconnected() -> Iterator[None]:
+    """Storing ticks in a test does not enqueue alert evaluations unless it asks for `alerts_receiver`."""
+    from alerts.receivers import on_ticks_stored
+    from prices.signals import ticks_stored
+
+    ticks_stored.disconnect(dispatch_uid="alerts.on_ticks_stored")
+    yield
+    ticks_stored.connect(on_ticks_stored, dispatch_uid="alerts.on_ticks_stored")
+
+
+@pytest.fixture
+def alerts_receiver(_alerts_receiver_disconnected: None) -> Iterator[None]:
+    """Reconnect the alerts app's ticks_stored receiver for this test."""
+    from alerts.receivers import on_ticks_stored
+    from prices.signals import ticks_stored
+
+    ticks_stored.connect(on_ticks_stored, dispatch_uid="alerts.on_ticks_stored")
+    yield
+    ticks_stored.disconnect(dispatch_uid="alerts.on_ticks_stored")
