@@ -1,0 +1,122 @@
+"""Delivery of alert events: claim a Delivery, send it, record the attempt, schedule the retry."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime, timedelta
+
+from django.conf import settings
+from django.db.models import F, Q
+
+from alerts.models import Delivery
+from alerts.notifications import NotificationError, Notifier, message_render, notifier_for
+
+logger = logging.getLogger(__name__)
+
+# A sender holds a claimed delivery this long; one that died is retried after it.
+SEND_LEASE = timedelta(minutes=5)
+DUE_BATCH = 500
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """Backoff after the `attempts`-th failed attempt: BACKOFF_S × 2^(attempts−1), capped at BACKOFF_MAX_S."""
+    seconds = settings.ALERTS_DELIVERY_BACKOFF_S * 2 ** max(attempts - 1, 0)
+    return timedelta(seconds=min(seconds, settings.ALERTS_DELIVERY_BACKOFF_MAX_S))
+
+
+def _due(now: datetime) -> Q:
+    return Q(
+        status__in=[Delivery.Status.PENDING, Delivery.Status.RETRYING, Delivery.Status.SENDING],
+        next_attempt_at__lte=now,
+    )
+
+
+def delivery_send(
+    *,
+    delivery_id: int,
+    now: datetime | None = None,
+    notifier_factory: Callable[[str], Notifier] = notifier_for,
+) -> str:
+    """Send one due delivery if this caller wins its claim; returns the resulting status or "not_due".
+
+    The claim is a conditional UPDATE (due status and next_attempt_at ≤ now → sending, lease
+    SEND_LEASE, attempts + 1), so concurrent callers send each delivery at most once. A
+    failure is recorded (error, log entry) and retried after `retry_delay(attempts)`, or
+    marked failed after ALERTS_DELIVERY_MAX_ATTEMPTS attempts or a permanent error.
+    """
+    now = now or datetime.now(UTC)
+    claimed = Delivery.objects.filter(_due(now), pk=delivery_id).update(
+        status=Delivery.Status.SENDING, attempts=F("attempts") + 1, next_attempt_at=now + SEND_LEASE
+    )
+    if not claimed:
+        return "not_due"
+    delivery = Delivery.objects.select_related("event__rule").get(pk=delivery_id)
+    error: NotificationError | None = None
+    try:
+        message = message_render(delivery.event)
+        notifier_factory(delivery.kind).send(target=delivery.target, message=message)
+    except NotificationError as exc:
+        error = exc
+    except Exception as exc:  # a template or programming error must not leave the row in `sending`
+        logger.exception("delivery %s raised unexpectedly", delivery_id)
+        error = NotificationError(f"{exc.__class__.__name__}: {exc}")
+    log = [
+        *delivery.log,
+        {"at": now.strftime("%Y-%m-%dT%H:%M:%SZ"), "error": error.message if error else None},
+    ]
+    if error is None:
+        status, fields = Delivery.Status.SENT, {"sent_at": now, "next_attempt_at": None, "last_error": ""}
+        logger.info(
+            "delivery %s sent to %s %s (attempt %s)",
+            delivery_id,
+            delivery.kind,
+            delivery.target,
+            delivery.attempts,
+        )
+    elif error.permanent or delivery.attempts >= settings.ALERTS_DELIVERY_MAX_ATTEMPTS:
+        status, fields = Delivery.Status.FAILED, {"next_attempt_at": None, "last_error": error.message}
+        logger.error(
+            "delivery %s failed for good after %s attempts: %s", delivery_id, delivery.attempts, error.message
+        )
+    else:
+        retry_at = now + retry_delay(delivery.attempts)
+        status, fields = Delivery.Status.RETRYING, {"next_attempt_at": retry_at, "last_error": error.message}
+        logger.warning(
+            "delivery %s attempt %s failed, retry at %s: %s",
+            delivery_id,
+            delivery.attempts,
+            retry_at.isoformat(),
+            error.message,
+        )
+    Delivery.objects.filter(pk=delivery_id, status=Delivery.Status.SENDING).update(
+        status=status, log=log, **fields
+    )
+    return status
+
+
+def deliveries_send(*, delivery_ids: Iterable[int], now: datetime | None = None) -> Counter[str]:
+    """Send each delivery (see delivery_send); returns the count of outcomes by status."""
+    outcomes: Counter[str] = Counter()
+    for delivery_id in delivery_ids:
+        outcomes[delivery_send(delivery_id=delivery_id, now=now)] += 1
+    return outcomes
+
+
+def deliveries_due(*, now: datetime | None = None, limit: int = DUE_BATCH) -> list[int]:
+    """Ids of due deliveries, oldest first: pending, retrying, or sending with an expired lease."""
+    now = now or datetime.now(UTC)
+    return list(
+        Delivery.objects.filter(_due(now))
+        .order_by("next_attempt_at", "pk")
+        .values_list("pk", flat=True)[:limit]
+    )
+
+
+def deliveries_retry(*, delivery_ids: Iterable[int], now: datetime | None = None) -> int:
+    """Make failed (or skipped) deliveries due again now with a fresh attempt budget; returns rows changed."""
+    now = now or datetime.now(UTC)
+    return Delivery.objects.filter(
+        pk__in=list(delivery_ids), status__in=[Delivery.Status.FAILED, Delivery.Status.RETRYING]
+    ).update(status=Delivery.Status.PENDING, attempts=0, next_attempt_at=now)

@@ -1,0 +1,445 @@
+"""Evaluation of alert rules per minute and trigger bookkeeping; backtests over stored history."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+
+from alerts.models import AlertEvent, AlertRule, Delivery
+from alerts.rules import (
+    Check,
+    Condition,
+    Direction,
+    PriceSeries,
+    RuleMemory,
+    RuleSpec,
+    State,
+    Transition,
+    TriggerMode,
+    condition_check,
+    rule_step,
+)
+from prices import selectors
+from prices.domain import MINUTE, minute_floor
+from prices.repository import TickRepository
+from prices.statistics import WindowStats
+
+logger = logging.getLogger(__name__)
+
+DELIVERY_TASK_CHUNK = 50
+ID_CHUNK = 2000
+
+
+class EvaluationError(Exception):
+    """An evaluation could not run (the price store failed); nothing was recorded."""
+
+
+def rule_spec(rule: AlertRule) -> RuleSpec:
+    """The pure RuleSpec of a rule row."""
+    return RuleSpec(
+        condition=Condition(rule.condition),
+        threshold=rule.threshold,
+        percent=rule.percent,
+        window_minutes=rule.window_minutes,
+        multiplier=rule.multiplier,
+        direction=Direction(rule.direction),
+    )
+
+
+def rule_memory(rule: AlertRule) -> RuleMemory:
+    """The pure RuleMemory of a rule row."""
+    return RuleMemory(
+        state=State(rule.state),
+        armed=rule.armed,
+        last_notified_minute=rule.last_notified_minute,
+        enabled=rule.enabled,
+        state_changed_at=rule.state_changed_at,
+    )
+
+
+@dataclass
+class EvaluationSummary:
+    """What one evaluation did: rules and rule-minutes evaluated, events, deliveries, errors.
+
+    `status` is "evaluated", "idle" (no rule needed this minute) or "deferred" (the minute's
+    ticks are not stored yet and may still arrive; nothing was recorded).
+    """
+
+    minute: datetime
+    status: str = "evaluated"
+    rules: int = 0
+    rule_minutes: int = 0
+    events: int = 0
+    deliveries: int = 0
+    errors: int = 0
+    states: Counter[str] = field(default_factory=Counter)
+    elapsed_ms: int = 0
+
+    def line(self) -> str:
+        """One human-readable line, as logged by the task and printed by the command."""
+        states = ", ".join(f"{s} {n}" for s, n in sorted(self.states.items())) or "none"
+        return (
+            f"minute {self.minute:%Y-%m-%dT%H:%MZ}: {self.status}, {self.rules} rules "
+            f"({self.rule_minutes} rule-minutes), {self.events} events, {self.deliveries} deliveries, "
+            f"{self.errors} errors; states {states}; {self.elapsed_ms} ms"
+        )
+
+
+@dataclass
+class _Inputs:
+    """Prices loaded once for a batch of rules: series per pair, volatility stats on demand."""
+
+    exchange: str
+    series: dict[str, PriceSeries]
+    repo: TickRepository | None
+    pairs_by_window: dict[int, list[str]]
+    stats: dict[tuple[int, datetime], dict[str, WindowStats]] = field(default_factory=dict)
+
+    def window_stats(self, window: int, minute: datetime, pair: str) -> WindowStats | None:
+        key = (window, minute)
+        if key not in self.stats:
+            self.stats[key] = selectors.pairs_stats(
+                window_minutes=window,
+                end=minute + MINUTE,
+                pairs=self.pairs_by_window[window],
+                exchange=self.exchange,
+                repo=self.repo,
+            )
+        return self.stats[key].get(pair)
+
+
+def _first_minute(rule: AlertRule, minute: datetime, catch_up: int) -> datetime:
+    earliest = minute - (catch_up - 1) * MINUTE
+    if rule.last_evaluated_minute is None:
+        return minute
+    return max(rule.last_evaluated_minute + MINUTE, earliest)
+
+
+def _due_rules(minute: datetime):
+    return AlertRule.objects.filter(
+        Q(last_evaluated_minute__isnull=True) | Q(last_evaluated_minute__lt=minute),
+        Q(expires_at__isnull=True) | Q(expires_at__gt=minute),
+        enabled=True,
+    )
+
+
+def _load_inputs(
+    rules: list[AlertRule],
+    minute: datetime,
+    *,
+    exchange: str,
+    stale: int,
+    catch_up: int,
+    repo: TickRepository | None,
+) -> _Inputs:
+    """One recent_prices call covering every rule's look-back; stats are fetched per window lazily."""
+    span = 1
+    pairs: set[str] = set()
+    pairs_by_window: dict[int, set[str]] = defaultdict(set)
+    for rule in rules:
+        spec = rule_spec(rule)
+        first = _first_minute(rule, minute, catch_up)
+        span = max(span, (minute - first) // MINUTE + spec.lookback_minutes(stale))
+        pairs.add(rule.pair)
+        if spec.condition is Condition.VOLATILITY_ABOVE:
+            pairs_by_window[spec.window_minutes].add(rule.pair)
+    raw = selectors.recent_prices(
+        end=minute + MINUTE, minutes=span, pairs=sorted(pairs), exchange=exchange, repo=repo
+    )
+    return _Inputs(
+        exchange=exchange,
+        series={pair: PriceSeries(raw.get(pair, [])) for pair in pairs},
+        repo=repo,
+        pairs_by_window={w: sorted(p) for w, p in pairs_by_window.items()},
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Recorded:
+    rule: AlertRule
+    minute: datetime
+    check: Check
+    transition: Transition
+
+
+def _evaluate_rule(
+    rule: AlertRule, minute: datetime, inputs: _Inputs, *, stale: int, catch_up: int
+) -> tuple[RuleMemory, list[_Recorded]]:
+    spec = rule_spec(rule)
+    memory = rule_memory(rule)
+    series = inputs.series[rule.pair]
+    recorded = []
+    current = _first_minute(rule, minute, catch_up)
+    while current <= minute and memory.enabled:
+        stats = None
+        if spec.condition is Condition.VOLATILITY_ABOVE:
+            stats = inputs.window_stats(spec.window_minutes, current, rule.pair) or WindowStats.of(
+                None, expected=spec.window_minutes
+            )
+        check = condition_check(spec, series, current, pair=rule.pair, stale_minutes=stale, stats=stats)
+        memory, transition = rule_step(
+            memory,
+            check,
+            current,
+            mode=TriggerMode(rule.trigger_mode),
+            cooldown=timedelta(minutes=rule.cooldown_minutes),
+        )
+        if transition is not None:
+            recorded.append(_Recorded(rule, current, check, transition))
+        current += MINUTE
+    return memory, recorded
+
+
+def alert_rules_evaluate(
+    *,
+    minute: datetime,
+    now: datetime | None = None,
+    defer_missing: bool = False,
+    repo: TickRepository | None = None,
+    enqueue: Callable[[list[int]], None] | None = None,
+) -> EvaluationSummary:
+    """Evaluate every enabled, unexpired rule at `minute` (aware UTC; floored to the minute).
+
+    Each rule is evaluated for every minute after its last evaluated one, up to `minute`
+    (at most ALERTS_CATCH_UP_MINUTES of them, in order). Rules are locked for the write
+    (select_for_update; BEGIN IMMEDIATE on SQLite), so concurrent or repeated evaluations
+    of a minute record each state change once; the (rule, minute) unique constraint backs
+    this up. Prices are read with one recent_prices call (plus one pairs_stats call per
+    volatility window and minute), whatever the number of rules per pair. A rule whose
+    evaluation raises is logged, counted in `errors` and skipped; the others go on.
+    With `defer_missing` (the safety-net schedule), a minute with no stored tick for any
+    rule's pair that ended less than ALERTS_INGEST_GRACE_S before `now` is left for later.
+    `enqueue(delivery_ids)` runs after commit for the deliveries created (default: one
+    django-q2 task per chunk). Raises EvaluationError if the price store fails.
+    """
+    started = time.monotonic()
+    minute = minute_floor(minute)
+    now = now or datetime.now(UTC)
+    stale = settings.ALERTS_STALE_MINUTES
+    catch_up = settings.ALERTS_CATCH_UP_MINUTES
+    summary = EvaluationSummary(minute=minute)
+    candidates = list(_due_rules(minute))
+    if not candidates:
+        summary.status = "idle"
+        return _finish(summary, started)
+
+    by_exchange: dict[str, list[AlertRule]] = defaultdict(list)
+    for rule in candidates:
+        by_exchange[rule.exchange].append(rule)
+    inputs: dict[str, _Inputs] = {}
+    try:
+        for exchange, rules in by_exchange.items():
+            inputs[exchange] = _load_inputs(
+                rules, minute, exchange=exchange, stale=stale, catch_up=catch_up, repo=repo
+            )
+    except Exception as exc:  # RepositoryError, or a store misconfiguration
+        raise EvaluationError(f"cannot read prices for minute {minute:%Y-%m-%dT%H:%MZ}: {exc}") from exc
+
+    in_grace = now < minute + MINUTE + timedelta(seconds=settings.ALERTS_INGEST_GRACE_S)
+    stored = any(minute in series.minutes for i in inputs.values() for series in i.series.values())
+    if defer_missing and in_grace and not stored:
+        summary.status = "deferred"
+        return _finish(summary, started)
+
+    candidate_ids = {rule.pk for rule in candidates}
+    delivery_ids: list[int] = []
+    with transaction.atomic():
+        locked = [r for r in _due_rules(minute).select_for_update().order_by("pk") if r.pk in candidate_ids]
+        changed: list[AlertRule] = []
+        recorded: list[_Recorded] = []
+        evaluated: list[int] = []
+        for rule in locked:
+            try:
+                first = _first_minute(rule, minute, catch_up)
+                memory, events = _evaluate_rule(
+                    rule, minute, inputs[rule.exchange], stale=stale, catch_up=catch_up
+                )
+            except Exception:
+                logger.exception(
+                    "alert rule %s (%s) failed to evaluate at %s", rule.pk, rule.condition, minute
+                )
+                summary.errors += 1
+                evaluated.append(rule.pk)
+                continue
+            evaluated.append(rule.pk)
+            summary.rule_minutes += (minute - first) // MINUTE + 1
+            summary.states[memory.state.value] += 1
+            recorded.extend(events)
+            if memory != rule_memory(rule):
+                rule.state = memory.state.value
+                rule.armed = memory.armed
+                rule.last_notified_minute = memory.last_notified_minute
+                rule.enabled = memory.enabled
+                rule.state_changed_at = memory.state_changed_at
+                changed.append(rule)
+        summary.rules = len(evaluated)
+        delivery_ids = _record(recorded, summary, now=now)
+        if changed:
+            AlertRule.objects.bulk_update(
+                changed,
+                ["state", "armed", "last_notified_minute", "enabled", "state_changed_at"],
+                batch_size=500,
+            )
+        for offset in range(0, len(evaluated), ID_CHUNK):
+            AlertRule.objects.filter(pk__in=evaluated[offset : offset + ID_CHUNK]).update(
+                last_evaluated_minute=minute
+            )
+        if delivery_ids:
+            send = enqueue or _enqueue_deliveries
+            transaction.on_commit(lambda: send(delivery_ids))
+    return _finish(summary, started)
+
+
+def _record(recorded: list[_Recorded], summary: EvaluationSummary, *, now: datetime) -> list[int]:
+    """Insert the events and, for notifying ones, one pending Delivery per sendable channel."""
+    if not recorded:
+        return []
+    events = AlertEvent.objects.bulk_create(
+        [
+            AlertEvent(
+                rule=item.rule,
+                minute=item.minute,
+                old_state=item.transition.old_state.value,
+                new_state=item.transition.new_state.value,
+                observed_value=item.check.observed,
+                reference_value=item.check.reference,
+                message=f"{item.rule.name}: {item.check.message}",
+                notify=item.transition.notify,
+                suppressed=item.transition.suppressed,
+            )
+            for item in recorded
+        ]
+    )
+    summary.events = len(events)
+    notifying = [event for event in events if event.notify]
+    if not notifying:
+        return []
+    channels = _channels_by_rule({event.rule_id for event in notifying})
+    deliveries = [
+        Delivery(
+            event=event,
+            channel=channel,
+            kind=channel.kind,
+            target=channel.target,
+            status=Delivery.Status.PENDING if channel.can_send else Delivery.Status.SKIPPED,
+            last_error="" if channel.can_send else "email channel not verified",
+            next_attempt_at=now if channel.can_send else None,
+        )
+        for event in notifying
+        for channel in channels.get(event.rule_id, [])
+    ]
+    created = Delivery.objects.bulk_create(deliveries)
+    summary.deliveries = len(created)
+    return [d.pk for d in created if d.status == Delivery.Status.PENDING]
+
+
+def _channels_by_rule(rule_ids: Iterable[int]) -> dict[int, list]:
+    through = AlertRule.channels.through
+    rows = through.objects.filter(alertrule_id__in=list(rule_ids)).select_related("notificationchannel")
+    channels: dict[int, list] = defaultdict(list)
+    for row in rows:
+        channels[row.alertrule_id].append(row.notificationchannel)
+    return channels
+
+
+def _enqueue_deliveries(delivery_ids: list[int]) -> None:
+    from django_q.tasks import async_task
+
+    for offset in range(0, len(delivery_ids), DELIVERY_TASK_CHUNK):
+        async_task("alerts.tasks.send_deliveries", delivery_ids[offset : offset + DELIVERY_TASK_CHUNK])
+
+
+def _finish(summary: EvaluationSummary, started: float) -> EvaluationSummary:
+    summary.elapsed_ms = round((time.monotonic() - started) * 1000)
+    log = logger.error if summary.errors else logger.info
+    log("alerts %s", summary.line())
+    return summary
+
+
+# --- backtest -------------------------------------------------------------------------------
+
+BACKTEST_MAX_DAYS = 30
+
+
+@dataclass(frozen=True, slots=True)
+class BacktestNotification:
+    """A notification the rule would have sent: evaluated minute, new state, deciding values, message."""
+
+    minute: datetime
+    state: str
+    observed: object
+    reference: object
+    message: str
+
+
+@dataclass
+class BacktestResult:
+    """A rule replayed over [start, end): notifications, per-UTC-day counts, state changes, coverage."""
+
+    start: datetime
+    end: datetime
+    minutes: int
+    transitions: int = 0
+    no_data_minutes: int = 0
+    notifications: list[BacktestNotification] = field(default_factory=list)
+    per_day: dict[date, int] = field(default_factory=dict)
+
+
+def alert_rule_backtest(
+    *, rule: AlertRule, days: int, end: datetime | None = None, repo: TickRepository | None = None
+) -> BacktestResult:
+    """Replay `rule` over the `days` days of stored minutes ending at `end` (default: newest data).
+
+    Starts from a fresh memory (normal, armed), applies the same checks and trigger logic as
+    evaluation, and sends and records nothing. volatility_above is computed from the minute
+    series (same definition as the rollups). Raises ValueError for days outside 1..30.
+    """
+    if not 1 <= days <= BACKTEST_MAX_DAYS:
+        raise ValueError(f"days must be between 1 and {BACKTEST_MAX_DAYS}")
+    stale = settings.ALERTS_STALE_MINUTES
+    end = minute_floor(end or selectors.window_end_default(exchange=rule.exchange, repo=repo))
+    start = end - timedelta(days=days)
+    spec = rule_spec(rule)
+    minutes = days * 1440
+    raw = selectors.recent_prices(
+        end=end,
+        minutes=minutes + spec.lookback_minutes(stale),
+        pairs=[rule.pair],
+        exchange=rule.exchange,
+        repo=repo,
+    )
+    series = PriceSeries(raw.get(rule.pair, []))
+    result = BacktestResult(start=start, end=end, minutes=minutes)
+    day = start.date()
+    while day <= (end - MINUTE).date():
+        result.per_day[day] = 0
+        day += timedelta(days=1)
+    memory = RuleMemory()
+    mode = TriggerMode(rule.trigger_mode)
+    cooldown = timedelta(minutes=rule.cooldown_minutes)
+    current = start
+    while current < end and memory.enabled:
+        check = condition_check(spec, series, current, pair=rule.pair, stale_minutes=stale)
+        memory, transition = rule_step(memory, check, current, mode=mode, cooldown=cooldown)
+        if check.state is State.NO_DATA:
+            result.no_data_minutes += 1
+        if transition is not None:
+            result.transitions += 1
+            if transition.notify:
+                result.notifications.append(
+                    BacktestNotification(
+                        current, transition.new_state.value, check.observed, check.reference, check.message
+                    )
+                )
+                day = current.date()
+                result.per_day[day] = result.per_day.get(day, 0) + 1
+        current += MINUTE
+    return result

@@ -1,0 +1,66 @@
+"""Fixtures of the alerts tests: users, channels, rules, and a price store seeded with hand-made ticks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from decimal import Decimal
+
+import pytest
+from django.contrib.auth import get_user_model
+
+from alerts.models import AlertRule, NotificationChannel
+from prices.repository.memory import InMemoryTickRepository
+from prices.services import history_store
+from tests.alerts.helpers import T0, ticks
+
+
+@pytest.fixture
+def alice(db):
+    """A user with an email address."""
+    return get_user_model().objects.create_user("alice", email="alice@example.org", password="pw-alice-123")
+
+
+@pytest.fixture
+def bob(db):
+    """Another user."""
+    return get_user_model().objects.create_user("bob", email="bob@example.org", password="pw-bob-123")
+
+
+@pytest.fixture
+def alice_email(alice) -> NotificationChannel:
+    """Alice's own (verified) email channel."""
+    return NotificationChannel.objects.create(
+        owner=alice, kind="email", target="alice@example.org", verified=True
+    )
+
+
+@pytest.fixture
+def make_rule(alice, alice_email) -> Callable[..., AlertRule]:
+    """Create a rule (default: Alice's BTCUSD price_above 100, rearm, 60 min cooldown, her email)."""
+
+    def make(**fields) -> AlertRule:
+        channels = fields.pop("channels", [alice_email])
+        values = {
+            "owner": alice,
+            "name": "BTC above 100",
+            "pair": "BTCUSD",
+            "condition": "price_above",
+            "threshold": Decimal("100"),
+        }
+        values.update(fields)
+        rule = AlertRule.objects.create(**values)
+        rule.channels.set(channels)
+        return rule
+
+    return make
+
+
+@pytest.fixture
+def seed(memory_repo: InMemoryTickRepository) -> Callable[..., InMemoryTickRepository]:
+    """Store a hand-made price sequence of one pair (None = no tick) from T0, through prices.services."""
+
+    def store(pair: str, prices, *, start=T0) -> InMemoryTickRepository:
+        history_store(ticks=ticks(pair, prices, start=start), repo=memory_repo)
+        return memory_repo
+
+    return store
