@@ -10,7 +10,9 @@ Key design and item shapes are documented in docs/data-model.md. In short:
   latest-price registry (pk "<exchange>#latest", sk 0, one Map attribute per pair).
 
 Prices are DynamoDB Numbers written from Decimal strings (never floats) and read back as
-Decimal. Every botocore error is translated into RepositoryError.
+Decimal. Every botocore error is translated into RepositoryError. Every read is strongly
+consistent: a request right after ingestion (which resets the response cache) must see what
+was just written, or a stale answer would stay cached until the next minute.
 """
 
 from __future__ import annotations
@@ -274,6 +276,7 @@ class DynamoTickRepository:
                 ":a": _num(start_ms),
                 ":b": _num(end_ms - 1),
             },
+            "ConsistentRead": True,
         }
         while True:
             with self._errors("between"):
@@ -294,6 +297,7 @@ class DynamoTickRepository:
                 ExpressionAttributeValues={":s": {"S": f"{exchange}#{pair}"}},
                 ScanIndexForward=False,
                 Limit=1,
+                ConsistentRead=True,
             )
         items = response.get("Items", [])
         return self._tick_from_item(items[0]) if items else None
@@ -369,7 +373,7 @@ class DynamoTickRepository:
         self, *, exchange: str, start_ms: int, end_ms: int, pairs: Iterable[str] | None = None
     ) -> list[MinuteSnapshot]:
         """Query each UTC-day partition of [start_ms, end_ms), projecting `pairs` if given."""
-        items = self._query_partitions(_day_partitions(exchange, start_ms, end_ms), pairs, consistent=True)
+        items = self._query_partitions(_day_partitions(exchange, start_ms, end_ms), pairs)
         return [self._snapshot_from_item(exchange, item) for item in items]
 
     # --- hour rollups ---------------------------------------------------------------------
@@ -402,7 +406,7 @@ class DynamoTickRepository:
         self, *, exchange: str, start_ms: int, end_ms: int, pairs: Iterable[str] | None = None
     ) -> list[HourRollup]:
         """Query each UTC-month partition of [start_ms, end_ms), projecting `pairs` if given."""
-        items = self._query_partitions(_month_partitions(exchange, start_ms, end_ms), pairs, consistent=False)
+        items = self._query_partitions(_month_partitions(exchange, start_ms, end_ms), pairs)
         return [
             HourRollup(
                 exchange=exchange,
@@ -413,7 +417,7 @@ class DynamoTickRepository:
         ]
 
     def _query_partitions(
-        self, partitions: list[tuple[str, int, int]], pairs: Iterable[str] | None, *, consistent: bool
+        self, partitions: list[tuple[str, int, int]], pairs: Iterable[str] | None
     ) -> list[dict[str, Any]]:
         pair_list = sorted(set(pairs)) if pairs is not None else None
         projections: list[tuple[str, dict[str, str]] | None] = [None]
@@ -432,7 +436,7 @@ class DynamoTickRepository:
                     "KeyConditionExpression": "#pk = :pk AND #sk BETWEEN :lo AND :hi",
                     "ExpressionAttributeNames": {"#pk": "pk", "#sk": "sk"},
                     "ExpressionAttributeValues": {":pk": {"S": pk}, ":lo": _num(lo), ":hi": _num(hi)},
-                    "ConsistentRead": consistent,
+                    "ConsistentRead": True,
                 }
                 if projection is not None:
                     kwargs["ProjectionExpression"] = projection[0]
@@ -492,9 +496,11 @@ class DynamoTickRepository:
         )
 
     def latest_prices(self, *, exchange: str) -> dict[str, LatestPrice]:
-        """GetItem of the registry item."""
+        """Strongly consistent GetItem of the registry item."""
         with self._errors("latest_prices"):
-            response = self.client.get_item(TableName=self.aggregates_table, Key=self._latest_key(exchange))
+            response = self.client.get_item(
+                TableName=self.aggregates_table, Key=self._latest_key(exchange), ConsistentRead=True
+            )
         item = response.get("Item") or {}
         return {
             name: LatestPrice(minute_ms=int(v["M"]["m"]["N"]), price=Decimal(v["M"]["p"]["N"]))

@@ -557,6 +557,22 @@ def test_put_many_sends_one_batch_write_per_25_ticks(dynamo_repo, count):
     assert all(len(c["RequestItems"][dynamo_repo.ticks_table]) <= 25 for c in calls)
 
 
+def test_every_read_is_strongly_consistent(dynamo_repo):
+    dynamo_repo.put_many([tick()])
+    queries, gets = count_calls(dynamo_repo, "Query"), count_calls(dynamo_repo, "GetItem")
+    window = {"exchange": EXCHANGE, "start_ms": T0_MS, "end_ms": T0_MS + HOUR_MS}
+
+    list(dynamo_repo.between(exchange=EXCHANGE, pair="BTCUSD", start=T0, end=T0 + MINUTE))
+    dynamo_repo.latest(exchange=EXCHANGE, pair="BTCUSD")
+    dynamo_repo.get_snapshot(exchange=EXCHANGE, minute_ms=T0_MS)
+    dynamo_repo.snapshots_between(**window, pairs=["BTCUSD"])
+    dynamo_repo.rollups_between(**window)
+    dynamo_repo.latest_prices(exchange=EXCHANGE)
+
+    assert (len(queries), len(gets)) == (4, 2)
+    assert all(body.get("ConsistentRead") is True for body in queries + gets)
+
+
 def test_unprocessed_items_are_retried(dynamo_repo, monkeypatch):
     real = dynamo_repo.client.batch_write_item
     calls = []
