@@ -1,0 +1,1 @@
+"""Browser dashboards: overview, pair and compare pages drawn with Plotly."""

@@ -1,0 +1,200 @@
+"""Dashboard figures: traces, gaps, volume, downsampling notes, stopped pairs and sparklines."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from prices.dashboards.figures import (
+    compare_figure,
+    pair_candles_figure,
+    pair_line_figure,
+    percent_change,
+    sparkline,
+)
+from prices.domain import EXCHANGE_BITFINEX, Pair, Tick, TickSource
+from prices.ohlc import ohlc_aggregate
+
+START = datetime(2019, 12, 31, tzinfo=UTC)
+BTCUSD = Pair.parse("BTCUSD")
+
+
+def tick(minute: int, price: str, *, volume: str | None = None) -> Tick:
+    return Tick(
+        exchange=EXCHANGE_BITFINEX,
+        pair="BTCUSD",
+        minute=START + timedelta(minutes=minute),
+        last_price=Decimal(price),
+        source=TickSource.CANDLE if volume else TickSource.TICKER,
+        volume=Decimal(volume) if volume else None,
+    )
+
+
+def annotation_texts(fig) -> list[str]:
+    return [a.text for a in fig.layout.annotations]
+
+
+def test_line_figure_draws_one_price_trace_broken_at_missing_minutes():
+    ticks = [tick(0, "7200"), tick(1, "7201.5"), tick(4, "7199")]
+
+    fig = pair_line_figure(pair=BTCUSD, ticks=ticks, start=START, end=START + timedelta(hours=1))
+
+    (trace,) = fig.data
+    assert trace.type == "scatter" and trace.connectgaps is False
+    assert trace.x == ("2019-12-31T00:00:00Z", "2019-12-31T00:01:00Z", None, "2019-12-31T00:04:00Z")
+    assert trace.y == (7200.0, 7201.5, None, 7199.0)
+    assert fig.layout.meta["points"] == 3 and fig.layout.meta["gaps"] == 1
+    assert fig.layout.xaxis.range == ("2019-12-31T00:00:00Z", "2019-12-31T01:00:00Z")
+    assert fig.layout.xaxis.rangeslider.visible is True
+    assert fig.layout.yaxis.title.text == "Price (USD)"
+
+
+def test_a_lone_minute_between_gaps_gets_a_dot_and_only_it():
+    ticks = [tick(0, "1"), tick(1, "2"), tick(3, "3"), tick(5, "4"), tick(6, "5")]
+
+    fig = pair_line_figure(pair=BTCUSD, ticks=ticks, start=START, end=START + timedelta(hours=1))
+
+    trace = fig.data[0]
+    assert trace.mode == "lines+markers"
+    assert trace.x[3] == "2019-12-31T00:03:00Z"
+    assert list(trace.marker.size) == [0, 0, 0, 5, 0, 0, 0]
+
+
+def test_line_figure_says_when_nothing_was_downsampled():
+    fig = pair_line_figure(
+        pair=BTCUSD, ticks=[tick(0, "1"), tick(1, "2")], start=START, end=START + timedelta(hours=1)
+    )
+
+    assert fig.layout.meta["method"] == "none"
+    assert "no downsampling" in fig.layout.meta["note"]
+    assert fig.layout.meta["note"] in annotation_texts(fig)
+
+
+def test_line_figure_downsamples_long_ranges_with_lttb_and_says_so():
+    ticks = [tick(m, str(7000 + m % 97)) for m in range(10_080)]
+
+    fig = pair_line_figure(
+        pair=BTCUSD, ticks=ticks, start=START, end=START + timedelta(days=7), max_points=2000
+    )
+
+    assert len(fig.data[0].x) == 2000
+    assert fig.layout.meta["method"] == "lttb"
+    assert fig.layout.meta["source_points"] == 10_080
+    assert fig.layout.meta["note"].startswith("Downsampled with LTTB: 10,080 minute prices → 2,000 points")
+
+
+def test_volume_gets_its_own_axis_with_the_sum_of_each_bucket():
+    ticks = [tick(m, "7200", volume="0.5") for m in range(6)]
+
+    fig = pair_line_figure(pair=BTCUSD, ticks=ticks, start=START, end=START + timedelta(hours=1))
+
+    price, volume = fig.data
+    assert volume.type == "bar" and volume.yaxis == "y2"
+    assert sum(volume.y) == 3.0
+    assert fig.layout.yaxis2.title.text.startswith("Volume (BTC")
+    assert fig.layout.yaxis.domain == (0.3, 1)
+
+
+def test_ticks_without_volume_draw_no_volume_axis():
+    fig = pair_line_figure(
+        pair=BTCUSD, ticks=[tick(0, "1"), tick(1, "2")], start=START, end=START + timedelta(hours=1)
+    )
+
+    assert [t.type for t in fig.data] == ["scatter"]
+    assert "yaxis2" not in fig.layout.to_plotly_json()
+
+
+def test_a_stopped_pair_is_shaded_after_its_last_minute_and_says_since_when():
+    last = START + timedelta(minutes=30)
+
+    fig = pair_line_figure(
+        pair=BTCUSD,
+        ticks=[tick(29, "1"), tick(30, "2")],
+        start=START,
+        end=START + timedelta(hours=1),
+        stopped_since=last,
+    )
+
+    assert "No data since 2019-12-31 00:30 UTC" in annotation_texts(fig)
+    (shade,) = fig.layout.shapes
+    assert (shade.x0, shade.x1) == ("2019-12-31T00:31:00Z", "2019-12-31T01:00:00Z")
+    assert fig.layout.meta["stopped_since"] == "2019-12-31T00:30:00Z"
+
+
+def test_an_empty_window_says_there_are_no_prices():
+    fig = pair_line_figure(pair=BTCUSD, ticks=[], start=START, end=START + timedelta(hours=1))
+
+    assert "No prices in this window" in annotation_texts(fig)
+    assert fig.data[0].x == ()
+
+
+def test_candles_figure_draws_the_selector_candles_with_volume():
+    candles = ohlc_aggregate([tick(m, str(7200 + m), volume="1") for m in range(10)], minutes=5)
+
+    fig = pair_candles_figure(
+        pair=BTCUSD, candles=candles, interval_minutes=5, start=START, end=START + timedelta(hours=1)
+    )
+
+    trace, volume = fig.data
+    assert trace.type == "candlestick"
+    assert trace.x == ("2019-12-31T00:00:00Z", "2019-12-31T00:05:00Z")
+    assert (trace.open, trace.close) == ((7200.0, 7205.0), (7204.0, 7209.0))
+    assert volume.y == (5.0, 5.0)
+    assert fig.layout.meta["note"] == "5-minute candles (OHLC from minute prices): 2"
+    assert fig.layout.xaxis.rangeslider.visible is True
+
+
+def test_candles_merged_into_wider_buckets_say_so():
+    candles = ohlc_aggregate([tick(m, "7200") for m in range(120)], minutes=30)
+
+    fig = pair_candles_figure(
+        pair=BTCUSD, candles=candles, interval_minutes=5, start=START, end=START + timedelta(days=30)
+    )
+
+    assert fig.layout.meta["method"] == "ohlc"
+    assert fig.layout.meta["note"].startswith("5-minute candles merged into 30-minute OHLC buckets")
+
+
+def test_percent_change_is_relative_to_the_first_price():
+    points = [
+        (START, Decimal("200")),
+        (START + timedelta(minutes=1), Decimal("210")),
+        (START + timedelta(minutes=2), Decimal("190")),
+    ]
+
+    assert [value for _, value in percent_change(points)] == [Decimal(0), Decimal(5), Decimal(-5)]
+
+
+def test_compare_figure_draws_one_trace_per_pair_in_order_from_zero():
+    series = {
+        "ETHUSD": [(START, Decimal("130")), (START + timedelta(minutes=1), Decimal("131.3"))],
+        "BTCUSD": [(START, Decimal("7200")), (START + timedelta(minutes=2), Decimal("7272"))],
+    }
+
+    fig = compare_figure(series=series, start=START, end=START + timedelta(hours=1))
+
+    assert [t.name for t in fig.data] == ["ETHUSD", "BTCUSD"]
+    assert fig.data[0].y == (0.0, 1.0)
+    assert fig.data[1].y == (0.0, None, 1.0)
+    assert fig.data[0].line.color != fig.data[1].line.color
+    assert fig.layout.showlegend is True
+
+
+def test_sparkline_starts_a_new_subpath_after_a_gap_and_dots_lone_minutes():
+    points = [
+        (START + timedelta(minutes=m), Decimal(p))
+        for m, p in [(0, "1"), (1, "3"), (5, "2"), (9, "2"), (10, "1")]
+    ]
+
+    spark = sparkline(points, start=START, end=START + timedelta(minutes=11), width=100, height=20)
+
+    assert spark.d.count("M") == 3
+    assert "h0.1" in spark.d
+    assert spark.direction == "flat"
+    assert (spark.first, spark.last, spark.points) == (Decimal("1"), Decimal("1"), 5)
+
+
+def test_sparkline_of_nothing_is_empty():
+    spark = sparkline([], start=START, end=START + timedelta(hours=24))
+
+    assert spark.d == "" and spark.points == 0
