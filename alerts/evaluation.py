@@ -69,8 +69,7 @@ def rule_memory(rule: AlertRule) -> RuleMemory:
 class EvaluationSummary:
     """What one evaluation did: rules and rule-minutes evaluated, events, deliveries, errors.
 
-    `status` is "evaluated", "idle" (no rule needed this minute) or "deferred" (the minute's
-    ticks are not stored yet and may still arrive; nothing was recorded).
+    `status` is "evaluated" or "idle" (no rule needed this minute).
     """
 
     minute: datetime
@@ -216,7 +215,8 @@ def alert_rules_evaluate(
     volatility window and minute), whatever the number of rules per pair. A rule whose
     evaluation raises is logged, counted in `errors` and skipped; the others go on.
     With `defer_missing` (the safety-net schedule), a minute with no stored tick for any
-    rule's pair that ended less than ALERTS_INGEST_GRACE_S before `now` is left for later.
+    rule's pair that ended less than ALERTS_INGEST_GRACE_S before `now` is left for later
+    and the newest minute past that grace is evaluated instead.
     `enqueue(delivery_ids)` runs after commit for the deliveries created (default: one
     django-q2 task per chunk). Raises EvaluationError if the price store fails.
     """
@@ -243,11 +243,15 @@ def alert_rules_evaluate(
     except Exception as exc:  # RepositoryError, or a store misconfiguration
         raise EvaluationError(f"cannot read prices for minute {minute:%Y-%m-%dT%H:%MZ}: {exc}") from exc
 
-    in_grace = now < minute + MINUTE + timedelta(seconds=settings.ALERTS_INGEST_GRACE_S)
+    grace = timedelta(seconds=settings.ALERTS_INGEST_GRACE_S)
     stored = any(minute in series.minutes for i in inputs.values() for series in i.series.values())
-    if defer_missing and in_grace and not stored:
-        summary.status = "deferred"
-        return _finish(summary, started)
+    if defer_missing and not stored and now < minute + MINUTE + grace:
+        # The minute's ticks may still be on their way: judge the newest minute past its grace
+        # instead (when ingestion has stopped, that is where rules go to no_data).
+        logger.info("alerts minute %s: no ticks yet, evaluating the newest minute past its grace", minute)
+        return alert_rules_evaluate(
+            minute=minute_floor(now - MINUTE - grace), now=now, repo=repo, enqueue=enqueue
+        )
 
     candidate_ids = {rule.pk for rule in candidates}
     delivery_ids: list[int] = []
@@ -398,7 +402,8 @@ def alert_rule_backtest(
 ) -> BacktestResult:
     """Replay `rule` over the `days` days of stored minutes ending at `end` (default: newest data).
 
-    Starts from a fresh memory (normal, armed), applies the same checks and trigger logic as
+    Starts from a fresh memory (normal, armed) at `start` or the pair's first stored minute if
+    later, applies the same checks and trigger logic as
     evaluation, and sends and records nothing. volatility_above is computed from the minute
     series (same definition as the rollups). Raises ValueError for days outside 1..30.
     """
@@ -425,7 +430,8 @@ def alert_rule_backtest(
     memory = RuleMemory()
     mode = TriggerMode(rule.trigger_mode)
     cooldown = timedelta(minutes=rule.cooldown_minutes)
-    current = start
+    # Minutes before the pair's first stored price are not "data stopped": the replay starts there.
+    current = max(start, series.minutes[0]) if series.minutes else end
     while current < end and memory.enabled:
         check = condition_check(spec, series, current, pair=rule.pair, stale_minutes=stale)
         memory, transition = rule_step(memory, check, current, mode=mode, cooldown=cooldown)

@@ -64,3 +64,13 @@ def seed(memory_repo: InMemoryTickRepository) -> Callable[..., InMemoryTickRepos
         return memory_repo
 
     return store
+
+
+@pytest.fixture
+def configured_repo(monkeypatch, seed) -> InMemoryTickRepository:
+    """The in-memory store that views, tasks and commands get from get_tick_repository(), with
+    BTCUSD (99, 100.5, 101) and ETHUSD (150, 151, 152) ticks from T0."""
+    repo = seed("BTCUSD", [99, "100.5", 101])
+    seed("ETHUSD", [150, 151, 152])
+    monkeypatch.setattr("prices.repository._repository", lambda *args: repo)
+    return repo

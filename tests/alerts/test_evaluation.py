@@ -1,8 +1,7 @@
-"""alert_rules_evaluate: events, deliveries, idempotency, catch-up, no_data, isolation of broken rules, I/O counts."""
+"""alert_rules_evaluate: events, deliveries, idempotency, catch-up, no_data, broken rules, I/O counts."""
 
 from __future__ import annotations
 
-from datetime import timedelta
 from decimal import Decimal
 
 import pytest

@@ -1,0 +1,381 @@
+"""Alerts API: thin views over alerts.services / alerts.evaluation; every object is scoped to its owner."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Prefetch
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status
+from rest_framework.authentication import SessionAuthentication, TokenAuthentication
+from rest_framework.exceptions import ValidationError
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from alerts import services
+from alerts.evaluation import alert_rule_backtest
+from alerts.models import AlertEvent, AlertRule, Delivery, NotificationChannel
+from alerts.rules import Condition, Direction, TriggerMode
+from cryptotracker.api_errors import BadParameterError, ServiceUnavailableError
+from prices.api.fields import DecimalStringField, UtcDateTimeField
+from prices.api.params import parse_int_param
+from prices.domain import EXCHANGE_BITFINEX
+from prices.repository import RepositoryError
+
+
+class Pagination(PageNumberPagination):
+    """?page=N&page_size=M (default 50, at most 200); body {count, next, previous, results}."""
+
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 200
+
+
+class AlertsApiView(APIView):
+    """Base: token or session authentication, login required, store outages as 503, service errors as 400."""
+
+    authentication_classes = [TokenAuthentication, SessionAuthentication]
+    permission_classes = [IsAuthenticated]
+
+    def handle_exception(self, exc: Exception) -> Response:
+        if isinstance(exc, RepositoryError):
+            exc = ServiceUnavailableError()
+        elif isinstance(exc, services.AlertValidationError):
+            exc = ValidationError(exc.errors)
+        return super().handle_exception(exc)
+
+    def paginated(self, queryset, serializer_class) -> Response:
+        paginator = Pagination()
+        page = paginator.paginate_queryset(queryset, self.request, view=self)
+        return paginator.get_paginated_response(serializer_class(page, many=True).data)
+
+
+# --- rules ------------------------------------------------------------------------------
+
+
+class RuleOutputSerializer(serializers.Serializer):
+    """An alert rule as returned by the API (decimals as exact strings, times ISO 8601 UTC with Z)."""
+
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    exchange = serializers.CharField()
+    pair = serializers.CharField()
+    condition = serializers.CharField()
+    threshold = DecimalStringField()
+    percent = DecimalStringField()
+    window_minutes = serializers.IntegerField(allow_null=True)
+    multiplier = DecimalStringField()
+    direction = serializers.CharField()
+    trigger_mode = serializers.CharField()
+    cooldown_minutes = serializers.IntegerField()
+    expires_at = UtcDateTimeField()
+    enabled = serializers.BooleanField()
+    channels = serializers.SerializerMethodField()
+    state = serializers.CharField()
+    state_changed_at = UtcDateTimeField()
+    last_evaluated_minute = UtcDateTimeField()
+    last_notified_minute = UtcDateTimeField()
+    created_at = UtcDateTimeField()
+    updated_at = UtcDateTimeField()
+
+    def get_channels(self, rule: AlertRule) -> list[int]:
+        return sorted(channel.pk for channel in rule.channels.all())
+
+
+class RuleInputSerializer(serializers.Serializer):
+    """Accepted rule fields; parameters are checked against the condition by alerts.services."""
+
+    name = serializers.CharField(max_length=100)
+    exchange = serializers.ChoiceField(choices=[EXCHANGE_BITFINEX], default=EXCHANGE_BITFINEX)
+    pair = serializers.CharField(max_length=32)
+    condition = serializers.ChoiceField(choices=[c.value for c in Condition])
+    threshold = serializers.DecimalField(max_digits=30, decimal_places=12, required=False, allow_null=True)
+    percent = serializers.DecimalField(max_digits=12, decimal_places=6, required=False, allow_null=True)
+    window_minutes = serializers.IntegerField(required=False, allow_null=True, min_value=1)
+    multiplier = serializers.DecimalField(max_digits=12, decimal_places=6, required=False, allow_null=True)
+    direction = serializers.ChoiceField(choices=[d.value for d in Direction], default=Direction.EITHER.value)
+    trigger_mode = serializers.ChoiceField(
+        choices=[m.value for m in TriggerMode], default=TriggerMode.REARM.value
+    )
+    cooldown_minutes = serializers.IntegerField(min_value=0, max_value=7 * 1440, default=60)
+    expires_at = serializers.DateTimeField(required=False, allow_null=True)
+    enabled = serializers.BooleanField(default=True)
+    channels = serializers.ListField(child=serializers.IntegerField(), required=False, default=list)
+
+
+def _rules_of(user):
+    return AlertRule.objects.filter(owner=user).prefetch_related(
+        Prefetch("channels", queryset=NotificationChannel.objects.only("id"))
+    )
+
+
+class AlertRuleListApi(AlertsApiView):
+    """GET: the user's rules (paginated). POST: create a rule."""
+
+    @extend_schema(responses=RuleOutputSerializer(many=True), operation_id="alerts_rules_list")
+    def get(self, request: Request) -> Response:
+        return self.paginated(_rules_of(request.user).order_by("id"), RuleOutputSerializer)
+
+    @extend_schema(
+        request=RuleInputSerializer, responses={201: RuleOutputSerializer}, operation_id="alerts_rules_create"
+    )
+    def post(self, request: Request) -> Response:
+        serializer = RuleInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        data["channels"] = services.channels_of(owner=request.user, ids=data.get("channels", []))
+        rule = services.alert_rule_create(owner=request.user, **data)
+        return Response(RuleOutputSerializer(rule).data, status=status.HTTP_201_CREATED)
+
+
+class AlertRuleDetailApi(AlertsApiView):
+    """GET, PATCH (partial), PUT (full) or DELETE one of the user's rules; another user's is a 404."""
+
+    def _rule(self, request: Request, rule_id: int) -> AlertRule:
+        return get_object_or_404(_rules_of(request.user), pk=rule_id)
+
+    @extend_schema(responses=RuleOutputSerializer, operation_id="alerts_rules_retrieve")
+    def get(self, request: Request, rule_id: int) -> Response:
+        return Response(RuleOutputSerializer(self._rule(request, rule_id)).data)
+
+    def _update(self, request: Request, rule_id: int, *, partial: bool) -> Response:
+        rule = self._rule(request, rule_id)
+        serializer = RuleInputSerializer(data=request.data, partial=partial)
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        if "channels" in data:
+            data["channels"] = services.channels_of(owner=request.user, ids=data["channels"])
+        rule = services.alert_rule_update(rule=rule, data=data)
+        return Response(RuleOutputSerializer(self._rule(request, rule.pk)).data)
+
+    @extend_schema(
+        request=RuleInputSerializer,
+        responses=RuleOutputSerializer,
+        operation_id="alerts_rules_partial_update",
+    )
+    def patch(self, request: Request, rule_id: int) -> Response:
+        return self._update(request, rule_id, partial=True)
+
+    @extend_schema(
+        request=RuleInputSerializer, responses=RuleOutputSerializer, operation_id="alerts_rules_update"
+    )
+    def put(self, request: Request, rule_id: int) -> Response:
+        return self._update(request, rule_id, partial=False)
+
+    @extend_schema(responses={204: None}, operation_id="alerts_rules_destroy")
+    def delete(self, request: Request, rule_id: int) -> Response:
+        self._rule(request, rule_id).delete()
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class BacktestOutputSerializer(serializers.Serializer):
+    """When the rule would have notified over the replayed span, and how often per UTC day."""
+
+    class NotificationSerializer(serializers.Serializer):
+        minute = UtcDateTimeField()
+        state = serializers.CharField()
+        observed_value = DecimalStringField(source="observed")
+        reference_value = DecimalStringField(source="reference")
+        message = serializers.CharField()
+
+    rule = serializers.IntegerField()
+    start = UtcDateTimeField()
+    end = UtcDateTimeField()
+    minutes = serializers.IntegerField()
+    transitions = serializers.IntegerField()
+    no_data_minutes = serializers.IntegerField()
+    notifications_count = serializers.IntegerField()
+    per_day = serializers.ListField(child=serializers.DictField())
+    notifications = NotificationSerializer(many=True)
+
+
+class AlertRuleBacktestApi(AlertsApiView):
+    """POST /rules/{id}/backtest/?days=7: replay the rule over stored history; sends and records nothing."""
+
+    @extend_schema(
+        request=None,
+        parameters=[
+            OpenApiParameter("days", int, description="Days of history to replay (1–30, default 7).")
+        ],
+        responses=BacktestOutputSerializer,
+        operation_id="alerts_rules_backtest",
+    )
+    def post(self, request: Request, rule_id: int) -> Response:
+        rule = get_object_or_404(AlertRule, owner=request.user, pk=rule_id)
+        days = parse_int_param("days", request.query_params.get("days"), default=7, minimum=1, maximum=30)
+        result = alert_rule_backtest(rule=rule, days=days)
+        body: dict[str, Any] = {
+            "rule": rule.pk,
+            "start": result.start,
+            "end": result.end,
+            "minutes": result.minutes,
+            "transitions": result.transitions,
+            "no_data_minutes": result.no_data_minutes,
+            "notifications_count": len(result.notifications),
+            "per_day": [
+                {"date": day.isoformat(), "notifications": n} for day, n in sorted(result.per_day.items())
+            ],
+            "notifications": result.notifications,
+        }
+        return Response(BacktestOutputSerializer(body).data)
+
+
+# --- channels ---------------------------------------------------------------------------
+
+
+class ChannelOutputSerializer(serializers.Serializer):
+    """A notification channel."""
+
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    kind = serializers.CharField()
+    target = serializers.CharField()
+    verified = serializers.BooleanField()
+    created_at = UtcDateTimeField()
+
+
+class ChannelInputSerializer(serializers.Serializer):
+    """Accepted channel fields; the target is validated against the kind by alerts.services."""
+
+    name = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+    kind = serializers.ChoiceField(choices=NotificationChannel.Kind.choices)
+    target = serializers.CharField(max_length=500)
+
+
+class ChannelListApi(AlertsApiView):
+    """GET: the user's channels (paginated). POST: add one (email channels get a verification link)."""
+
+    @extend_schema(responses=ChannelOutputSerializer(many=True), operation_id="alerts_channels_list")
+    def get(self, request: Request) -> Response:
+        return self.paginated(
+            NotificationChannel.objects.filter(owner=request.user).order_by("id"), ChannelOutputSerializer
+        )
+
+    @extend_schema(
+        request=ChannelInputSerializer,
+        responses={201: ChannelOutputSerializer},
+        operation_id="alerts_channels_create",
+    )
+    def post(self, request: Request) -> Response:
+        serializer = ChannelInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        channel = services.channel_create(owner=request.user, **serializer.validated_data)
+        return Response(ChannelOutputSerializer(channel).data, status=status.HTTP_201_CREATED)
+
+
+class ChannelDetailApi(AlertsApiView):
+    """GET, PATCH or DELETE one of the user's channels; another user's is a 404."""
+
+    def _channel(self, request: Request, channel_id: int) -> NotificationChannel:
+        return get_object_or_404(NotificationChannel, owner=request.user, pk=channel_id)
+
+    @extend_schema(responses=ChannelOutputSerializer, operation_id="alerts_channels_retrieve")
+    def get(self, request: Request, channel_id: int) -> Response:
+        return Response(ChannelOutputSerializer(self._channel(request, channel_id)).data)
+
+    @extend_schema(
+        request=ChannelInputSerializer,
+        responses=ChannelOutputSerializer,
+        operation_id="alerts_channels_update",
+    )
+    def patch(self, request: Request, channel_id: int) -> Response:
+        channel = self._channel(request, channel_id)
+        serializer = ChannelInputSerializer(data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        channel = services.channel_update(channel=channel, data=dict(serializer.validated_data))
+        return Response(ChannelOutputSerializer(channel).data)
+
+    @extend_schema(responses={204: None}, operation_id="alerts_channels_destroy")
+    def delete(self, request: Request, channel_id: int) -> Response:
+        self._channel(request, channel_id).delete()
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ChannelVerifyApi(APIView):
+    """GET ?token=…: the link emailed to a new email channel; marks it verified."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        parameters=[OpenApiParameter("token", str, required=True)],
+        responses=ChannelOutputSerializer,
+        operation_id="alerts_channels_verify",
+    )
+    def get(self, request: Request) -> Response:
+        token = request.query_params.get("token") or ""
+        try:
+            channel = services.channel_verify(token=token)
+        except services.ChannelVerificationError as exc:
+            raise BadParameterError("token", str(exc)) from None
+        return Response({"id": channel.pk, "target": channel.target, "verified": channel.verified})
+
+
+# --- events -----------------------------------------------------------------------------
+
+
+class EventOutputSerializer(serializers.Serializer):
+    """An alert event (a state change of a rule) with its deliveries."""
+
+    class DeliverySerializer(serializers.Serializer):
+        id = serializers.IntegerField()
+        channel = serializers.IntegerField(source="channel_id", allow_null=True)
+        kind = serializers.CharField()
+        target = serializers.CharField()
+        status = serializers.CharField()
+        attempts = serializers.IntegerField()
+        last_error = serializers.CharField()
+        next_attempt_at = UtcDateTimeField()
+        sent_at = UtcDateTimeField()
+
+    id = serializers.IntegerField()
+    rule = serializers.IntegerField(source="rule_id")
+    rule_name = serializers.CharField(source="rule.name")
+    pair = serializers.CharField(source="rule.pair")
+    minute = UtcDateTimeField()
+    old_state = serializers.CharField()
+    new_state = serializers.CharField()
+    observed_value = DecimalStringField()
+    reference_value = DecimalStringField()
+    message = serializers.CharField()
+    notify = serializers.BooleanField()
+    suppressed = serializers.CharField()
+    created_at = UtcDateTimeField()
+    deliveries = DeliverySerializer(many=True)
+
+
+def _events_of(user):
+    return (
+        AlertEvent.objects.filter(rule__owner=user)
+        .select_related("rule")
+        .prefetch_related(Prefetch("deliveries", queryset=Delivery.objects.order_by("id")))
+    )
+
+
+class AlertEventListApi(AlertsApiView):
+    """GET: the user's alert history, newest first (paginated); ?rule=ID filters."""
+
+    @extend_schema(
+        parameters=[OpenApiParameter("rule", int, description="Only this rule's events.")],
+        responses=EventOutputSerializer(many=True),
+        operation_id="alerts_events_list",
+    )
+    def get(self, request: Request) -> Response:
+        events = _events_of(request.user).order_by("-minute", "-id")
+        rule = request.query_params.get("rule")
+        if rule:
+            rule_id = parse_int_param("rule", rule, default=0, minimum=1, maximum=2**62)
+            events = events.filter(rule_id=rule_id)
+        return self.paginated(events, EventOutputSerializer)
+
+
+class AlertEventDetailApi(AlertsApiView):
+    """GET one of the user's events; another user's is a 404."""
+
+    @extend_schema(responses=EventOutputSerializer, operation_id="alerts_events_retrieve")
+    def get(self, request: Request, event_id: int) -> Response:
+        return Response(EventOutputSerializer(get_object_or_404(_events_of(request.user), pk=event_id)).data)

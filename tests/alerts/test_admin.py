@@ -1,0 +1,90 @@
+"""Admin: rule filters, enable/disable and test-notification actions, read-only events with deliveries."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth import get_user_model
+
+from alerts.models import AlertEvent, AlertRule, Delivery
+from tests.alerts.helpers import minute
+
+pytestmark = pytest.mark.django_db
+RULES = "/admin/alerts/alertrule/"
+
+
+@pytest.fixture
+def admin_client(client):
+    admin = get_user_model().objects.create_superuser("root", "root@example.org", "pw-root-123")
+    client.force_login(admin)
+    return client
+
+
+def test_rule_list_filters_by_state_pair_and_owner(admin_client, make_rule):
+    make_rule(name="firing one", state="firing")
+    make_rule(name="quiet one", pair="ETHUSD")
+
+    page = admin_client.get(RULES).content.decode()
+    filtered = admin_client.get(RULES, {"state": "firing"}).content.decode()
+
+    assert "By state" in page and "By pair" in page and "By owner" in page
+    assert "firing one" in filtered and "quiet one" not in filtered
+
+
+def test_disable_and_enable_actions(admin_client, make_rule):
+    rule = make_rule(last_evaluated_minute=minute(3))
+
+    admin_client.post(RULES, {"action": "disable_rules", "_selected_action": [rule.pk]})
+    rule.refresh_from_db()
+    assert rule.enabled is False
+
+    admin_client.post(RULES, {"action": "enable_rules", "_selected_action": [rule.pk]})
+    rule.refresh_from_db()
+    assert (rule.enabled, rule.last_evaluated_minute) == (True, None)
+
+
+def test_send_test_notification_emails_the_rules_channels(admin_client, make_rule, mailoutbox):
+    rule = make_rule(name="BTC watch")
+
+    response = admin_client.post(
+        RULES, {"action": "send_test_notification", "_selected_action": [rule.pk]}, follow=True
+    )
+
+    (mail,) = mailoutbox
+    assert mail.to == ["alice@example.org"]
+    assert mail.subject.startswith("[test] [cryptotracker] BTC watch: BTCUSD is firing")
+    assert "This is a test notification" in mail.body
+    assert "BTC watch → email: alice@example.org: sent." in response.content.decode()
+    assert AlertEvent.objects.count() == 0
+
+
+def test_event_page_shows_its_deliveries_read_only(admin_client, make_rule, alice_email):
+    event = AlertEvent.objects.create(
+        rule=make_rule(),
+        minute=minute(0),
+        old_state="normal",
+        new_state="firing",
+        message="went up",
+        notify=True,
+    )
+    Delivery.objects.create(
+        event=event,
+        channel=alice_email,
+        kind="email",
+        target="alice@example.org",
+        status="retrying",
+        attempts=2,
+        last_error="SMTP down",
+    )
+
+    page = admin_client.get(f"/admin/alerts/alertevent/{event.pk}/change/").content.decode()
+
+    assert "SMTP down" in page
+    assert 'name="deliveries-0-status"' not in page  # no editable inline fields
+    assert admin_client.get("/admin/alerts/alertevent/add/").status_code == 403
+
+
+def test_rule_change_page_renders(admin_client, make_rule):
+    rule = make_rule()
+
+    assert admin_client.get(f"{RULES}{rule.pk}/change/").status_code == 200
+    assert AlertRule.objects.count() == 1
