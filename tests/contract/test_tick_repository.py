@@ -669,7 +669,7 @@ def test_an_unreachable_endpoint_raises_repository_error_with_one_line(call):
 
 @pytest.mark.parametrize(
     ("region", "endpoint_url"),
-    [("", None), ("not a region", None), ("us-east-1", "localhost:4567")],
+    [("not a region", None), ("us-east-1", "localhost:4567")],
 )
 def test_a_malformed_region_or_endpoint_raises_repository_error(region, endpoint_url):
     with pytest.raises(RepositoryError, match="DynamoDB client setup failed") as raised:
