@@ -92,36 +92,40 @@ def _month_partitions(exchange: str, start_ms: int, end_ms: int) -> list[tuple[s
     return parts
 
 
+# A rollup segment is one String attribute of 12 '|'-separated numbers, in this order. A string
+# costs far less to parse than a Map of 12 Numbers, and rank reads ~7,000 of them per request.
+_SEGMENT_FIELDS = "n|mean|m2|min|max|first_minute|first|last_minute|last|returns_n|returns_mean|returns_m2"
+
+
 def _segment_to_item(segment: Segment) -> dict[str, Any]:
-    return {
-        "M": {
-            "n": _num(segment.prices.n),
-            "mean": _num(segment.prices.mean),
-            "m2": _num(segment.prices.m2),
-            "min": _num(segment.minimum),
-            "max": _num(segment.maximum),
-            "fm": _num(segment.first_ms),
-            "f": _num(segment.first),
-            "lm": _num(segment.last_ms),
-            "l": _num(segment.last),
-            "rn": _num(segment.returns.n),
-            "rmean": _num(segment.returns.mean),
-            "rm2": _num(segment.returns.m2),
-        }
-    }
+    values = (
+        segment.prices.n,
+        segment.prices.mean,
+        segment.prices.m2,
+        segment.minimum,
+        segment.maximum,
+        segment.first_ms,
+        segment.first,
+        segment.last_ms,
+        segment.last,
+        segment.returns.n,
+        segment.returns.mean,
+        segment.returns.m2,
+    )
+    return {"S": "|".join(str(v) if isinstance(v, int) else decimal_str(v) for v in values)}
 
 
 def _segment_from_item(value: dict[str, Any]) -> Segment:
-    m = {key: Decimal(attr["N"]) for key, attr in value["M"].items()}
+    n, mean, m2, low, high, fm, first, lm, last, rn, rmean, rm2 = value["S"].split("|")
     return Segment(
-        prices=Moments(n=int(m["n"]), mean=m["mean"], m2=m["m2"]),
-        minimum=m["min"],
-        maximum=m["max"],
-        first_ms=int(m["fm"]),
-        first=m["f"],
-        last_ms=int(m["lm"]),
-        last=m["l"],
-        returns=Moments(n=int(m["rn"]), mean=m["rmean"], m2=m["rm2"]),
+        prices=Moments(n=int(n), mean=Decimal(mean), m2=Decimal(m2)),
+        minimum=Decimal(low),
+        maximum=Decimal(high),
+        first_ms=int(fm),
+        first=Decimal(first),
+        last_ms=int(lm),
+        last=Decimal(last),
+        returns=Moments(n=int(rn), mean=Decimal(rmean), m2=Decimal(rm2)),
     )
 
 
