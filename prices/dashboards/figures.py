@@ -167,7 +167,13 @@ def _lone_points(ys: Sequence[float | None]) -> list[bool]:
 
 
 def _line_trace(
-    series: GappedSeries, *, name: str, hovertemplate: str, color: str, dash: str = "solid"
+    series: GappedSeries,
+    *,
+    name: str,
+    hovertemplate: str,
+    color: str,
+    dash: str = "solid",
+    dot: int = LONE_MARKER,
 ) -> go.Scatter:
     lone = _lone_points(series.ys)
     trace: dict[str, Any] = {
@@ -182,7 +188,7 @@ def _line_trace(
     if any(lone):
         # A minute between two gaps has no segment to draw; give it (and only it) a dot.
         trace["mode"] = "lines+markers"
-        trace["marker"] = {"size": [LONE_MARKER if flag else 0 for flag in lone], "color": color}
+        trace["marker"] = {"size": [dot if flag else 0 for flag in lone], "color": color}
     return go.Scatter(**trace)
 
 
@@ -258,7 +264,6 @@ def pair_line_figure(
         bars = [c for c in ohlc_aggregate(ticks, minutes=width) if c.volume is not None]
         meta["volume_minutes"] = width
         fig.add_trace(_volume_trace(bars, width, pair))
-        layout["yaxis2"]["title"]["text"] = f"Volume ({pair.base}, {_duration(width)} bars)"
     if not ticks:
         _empty_mark(layout, "No prices in this window")
     _stopped_marks(layout, stopped_since=stopped_since, end=end)
@@ -272,10 +277,13 @@ def _price_axes(layout: dict[str, Any], *, start: datetime, end: datetime, pair:
     Both y axes share the x axis (rather than two subplots) so that the range slider under
     the chart shows the price line, and zooming moves price and volume together.
     """
-    layout["xaxis"] = _time_axis(start, end, rangeslider=_slider(start, end))
+    # With volume, the time axis hangs under the volume band, right above the slider.
+    layout["xaxis"] = _time_axis(start, end, rangeslider=_slider(start, end), anchor="y2" if volume else "y")
     layout["yaxis"] = _value_axis(f"Price ({pair.quote})", domain=[0.3, 1] if volume else [0, 1])
     if volume:
-        layout["yaxis2"] = _value_axis(f"Volume ({pair.base})", domain=[0, 0.22], rangemode="tozero")
+        layout["yaxis2"] = _value_axis(
+            f"Volume ({pair.base})", domain=[0, 0.22], rangemode="tozero", nticks=3
+        )
 
 
 def _volume_trace(candles: Sequence[Ohlc], width_minutes: int, pair: Pair) -> go.Bar:
@@ -393,6 +401,7 @@ def compare_figure(
                 name=name,
                 color=color,
                 dash=dash,
+                dot=3,
                 hovertemplate="%{y:+.2f} %<extra>%{fullData.name}</extra>",
             )
         )

@@ -1,0 +1,315 @@
+"""Dashboard views: thin adapters from HTTP to the dashboard selectors and figures.
+
+Pages are rendered on the server (the overview table works without JavaScript); the small
+JSON and HTML-fragment endpoints below them let the page script refresh the overview and
+redraw charts without a full reload. No view touches the relational database.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import plotly.graph_objects as go
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+from plotly.utils import PlotlyJSONEncoder
+
+from prices import selectors as price_selectors
+from prices.cache import cached
+from prices.dashboards import figures, selectors
+from prices.dashboards.downsampling import candle_minutes
+from prices.domain import MINUTE, minute_ceil, minute_floor
+from prices.repository import RepositoryError
+
+CHART_CONFIG = {
+    "responsive": True,
+    "displaylogo": False,
+    "scrollZoom": False,
+    "modeBarButtonsToRemove": ["lasso2d", "select2d", "autoScale2d"],
+}
+
+
+class BadParameterError(ValueError):
+    """A query parameter of a dashboard endpoint that cannot be used (HTTP 400)."""
+
+
+def _html_errors(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Render a 503 page when the price store is unreachable, instead of a server error."""
+
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        try:
+            return view(request, *args, **kwargs)
+        except RepositoryError:
+            return render(request, "dashboards/unavailable.html", status=503)
+
+    return wrapper
+
+
+def _json_errors(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """JSON errors for the page script: 400 bad parameter, 404 unknown pair, 503 store down."""
+
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        try:
+            return view(request, *args, **kwargs)
+        except BadParameterError as exc:
+            return JsonResponse({"error": str(exc)}, status=400)
+        except price_selectors.PairNotFoundError as exc:
+            return JsonResponse({"error": str(exc)}, status=404)
+        except RepositoryError:
+            return JsonResponse({"error": "The price store is unavailable; try again shortly."}, status=503)
+
+    return wrapper
+
+
+def _choice(
+    request: HttpRequest, name: str, options: dict[str, Any], default: str, *, strict: bool = False
+) -> str:
+    raw = request.GET.get(name) or default
+    if raw in options:
+        return raw
+    if strict:
+        raise BadParameterError(f"{name}: expected one of {', '.join(options)}, got {raw!r}")
+    return default
+
+
+def _figure_json(fig: go.Figure) -> dict[str, Any]:
+    return json.loads(json.dumps(fig.to_plotly_json(), cls=PlotlyJSONEncoder))
+
+
+def _chart_html(fig: go.Figure, div_id: str) -> str:
+    return fig.to_html(
+        full_html=False, include_plotlyjs=False, div_id=div_id, config=CHART_CONFIG, default_height="100%"
+    )
+
+
+# --- overview ---------------------------------------------------------------------------
+
+
+def _overview_context(request: HttpRequest) -> dict[str, Any]:
+    # One computation per data generation (see prices.cache), however many tabs refresh.
+    overview, _ = cached("dashboards:overview", selectors.overview_get)
+    quote = request.GET.get("quote", "").strip().upper()
+    query = request.GET.get("q", "").strip()
+    rows = [(row, selectors.overview_row_matches(row, quote=quote, query=query)) for row in overview.rows]
+    return {
+        "nav": "overview",
+        "overview": overview,
+        "rows": rows,
+        "shown": sum(1 for _, match in rows if match),
+        "quote": quote,
+        "query": query,
+        "freshness": selectors.freshness_of(newest_minute=overview.newest_minute, now=timezone.now()),
+        "stale_after_minutes": int(selectors.STALE_AFTER / MINUTE),
+    }
+
+
+@require_GET
+@_html_errors
+def overview(request: HttpRequest) -> HttpResponse:
+    """`/`: every pair ranked by 24 h relative std, with filters that also work without JS."""
+    return render(request, "dashboards/overview.html", _overview_context(request))
+
+
+@require_GET
+@_html_errors
+def overview_live(request: HttpRequest) -> HttpResponse:
+    """The overview's freshness line and table (HTML fragment the page swaps in every minute)."""
+    return render(request, "dashboards/_overview_live.html", _overview_context(request))
+
+
+# --- pair page --------------------------------------------------------------------------
+
+
+def _pair_figure(window: selectors.PairWindow, view_key: str) -> go.Figure:
+    pair = window.summary.pair
+    interval = selectors.CHART_VIEWS[view_key]
+    if interval is None:
+        ticks = selectors.pair_ticks(window=window)
+        return figures.pair_line_figure(
+            pair=pair, ticks=ticks, start=window.start, end=window.end, stopped_since=window.stopped_since
+        )
+    width = candle_minutes(span_minutes=window.minutes, interval_minutes=interval)
+    candles = selectors.pair_candles(window=window, minutes=width)
+    return figures.pair_candles_figure(
+        pair=pair,
+        candles=candles,
+        interval_minutes=interval,
+        start=window.start,
+        end=window.end,
+        stopped_since=window.stopped_since,
+    )
+
+
+def _stats_context(
+    window: selectors.PairWindow, start: datetime, end: datetime, stats: Any
+) -> dict[str, Any]:
+    return {
+        "window": window,
+        "stats_start": start,
+        "stats_end": end,
+        "stats": stats,
+        "pair": window.summary.pair,
+    }
+
+
+def _pair_not_found(request: HttpRequest, pair: str) -> HttpResponse:
+    tracked = [s.pair.name for s in price_selectors.pairs_list()]
+    context = {
+        "requested": pair,
+        "tracked": tracked,
+        "suggestions": difflib.get_close_matches(pair.upper(), tracked, n=3, cutoff=0.5),
+    }
+    return render(request, "dashboards/pair_not_found.html", context, status=404)
+
+
+@require_GET
+@_html_errors
+def pair_detail(request: HttpRequest, pair: str) -> HttpResponse:
+    """`/pairs/<pair>/`: chart (line or candles) of a range, with the window's statistics."""
+    if pair != pair.upper():
+        query = request.META.get("QUERY_STRING", "")
+        return redirect(reverse("dashboards:pair", args=[pair.upper()]) + (f"?{query}" if query else ""))
+    range_key = _choice(request, "range", selectors.RANGES, selectors.DEFAULT_RANGE)
+    view_key = _choice(request, "view", selectors.CHART_VIEWS, selectors.DEFAULT_VIEW)
+    try:
+        window = selectors.pair_window_get(pair=pair, range_key=range_key)
+    except price_selectors.PairNotFoundError:
+        return _pair_not_found(request, pair)
+    fig = _pair_figure(window, view_key)
+    start, end, stats = selectors.pair_window_stats(window=window)
+    context = {
+        "nav": "pair",
+        "pair": window.summary.pair,
+        "summary": window.summary,
+        "window": window,
+        "range_key": range_key,
+        "view_key": view_key,
+        "ranges": list(selectors.RANGES),
+        "views": list(selectors.CHART_VIEWS),
+        "chart": _chart_html(fig, "price-chart"),
+        "chart_config_json": json.dumps(CHART_CONFIG),
+        "chart_state_json": json.dumps({"range": range_key, "view": view_key}),
+        "note": fig.layout.meta["note"],
+        **_stats_context(window, start, end, stats),
+    }
+    return render(request, "dashboards/pair.html", context)
+
+
+@require_GET
+@_json_errors
+def pair_chart_data(request: HttpRequest, pair: str) -> JsonResponse:
+    """The pair chart of `?range=&view=` as Plotly JSON, with its note and statistics HTML."""
+    range_key = _choice(request, "range", selectors.RANGES, selectors.DEFAULT_RANGE, strict=True)
+    view_key = _choice(request, "view", selectors.CHART_VIEWS, selectors.DEFAULT_VIEW, strict=True)
+    window = selectors.pair_window_get(pair=pair, range_key=range_key)
+    fig = _pair_figure(window, view_key)
+    start, end, stats = selectors.pair_window_stats(window=window)
+    return JsonResponse(
+        {
+            "range": range_key,
+            "view": view_key,
+            "note": fig.layout.meta["note"],
+            "figure": _figure_json(fig),
+            "stats_html": render_to_string(
+                "dashboards/_stats.html", _stats_context(window, start, end, stats), request=request
+            ),
+        }
+    )
+
+
+def _visible_bound(raw: str | None, name: str) -> datetime | None:
+    """A plotly.js axis value ('2019-12-31 06:12:33.5', ISO with or without Z) as aware UTC."""
+    if not raw:
+        return None
+    text = raw.strip().replace(" ", "T").removesuffix("Z")
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise BadParameterError(
+            f"{name}: {raw!r} is not a date and time such as 2019-12-31T06:00:00Z"
+        ) from None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+@require_GET
+@_json_errors
+def pair_stats_fragment(request: HttpRequest, pair: str) -> HttpResponse:
+    """Statistics (HTML fragment) of the minutes visible between `?start=` and `?end=`.
+
+    The minutes drawn at x in [start, end] are those from ceil(start) to floor(end), so the
+    window is [ceil(start), floor(end) + 1 min), clipped to the `?range=` window.
+    """
+    range_key = _choice(request, "range", selectors.RANGES, selectors.DEFAULT_RANGE, strict=True)
+    window = selectors.pair_window_get(pair=pair, range_key=range_key)
+    lo = _visible_bound(request.GET.get("start"), "start")
+    hi = _visible_bound(request.GET.get("end"), "end")
+    start, end, stats = selectors.pair_window_stats(
+        window=window,
+        start=minute_ceil(lo) if lo else None,
+        end=minute_floor(hi) + MINUTE if hi else None,
+    )
+    return render(request, "dashboards/_stats.html", _stats_context(window, start, end, stats))
+
+
+# --- compare ----------------------------------------------------------------------------
+
+
+def _pairs_param(request: HttpRequest) -> list[str]:
+    """`?pairs=BTCUSD,ETHUSD` and/or repeated `?pairs=` (the form's checkboxes)."""
+    return [name for value in request.GET.getlist("pairs") for name in value.split(",") if name.strip()]
+
+
+def _compare_figure(comparison: selectors.Comparison) -> go.Figure:
+    return figures.compare_figure(series=comparison.series, start=comparison.start, end=comparison.end)
+
+
+@require_GET
+@_html_errors
+def compare(request: HttpRequest) -> HttpResponse:
+    """`/compare/?pairs=BTCUSD,ETHUSD&range=24h`: % change of several pairs on one chart."""
+    range_key = _choice(request, "range", selectors.RANGES, selectors.DEFAULT_RANGE)
+    comparison = selectors.comparison_get(pairs=_pairs_param(request), range_key=range_key)
+    context: dict[str, Any] = {
+        "nav": "compare",
+        "comparison": comparison,
+        "range_key": range_key,
+        "ranges": list(selectors.RANGES),
+        "max_pairs": selectors.COMPARE_MAX_PAIRS,
+        "chart_url": reverse("dashboards:compare-chart"),
+        "chart_config_json": json.dumps(CHART_CONFIG),
+        "chart_state_json": json.dumps({"pairs": ",".join(comparison.selected), "range": range_key}),
+    }
+    if comparison.end is not None:
+        fig = _compare_figure(comparison)
+        context.update(chart=_chart_html(fig, "compare-chart"), note=fig.layout.meta["note"])
+    return render(request, "dashboards/compare.html", context)
+
+
+@require_GET
+@_json_errors
+def compare_chart_data(request: HttpRequest) -> JsonResponse:
+    """The compare chart of `?pairs=&range=` as Plotly JSON."""
+    range_key = _choice(request, "range", selectors.RANGES, selectors.DEFAULT_RANGE, strict=True)
+    comparison = selectors.comparison_get(pairs=_pairs_param(request), range_key=range_key)
+    if comparison.end is None:
+        raise BadParameterError("no prices are stored yet")
+    fig = _compare_figure(comparison)
+    return JsonResponse(
+        {
+            "range": range_key,
+            "pairs": comparison.selected,
+            "note": fig.layout.meta["note"],
+            "figure": _figure_json(fig),
+        }
+    )

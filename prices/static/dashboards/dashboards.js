@@ -1,0 +1,237 @@
+/* cryptotracker dashboards: progressive enhancement of the server-rendered pages (no build step).
+ *
+ * Overview: the filter works as you type, a click anywhere on a row opens the pair, and the
+ * freshness line and table are re-fetched every minute (HTML fragment, no full reload).
+ * Pair and compare pages: the range and view links redraw the chart from JSON without a
+ * reload; on the pair page the statistics follow the visible window (range slider, zoom).
+ * Without JavaScript every link and form still works; failures are shown on the page.
+ */
+(function () {
+  "use strict";
+
+  document.documentElement.classList.add("js");
+
+  var REFRESH_MS = 60 * 1000;
+
+  function ready(fn) {
+    if (document.readyState !== "loading") fn();
+    else document.addEventListener("DOMContentLoaded", fn);
+  }
+
+  async function fetchOk(url, type) {
+    var response = await fetch(url, { headers: { Accept: type }, credentials: "same-origin" });
+    if (!response.ok) {
+      var detail = "HTTP " + response.status;
+      try {
+        if (type === "application/json") detail = (await response.json()).error || detail;
+      } catch (ignored) {
+        /* keep the status line */
+      }
+      throw new Error(detail);
+    }
+    return type === "application/json" ? response.json() : response.text();
+  }
+
+  function showProblem(node, message) {
+    if (!node) return;
+    node.textContent = message;
+    node.hidden = !message;
+  }
+
+  // --- overview ------------------------------------------------------------------------
+
+  function initOverview(page) {
+    var form = page.querySelector("#overview-filter");
+    var live = page.querySelector("#overview-live");
+    var status = page.querySelector("#filter-status");
+    var problem = page.querySelector("#refresh-problem");
+    if (!form || !live) return;
+    var lastRefresh = Date.now();
+    var inFlight = false;
+
+    function normalise(text) {
+      return text.toUpperCase().replace(/[^A-Z0-9]/g, "");
+    }
+
+    function queryString() {
+      var params = new URLSearchParams();
+      if (form.elements.quote.value) params.set("quote", form.elements.quote.value);
+      if (form.elements.q.value.trim()) params.set("q", form.elements.q.value.trim());
+      var text = params.toString();
+      return text ? "?" + text : "";
+    }
+
+    function applyFilter() {
+      var quote = form.elements.quote.value;
+      var needle = normalise(form.elements.q.value);
+      var shown = 0;
+      var rows = live.querySelectorAll("tbody tr[data-pair]");
+      rows.forEach(function (row) {
+        var match = (!quote || row.dataset.quote === quote) && (!needle || normalise(row.dataset.pair).includes(needle));
+        row.hidden = !match;
+        if (match) shown += 1;
+      });
+      if (status) {
+        status.textContent = shown === rows.length ? "All " + rows.length + " pairs shown" : shown + " of " + rows.length + " pairs shown";
+      }
+      history.replaceState(null, "", location.pathname + queryString());
+    }
+
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      applyFilter();
+    });
+    form.addEventListener("input", applyFilter);
+    form.addEventListener("change", applyFilter);
+
+    live.addEventListener("click", function (event) {
+      if (event.defaultPrevented || event.button !== 0) return;
+      if (event.target.closest("a, button, input, select, label")) return;
+      var row = event.target.closest("tr[data-href]");
+      if (!row) return;
+      if (String(window.getSelection ? window.getSelection() : "").length) return; // selecting text
+      if (event.metaKey || event.ctrlKey) window.open(row.dataset.href, "_blank", "noopener");
+      else window.location.assign(row.dataset.href);
+    });
+
+    async function refresh() {
+      if (inFlight) return;
+      inFlight = true;
+      try {
+        var html = await fetchOk(live.dataset.liveUrl + queryString(), "text/html");
+        var focused = document.activeElement && document.activeElement.closest ? document.activeElement.closest("tr[data-pair]") : null;
+        var focusedPair = focused ? focused.dataset.pair : null;
+        live.innerHTML = html;
+        applyFilter();
+        if (focusedPair) {
+          var link = live.querySelector('tr[data-pair="' + CSS.escape(focusedPair) + '"] a');
+          if (link) link.focus();
+        }
+        live.dataset.refreshes = String(Number(live.dataset.refreshes || 0) + 1);
+        showProblem(problem, "");
+      } catch (error) {
+        showProblem(problem, "Could not refresh the table (" + error.message + "); trying again in a minute.");
+      } finally {
+        lastRefresh = Date.now();
+        inFlight = false;
+      }
+    }
+
+    setInterval(function () {
+      if (!document.hidden) refresh();
+    }, REFRESH_MS);
+    document.addEventListener("visibilitychange", function () {
+      if (!document.hidden && Date.now() - lastRefresh >= REFRESH_MS) refresh();
+    });
+  }
+
+  // --- charts (pair and compare pages) ----------------------------------------------------
+
+  function axisValue(value) {
+    return typeof value === "number" ? new Date(value).toISOString() : String(value);
+  }
+
+  function initChart(page, options) {
+    var graph = document.getElementById(page.dataset.chartId);
+    if (!graph || !window.Plotly || typeof graph.on !== "function") return;
+    var figure = page.querySelector(".chart");
+    var note = page.querySelector("#chart-note");
+    var problem = page.querySelector("#chart-problem");
+    var config = JSON.parse(page.dataset.chartConfig || "{}");
+    var state = JSON.parse(page.dataset.chartState || "{}");
+    var redrawing = false;
+
+    function markCurrent() {
+      page.querySelectorAll("[data-option]").forEach(function (link) {
+        link.setAttribute("aria-current", String(state[link.dataset.option] === link.dataset.value));
+      });
+    }
+
+    function stateParams(next) {
+      var params = new URLSearchParams();
+      Object.keys(next).forEach(function (key) {
+        if (next[key]) params.set(key, next[key]);
+      });
+      return params;
+    }
+
+    async function load(change) {
+      var next = Object.assign({}, state, change);
+      var params = stateParams(next);
+      figure.setAttribute("aria-busy", "true");
+      page.dataset.state = "loading";
+      try {
+        var payload = await fetchOk(page.dataset.chartUrl + "?" + params, "application/json");
+        redrawing = true;
+        await window.Plotly.react(graph, payload.figure.data, payload.figure.layout, config);
+        state = next;
+        markCurrent();
+        if (note) note.textContent = payload.note;
+        if (options.afterLoad) options.afterLoad(payload);
+        history.replaceState(null, "", location.pathname + "?" + params);
+        showProblem(problem, "");
+      } catch (error) {
+        showProblem(problem, "Could not load the chart (" + error.message + ").");
+      } finally {
+        redrawing = false;
+        figure.setAttribute("aria-busy", "false");
+        page.dataset.state = "ready";
+      }
+    }
+
+    page.querySelectorAll("[data-option]").forEach(function (link) {
+      link.addEventListener("click", function (event) {
+        if (event.metaKey || event.ctrlKey || event.shiftKey) return; // let the browser open a tab
+        event.preventDefault();
+        var change = {};
+        change[link.dataset.option] = link.dataset.value;
+        load(change);
+      });
+    });
+
+    if (options.onVisibleRange) {
+      var timer = null;
+      graph.on("plotly_relayout", function (event) {
+        if (redrawing || !Object.keys(event).some(function (key) { return key.indexOf("xaxis") === 0; })) return;
+        clearTimeout(timer);
+        timer = setTimeout(function () {
+          var range = graph.layout.xaxis && graph.layout.xaxis.range;
+          if (range) options.onVisibleRange(state, axisValue(range[0]), axisValue(range[1]));
+        }, 300);
+      });
+    }
+
+    markCurrent();
+    page.dataset.state = "ready";
+  }
+
+  function initPair(page) {
+    var stats = page.querySelector("#stats-panel");
+    var problem = page.querySelector("#chart-problem");
+    var request = 0;
+    initChart(page, {
+      afterLoad: function (payload) {
+        request += 1; // a late answer for the old range must not overwrite these statistics
+        stats.innerHTML = payload.stats_html;
+      },
+      onVisibleRange: async function (state, start, end) {
+        var mine = ++request;
+        var params = new URLSearchParams({ range: state.range, start: start, end: end });
+        try {
+          var html = await fetchOk(page.dataset.statsUrl + "?" + params, "text/html");
+          if (mine === request) stats.innerHTML = html;
+        } catch (error) {
+          showProblem(problem, "Could not load the statistics of the visible window (" + error.message + ").");
+        }
+      },
+    });
+  }
+
+  ready(function () {
+    var page = document.querySelector("[data-page]");
+    if (!page) return;
+    if (page.dataset.page === "overview") initOverview(page);
+    else if (page.dataset.page === "pair") initPair(page);
+    else if (page.dataset.page === "compare") initChart(page, {});
+  });
+})();

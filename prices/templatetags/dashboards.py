@@ -1,0 +1,120 @@
+"""Template filters and tags of the dashboards: prices, percentages, UTC times, navigation."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from django import template
+from django.templatetags.static import static
+from django.urls import NoReverseMatch, reverse
+
+from prices.dashboards.figures import iso_z as _iso_z
+from prices.dashboards.staticfiles import plotly_js_path
+
+register = template.Library()
+
+DASH = "—"
+MINUS = "\u2212"
+
+
+@register.filter
+def price(value: Decimal | float | None) -> str:
+    """A price with thousands separators and the digits it was stored with: 7,240.0486."""
+    if value is None:
+        return DASH
+    if isinstance(value, float):
+        return number(value)
+    text = format(value, ",f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text.replace("-", MINUS)
+
+
+@register.filter
+def signed_price(value: Decimal | None) -> str:
+    """A price change with an explicit sign: +12.5, −0.31."""
+    if value is None:
+        return DASH
+    return ("+" if value > 0 else "") + price(value)
+
+
+@register.filter
+def number(value: float | None, digits: int = 7) -> str:
+    """A float with `digits` significant digits and thousands separators (mean, std)."""
+    if value is None or not math.isfinite(value):
+        return DASH
+    if value == 0:
+        return "0"
+    decimals = max(0, digits - 1 - math.floor(math.log10(abs(value))))
+    text = f"{value:,.{decimals}f}"
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text.replace("-", MINUS)
+
+
+@register.filter
+def percent(value: float | None, decimals: int = 1) -> str:
+    """A fraction as a percentage: 0.948 → '94.8 %'."""
+    if value is None or not math.isfinite(value):
+        return DASH
+    return f"{value * 100:,.{decimals}f} %"
+
+
+@register.filter
+def ratio_percent(value: float | None) -> str:
+    """A small ratio (relative std) as a percentage with 3 significant digits: 0.004731 → '0.473 %'."""
+    if value is None or not math.isfinite(value):
+        return DASH
+    return f"{number(value * 100, 3)} %"
+
+
+@register.filter
+def signed_percent(value: float | None, decimals: int = 2) -> str:
+    """A percentage with an explicit sign: +1.23 %, −0.40 % (value already in percent)."""
+    if value is None or not math.isfinite(value):
+        return DASH
+    text = f"{abs(value):,.{decimals}f} %"
+    if round(value, decimals) > 0:
+        return "+" + text
+    if round(value, decimals) < 0:
+        return MINUS + text
+    return text
+
+
+@register.filter
+def direction(value: float | Decimal | None) -> str:
+    """'up', 'down' or 'flat' for a signed change (CSS class of coloured numbers)."""
+    if value is None or value == 0:
+        return "flat"
+    return "up" if value > 0 else "down"
+
+
+@register.filter
+def utc(value: datetime | None) -> str:
+    """An aware datetime as '2019-12-31 23:59 UTC'."""
+    if value is None:
+        return DASH
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+@register.filter
+def iso_z(value: datetime | None) -> str:
+    """An aware datetime as ISO 8601 with Z, for <time datetime=…>."""
+    return _iso_z(value) if value is not None else ""
+
+
+@register.simple_tag
+def plotly_js_url() -> str:
+    """The URL of plotly.js, served from the installed plotly package (never a CDN)."""
+    return static(plotly_js_path())
+
+
+@register.simple_tag
+def alerts_admin_url() -> str:
+    """The admin page of the alerts app once it registers models there, else ''."""
+    try:
+        return reverse("admin:app_list", kwargs={"app_label": "alerts"})
+    except NoReverseMatch:
+        return ""

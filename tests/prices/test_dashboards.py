@@ -1,0 +1,446 @@
+"""Dashboard pages through Django's test client: overview, pair, compare, their fragments and states."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+import time_machine
+from django.contrib.staticfiles import finders
+from django.core.cache import cache
+from django.core.management import call_command
+from django.test import Client, override_settings
+from django.urls import reverse
+
+from prices import selectors
+from prices.dashboards.staticfiles import plotly_js_path
+from prices.domain import EXCHANGE_BITFINEX, MINUTE, Tick, TickSource, minute_floor
+from prices.services import history_store
+
+NOW = datetime(2024, 5, 1, 12, 0, 30, tzinfo=UTC)
+NEWEST = minute_floor(NOW) - MINUTE  # 11:59, the minute a poll at 12:00:30 describes
+
+
+def ticks(
+    pair: str, first: datetime, count: int, *, start: str, step: str, volume: str | None = None, skip=()
+) -> list[Tick]:
+    """`count` minute ticks from `first`, prices start + i × step (zig-zag), minutes in `skip` left out."""
+    out = []
+    for i in range(count):
+        if i in skip:
+            continue
+        price = Decimal(start) + Decimal(step) * (i % 7) - Decimal(step) * (i % 3)
+        out.append(
+            Tick(
+                exchange=EXCHANGE_BITFINEX,
+                pair=pair,
+                minute=first + i * MINUTE,
+                last_price=price,
+                source=TickSource.CANDLE if volume else TickSource.TICKER,
+                volume=Decimal(volume) if volume else None,
+            )
+        )
+    return out
+
+
+def store_market(repo) -> None:
+    """Three hours of four pairs up to 11:59 UTC, one quoted in BTC, and LTCUSD stopped at 10:59."""
+    first = NEWEST - 179 * MINUTE
+    history_store(
+        ticks=[
+            *ticks("BTCUSD", first, 180, start="60000", step="25", volume="0.5", skip={100, 101, 102}),
+            *ticks("ETHUSD", first, 180, start="3000", step="9"),
+            *ticks("ETHBTC", first, 180, start="0.05", step="0.0001"),
+            *ticks("LTCUSD", first, 120, start="80", step="0.1"),
+        ],
+        repo=repo,
+    )
+
+
+@pytest.fixture
+def market(memory_configured_repo):
+    with time_machine.travel(NOW, tick=False):
+        store_market(memory_configured_repo)
+        cache.clear()
+        yield memory_configured_repo
+
+
+@pytest.fixture
+def client() -> Client:
+    return Client()
+
+
+def rows_of(html: str) -> list[str]:
+    return re.findall(r'<tr data-pair="([^"]+)"', html)
+
+
+def hidden_rows_of(html: str) -> list[str]:
+    return re.findall(r'<tr data-pair="([^"]+)"[^>]* hidden>', html)
+
+
+# --- overview ---------------------------------------------------------------------------
+
+
+def test_overview_lists_every_pair_in_the_api_ranking_order(market, client):
+    expected = selectors.pairs_rank(
+        window_minutes=1440, end=selectors.window_end_default(), metric="relative_std"
+    )
+
+    response = client.get("/")
+
+    assert response.status_code == 200
+    assert rows_of(response.content.decode()) == [entry.pair.name for entry in expected]
+    assert len(expected) == 4
+
+
+def test_overview_row_shows_price_change_relative_std_coverage_and_sparkline(market, client):
+    stats = selectors.pair_stats(pair="ETHUSD", window_minutes=1440, end=selectors.window_end_default())
+
+    html = client.get("/").content.decode()
+
+    row = re.search(r'<tr data-pair="ETHUSD".*?</tr>', html, re.S).group(0)
+    assert 'href="/pairs/ETHUSD/"' in row
+    assert "3,000" in row or "3,0" in row  # the last price, grouped
+    assert f"{abs(stats.change_pct):.2f} %" in row
+    assert f"{stats.coverage * 100:.0f} %" in row  # 180 of 1,440 minutes
+    assert re.search(
+        r'<svg class="spark spark--\w+"[^>]*role="img"[^>]*aria-label="ETHUSD over 24 hours: from', row
+    )
+    assert re.search(r'<path d="M[\d.]+,[\d.]+ L', row)
+
+
+def test_overview_flags_low_coverage_and_shows_when_a_stopped_pair_last_had_a_price(market, client):
+    html = client.get("/").content.decode()
+
+    row = re.search(r'<tr data-pair="LTCUSD".*?</tr>', html, re.S).group(0)
+    assert "low coverage" in row
+    assert 'as of <time datetime="2024-05-01T10:59:00Z">2024-05-01 10:59 UTC</time>' in row
+
+
+def test_overview_says_when_data_last_arrived_and_does_not_warn_while_fresh(market, client):
+    with time_machine.travel(NOW, tick=False):
+        html = client.get("/").content.decode()
+
+    assert re.search(
+        r'Data last arrived: .*<time datetime="2024-05-01T11:59:00Z">2024-05-01 11:59 UTC</time>', html, re.S
+    )
+    assert 'data-stale="true"' not in html
+
+
+def test_overview_warns_visibly_when_the_newest_tick_is_older_than_two_minutes(market, client):
+    with time_machine.travel(NOW + timedelta(minutes=3), tick=False):
+        html = client.get("/").content.decode()
+
+    assert 'data-stale="true"' in html
+    assert "No new prices for 3\xa0minutes." in html  # since 12:00, when minute 11:59 ended
+    assert "make run" in html
+
+
+def test_overview_filters_by_quote_and_search_without_javascript(market, client):
+    by_quote = client.get("/?quote=BTC").content.decode()
+    by_name = client.get("/?q=eth").content.decode()
+
+    assert sorted(set(rows_of(by_quote)) - set(hidden_rows_of(by_quote))) == ["ETHBTC"]
+    assert sorted(set(rows_of(by_name)) - set(hidden_rows_of(by_name))) == ["ETHBTC", "ETHUSD"]
+    assert '<option value="BTC" selected>BTC</option>' in by_quote
+    assert "1 of 4 pairs shown" in by_quote
+
+
+def test_overview_live_fragment_holds_freshness_and_table_only(market, client):
+    response = client.get("/overview/live/?quote=USD")
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "<html" not in html and 'id="freshness"' in html
+    assert rows_of(html) and hidden_rows_of(html) == ["ETHBTC"]
+
+
+@pytest.mark.django_db
+def test_overview_makes_no_database_query(market, client, django_assert_num_queries):
+    with django_assert_num_queries(0):
+        client.get("/")
+        client.get("/overview/live/")
+
+
+def test_overview_without_data_explains_how_to_start_fetching_or_importing(memory_configured_repo, client):
+    html = client.get("/").content.decode()
+
+    assert "No prices yet" in html
+    assert "make run" in html and "fetch_prices" in html and "import_prices" in html
+    assert "<table" not in html
+
+
+# --- DynamoDB calls (moto, in process) ----------------------------------------------------
+
+
+def dynamodb_calls(repo) -> list[str]:
+    calls: list[str] = []
+    repo.client.meta.events.register("before-call.dynamodb", lambda model, **_: calls.append(model.name))
+    return calls
+
+
+@pytest.mark.parametrize("pairs", [2, 6])
+def test_overview_reads_dynamodb_a_bounded_number_of_times_whatever_the_number_of_pairs(
+    configured_repo, client, pairs
+):
+    first = datetime(2019, 12, 31, 21, 30, tzinfo=UTC)  # to 23:29: the window starts and ends mid-hour
+    names = ["BTCUSD", "ETHUSD", "LTCUSD", "XRPUSD", "EOSUSD", "NEOUSD"][:pairs]
+    history_store(
+        ticks=[t for n in names for t in ticks(n, first, 120, start="100", step="1")], repo=configured_repo
+    )
+    cache.clear()
+    calls = dynamodb_calls(configured_repo)
+
+    client.get("/")
+    first_view = list(calls)
+    client.get("/overview/live/")
+
+    # registry twice (pairs, window end); hour rollups of one month; the two partial-hour edges;
+    # 24 h of minute snapshots for the sparklines, which touch two UTC days
+    assert sorted(first_view) == ["GetItem", "GetItem", "Query", "Query", "Query", "Query", "Query"]
+    assert calls == first_view  # the refresh within the same minute is served from the cache
+
+
+# --- pair page ---------------------------------------------------------------------------
+
+
+def test_pair_page_embeds_the_chart_with_plotly_from_our_static_files(market, client):
+    html = client.get("/pairs/BTCUSD/").content.decode()
+
+    assert f'<script src="/static/{plotly_js_path()}"></script>' in html
+    assert re.search(r'<script src="https?://', html) is None
+    assert 'Plotly.newPlot(                        "price-chart"' in html
+    assert '"connectgaps":false' in html
+
+
+def test_pair_page_line_holds_every_tick_of_the_range_with_breaks_at_gaps(market, client):
+    window_ticks = selectors.ticks_between(pair="BTCUSD", start=NEWEST - 359 * MINUTE, end=NEWEST + MINUTE)
+
+    response = client.get("/pairs/BTCUSD/chart.json?range=6h&view=line")
+
+    figure = response.json()["figure"]
+    price = figure["data"][0]
+    assert [y for y in price["y"] if y is not None] == [float(t.last_price) for t in window_ticks]
+    assert price["y"].count(None) == 1  # minutes 100–102 are missing
+    assert figure["layout"]["meta"]["method"] == "none"
+
+
+def test_pair_page_range_changes_the_points_sent(market, client):
+    hour = client.get("/pairs/BTCUSD/chart.json?range=1h").json()["figure"]["data"][0]
+    six = client.get("/pairs/BTCUSD/chart.json?range=6h").json()["figure"]["data"][0]
+
+    assert len(hour["x"]) == 60
+    assert len([x for x in six["x"] if x]) == 177
+
+
+def test_pair_page_has_range_and_chart_type_links_that_work_without_javascript(market, client):
+    html = client.get("/pairs/BTCUSD/?range=6h&view=15m").content.decode()
+
+    for key in ["1h", "6h", "24h", "7d", "30d"]:
+        assert f'href="?range={key}&amp;view=15m" data-option="range" data-value="{key}"' in html
+    assert 'data-value="6h" aria-current="true"' in html
+    assert 'data-value="15m" aria-current="true"' in html
+    assert '"type":"candlestick"' in html
+
+
+def test_pair_page_shows_the_statistics_of_the_window(market, client):
+    stats = selectors.pair_stats(pair="BTCUSD", window_minutes=1440, end=selectors.window_end_default())
+
+    html = client.get("/pairs/BTCUSD/").content.decode()
+
+    panel = re.search(r'<aside id="stats-panel".*?</aside>', html, re.S).group(0)
+    assert f"<dd>{stats.count} of 1440 min</dd>" in panel
+    for label in ["Coverage", "Mean", "Std", "Relative std", "Min", "Max", "Change"]:
+        assert label in panel
+
+
+def test_candles_come_from_the_ohlc_selector_with_volume(market, client):
+    window = selectors.window_end_default()
+    candles = selectors.candles_between(pair="BTCUSD", start=window - 360 * MINUTE, end=window, minutes=15)
+
+    figure = client.get("/pairs/BTCUSD/chart.json?range=6h&view=15m").json()["figure"]
+
+    trace, volume = figure["data"]
+    assert trace["type"] == "candlestick"
+    assert trace["close"] == [float(c.close) for c in candles]
+    assert volume["y"] == [float(c.volume) for c in candles]
+
+
+def test_stats_fragment_follows_the_visible_window(market, client):
+    expected = selectors.pair_stats(pair="BTCUSD", window_minutes=30, end=NEWEST - 29 * MINUTE)
+
+    html = client.get(
+        "/pairs/BTCUSD/stats/",
+        {"range": "6h", "start": "2024-05-01 10:59:20.5", "end": "2024-05-01 11:29:59"},
+    ).content.decode()
+
+    assert (
+        '<time datetime="2024-05-01T11:00:00Z">' in html and '<time datetime="2024-05-01T11:30:00Z">' in html
+    )
+    assert f"<dd>{expected.count} of 30 min</dd>" in html
+
+
+def test_stats_fragment_rejects_a_malformed_bound(market, client):
+    response = client.get("/pairs/BTCUSD/stats/", {"start": "yesterday"})
+
+    assert response.status_code == 400
+    assert "start" in response.json()["error"]
+
+
+def test_chart_data_rejects_an_unknown_range(market, client):
+    response = client.get("/pairs/BTCUSD/chart.json?range=2y")
+
+    assert response.status_code == 400
+    assert "range" in response.json()["error"]
+
+
+def test_a_stopped_pair_says_since_when(market, client):
+    html = client.get("/pairs/LTCUSD/").content.decode()
+
+    assert 'No data since <time datetime="2024-05-01T10:59:00Z">2024-05-01 10:59 UTC</time>' in html
+    assert "No data since 2024-05-01 10:59 UTC" in html  # on the chart itself
+
+
+def test_a_pair_with_recent_data_does_not_say_it_stopped(market, client):
+    html = client.get("/pairs/BTCUSD/").content.decode()
+
+    assert "No data since" not in html
+
+
+def test_unknown_pair_is_a_404_page_with_suggestions(market, client):
+    response = client.get("/pairs/BTCUSX/")
+
+    html = response.content.decode()
+    assert response.status_code == 404
+    assert "No pair called “BTCUSX”" in html
+    assert '<a href="/pairs/BTCUSD/">BTCUSD</a>' in html
+
+
+def test_unknown_pair_chart_data_is_a_json_404(market, client):
+    response = client.get("/pairs/NOPE/chart.json")
+
+    assert response.status_code == 404
+    assert "NOPE" in response.json()["error"]
+
+
+def test_a_lower_case_pair_redirects_to_its_canonical_address(market, client):
+    response = client.get("/pairs/btcusd/?range=6h")
+
+    assert response.status_code == 302
+    assert response["Location"] == "/pairs/BTCUSD/?range=6h"
+
+
+def test_pair_page_before_any_data_explains_how_to_get_some(memory_configured_repo, client):
+    response = client.get("/pairs/BTCUSD/")
+
+    assert response.status_code == 404
+    assert "No prices yet" in response.content.decode()
+
+
+# --- compare -----------------------------------------------------------------------------
+
+
+def test_compare_draws_one_trace_per_requested_pair_in_order(market, client):
+    response = client.get("/compare/chart.json?pairs=ETHUSD,BTCUSD&range=6h")
+
+    figure = response.json()["figure"]
+    assert [t["name"] for t in figure["data"]] == ["ETHUSD", "BTCUSD"]
+    assert figure["data"][0]["y"][0] == 0.0
+
+
+def test_compare_defaults_to_the_most_volatile_pairs(market, client):
+    ranking = selectors.pairs_rank(window_minutes=1440, end=selectors.window_end_default())
+
+    html = client.get("/compare/").content.decode()
+
+    names = re.findall(r'"name":"([A-Z:]+)","x"', html)
+    assert names == [entry.pair.name for entry in ranking][:6]
+
+
+def test_compare_page_lists_checkboxes_and_reports_unknown_pairs(market, client):
+    html = client.get("/compare/?pairs=BTCUSD&pairs=ETHUSD,NOPE&range=7d").content.decode()
+
+    assert '<input type="checkbox" name="pairs" value="BTCUSD" checked>' in html
+    assert '<input type="checkbox" name="pairs" value="LTCUSD">' in html
+    assert "Not tracked, left out: NOPE." in html
+    assert 'data-value="7d" aria-current="true"' in html
+
+
+def test_compare_without_data_shows_the_empty_state(memory_configured_repo, client):
+    html = client.get("/compare/").content.decode()
+
+    assert "No prices yet" in html
+
+
+# --- shell, static files, errors ----------------------------------------------------------
+
+
+def test_every_page_has_the_navigation(market, client):
+    html = client.get("/").content.decode()
+
+    nav = re.search(r'<nav class="site-nav".*?</nav>', html, re.S).group(0)
+    assert re.findall(r'href="([^"]+)"', nav)[:4] == ["/", "/compare/", "/api/docs/", "/admin/"]
+    assert '<a href="/" aria-current="page">Overview</a>' in nav
+
+
+def test_alerts_link_appears_when_the_alerts_app_has_admin_pages(market, client):
+    try:
+        alerts_url = reverse("admin:app_list", kwargs={"app_label": "alerts"})
+    except Exception:  # the alerts admin is not registered (yet)
+        alerts_url = None
+
+    html = client.get("/compare/").content.decode()
+
+    assert (f'<a href="{alerts_url}">Alerts</a>' in html) == (alerts_url is not None)
+
+
+def test_pages_are_503_when_the_price_store_is_down(settings, client):
+    from moto import mock_aws
+
+    from prices.repository import _repository
+
+    with mock_aws():  # no tables: DynamoDB answers ResourceNotFoundException
+        settings.DYNAMODB_ENDPOINT_URL = None
+        settings.DYNAMODB_TABLE_PREFIX = "missing_"
+        _repository.cache_clear()
+        cache.clear()
+        page = client.get("/")
+        data = client.get("/pairs/BTCUSD/chart.json")
+    _repository.cache_clear()
+
+    assert page.status_code == 503 and "Prices are unavailable right now" in page.content.decode()
+    assert data.status_code == 503 and data.json()["error"].startswith("The price store is unavailable")
+
+
+def test_plotly_js_is_found_in_the_installed_plotly_package():
+    path = finders.find(plotly_js_path())
+
+    assert path is not None and path.endswith("plotly/package_data/plotly.min.js")
+
+
+def test_collectstatic_copies_plotly_js_for_whitenoise(tmp_path):
+    with override_settings(
+        STATIC_ROOT=tmp_path,
+        STORAGES={
+            "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+            "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+        },
+    ):
+        call_command("collectstatic", interactive=False, verbosity=0)
+
+    copied = tmp_path / plotly_js_path()
+    assert copied.stat().st_size == Path(finders.find(plotly_js_path())).stat().st_size
+    assert (tmp_path / (plotly_js_path() + ".gz")).exists()
+    assert (tmp_path / "dashboards" / "dashboards.js").exists()
+
+
+def test_whitenoise_serves_plotly_js_under_runserver():
+    with override_settings(DEBUG=True, WHITENOISE_USE_FINDERS=True, WHITENOISE_AUTOREFRESH=True):
+        response = Client().get(f"/static/{plotly_js_path()}")
+
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/javascript")
+    assert b"plotly.js" in b"".join(response.streaming_content)[:2000]
