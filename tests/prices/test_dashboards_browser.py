@@ -1,0 +1,366 @@
+"""The dashboards in a real browser: Debian's chromium driven by Playwright, on real history.
+
+The live server reads the real 2019-12-30/31 candles of 7 pairs, imported with `import_prices`
+into dynalite (a DynamoDB-protocol server on 127.0.0.1). Every test also checks that the page
+logged no console error and that no request left 127.0.0.1. Screenshots of the three pages
+are written to docs/screenshots/ (the README shows them).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from django.core.cache import cache
+from django.core.management import call_command
+from django.test import override_settings
+
+from prices import selectors
+from prices.domain import MINUTE
+from prices.repository import _repository, get_tick_repository
+from prices.repository.base import RepositoryError
+from prices.repository.dynamodb import DynamoTickRepository
+
+pytestmark = [pytest.mark.browser, pytest.mark.integration]
+
+ROOT = Path(__file__).resolve().parents[2]
+HISTORY = ROOT / "tests" / "fixtures" / "history" / "zombie3000"
+SCREENSHOTS = ROOT / "docs" / "screenshots"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+    "--disable-default-apps",
+    "--disable-domain-reliability",
+    "--metrics-recording-only",
+]
+LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
+PAIRS = ["BTCUSD", "EOSUSD", "ETHUSD", "IOTUSD", "LTCUSD", "NEOUSD", "XRPUSD"]
+DESKTOP = {"width": 1280, "height": 860}
+
+
+@pytest.fixture(scope="module")
+def history_repo(dynalite_server, django_db_setup, django_db_blocker) -> Iterator[DynamoTickRepository]:
+    """dynalite with the real history imported by `import_prices`, wired into the settings.
+
+    Module-scoped (the import takes ~30 s), so the tables are made here the way the
+    function-scoped `dynamo_repo_factory` makes them: a throw-away prefix, `ensure_tables()`.
+    """
+    prefix = f"browser_{uuid.uuid4().hex[:10]}_"
+    with override_settings(DYNAMODB_ENDPOINT_URL=dynalite_server, DYNAMODB_TABLE_PREFIX=prefix):
+        _repository.cache_clear()
+        cache.clear()
+        repo = get_tick_repository()
+        repo.ensure_tables()
+        # Storing ticks tells the alerts app, which looks at its rules in the database.
+        with django_db_blocker.unblock():
+            call_command("import_prices", str(HISTORY), verbosity=0)
+        cache.clear()
+        yield repo
+        with contextlib.suppress(RepositoryError):
+            repo.delete_tables()
+    _repository.cache_clear()
+    cache.clear()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: run `make test` (it installs Debian's chromium)", pytrace=False)
+    # Playwright's sync API keeps an asyncio loop in this thread; the database flush after each
+    # live-server test is synchronous code that Django would otherwise refuse to run beside it.
+    with pytest.MonkeyPatch.context() as patch, sync_playwright() as playwright:
+        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+        # launch() + new_context() gives every test a fresh, empty profile directory.
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield browser
+        browser.close()
+
+
+@dataclass
+class Session:
+    """A page plus everything it asked for and complained about."""
+
+    page: object
+    base: str
+    requests: list[str] = field(default_factory=list)
+    blocked: list[str] = field(default_factory=list)
+    console_errors: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+
+    def goto(self, path: str) -> None:
+        response = self.page.goto(self.base + path)
+        assert response is not None and response.status == 200, f"{path}: HTTP {response and response.status}"
+
+    def assert_clean(self) -> None:
+        """No console error, no failed request, and every request went to 127.0.0.1."""
+        assert self.console_errors == []
+        assert self.failed == []
+        assert self.blocked == []
+        assert self.requests, "the page made no request at all?"
+        assert all(
+            urlsplit(url).hostname in LOCAL_HOSTS for url in self.requests if not url.startswith("data:")
+        )
+
+
+def _open(browser, live_server, **context_options) -> tuple[object, Session]:
+    context = browser.new_context(viewport=DESKTOP, **context_options)
+    page = context.new_page()
+    session = Session(page=page, base=live_server.url)
+
+    def route(route):
+        url = route.request.url
+        session.requests.append(url)
+        if urlsplit(url).hostname in LOCAL_HOSTS or url.startswith("data:"):
+            route.continue_()
+        else:
+            session.blocked.append(url)
+            route.abort()
+
+    context.route("**/*", route)
+    page.on(
+        "console", lambda message: message.type == "error" and session.console_errors.append(message.text)
+    )
+    page.on("pageerror", lambda error: session.console_errors.append(str(error)))
+    page.on("requestfailed", lambda request: session.failed.append(f"{request.url}: {request.failure}"))
+    page.on(
+        "response",
+        lambda response: (
+            response.status >= 400 and session.failed.append(f"{response.url}: {response.status}")
+        ),
+    )
+    page.on("websocket", lambda socket: session.requests.append(socket.url))
+    return context, session
+
+
+@pytest.fixture
+def session(browser, live_server, history_repo) -> Iterator[Session]:
+    context, session = _open(browser, live_server)
+    yield session
+    context.close()
+
+
+def chart_trace(session: Session, chart_id: str = "price-chart", index: int = 0) -> dict:
+    return session.page.evaluate(
+        """([id, index]) => {
+            const gd = document.getElementById(id);
+            const trace = gd.data[index];
+            return {type: trace.type, x: trace.x, y: trace.y ?? null, close: trace.close ?? null,
+                    connectgaps: gd._fullData[index].connectgaps ?? null, meta: gd.layout.meta,
+                    count: gd.data.length, names: gd.data.map(t => t.name)};
+        }""",
+        [chart_id, index],
+    )
+
+
+def wait_for_chart(session: Session, chart_id: str = "price-chart") -> None:
+    session.page.wait_for_function(
+        "id => { const gd = document.getElementById(id); return gd && gd._fullLayout && gd.data; }",
+        arg=chart_id,
+    )
+    session.page.wait_for_selector('[data-page][data-state="ready"]')
+
+
+def choose(session: Session, option: str, value: str) -> None:
+    session.page.click(f'[data-option="{option}"][data-value="{value}"]')
+    session.page.wait_for_selector(f'[data-option="{option}"][data-value="{value}"][aria-current="true"]')
+    session.page.wait_for_selector('[data-page][data-state="ready"]')
+
+
+def expected_line(pair: str, minutes: int, repo) -> tuple[int, int]:
+    """(ticks, gaps) of the pair's window of `minutes` ending where the data ends."""
+    end = selectors.window_end_default(repo=repo)
+    ticks = selectors.ticks_between(pair=pair, start=end - minutes * MINUTE, end=end, repo=repo)
+    gaps = sum(1 for a, b in zip(ticks, ticks[1:], strict=False) if b.minute - a.minute > MINUTE)
+    return len(ticks), gaps
+
+
+# --- overview ---------------------------------------------------------------------------
+
+
+def test_overview_lists_all_seven_pairs_in_rank_order(session, history_repo):
+    end = selectors.window_end_default(repo=history_repo)
+    ranking = selectors.pairs_rank(window_minutes=1440, end=end, metric="relative_std", repo=history_repo)
+
+    session.goto("/")
+
+    shown = session.page.locator("tbody tr[data-pair]").evaluate_all("rows => rows.map(r => r.dataset.pair)")
+    assert shown == [entry.pair.name for entry in ranking]
+    assert sorted(shown) == PAIRS
+    assert session.page.locator('[data-stale="true"]').is_visible()  # the history ends on 2019-12-31
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    session.page.screenshot(path=str(SCREENSHOTS / "overview.png"), full_page=True)
+    session.assert_clean()
+
+
+def test_overview_filters_as_you_type_and_a_row_click_opens_the_pair(session):
+    session.goto("/")
+
+    session.page.fill("#filter-q", "eth")
+    visible = session.page.locator("tbody tr[data-pair]:visible").evaluate_all(
+        "rows => rows.map(r => r.dataset.pair)"
+    )
+    assert visible == ["ETHUSD"]
+    assert session.page.text_content("#filter-status") == "1 of 7 pairs shown"
+    assert session.page.url.endswith("/?q=eth")
+    session.page.click('tr[data-pair="ETHUSD"] td.change')
+    session.page.wait_for_url("**/pairs/ETHUSD/")
+    wait_for_chart(session)
+    session.assert_clean()
+
+
+def test_overview_refreshes_every_minute_without_reloading(session):
+    session.page.clock.install()
+    session.goto("/")
+    session.page.evaluate("window.__sameDocument = true")
+
+    with session.page.expect_response(lambda r: "/overview/live/" in r.url):
+        session.page.clock.fast_forward("01:01")
+    session.page.wait_for_selector('#overview-live[data-refreshes="1"]')
+
+    assert session.page.evaluate("window.__sameDocument") is True
+    assert session.page.locator("tbody tr[data-pair]").count() == 7
+    session.assert_clean()
+
+
+def test_overview_table_works_without_javascript(browser, live_server, history_repo):
+    context, session = _open(browser, live_server, java_script_enabled=False)
+    try:
+        session.goto("/")
+        assert session.page.locator("tbody tr[data-pair]:visible").count() == 7
+
+        session.page.fill("#filter-q", "usd")
+        session.page.select_option("#filter-quote", "USD")
+        session.page.click("button[type=submit]")
+        session.page.wait_for_url("**/?quote=USD&q=usd")
+        assert session.page.locator("tbody tr[data-pair]:visible").count() == 7
+        session.page.click('tr[data-pair="NEOUSD"] a')
+        session.page.wait_for_url("**/pairs/NEOUSD/")
+        assert "Statistics of the visible window" in session.page.text_content("#stats-panel")
+        session.assert_clean()
+    finally:
+        context.close()
+
+
+def test_overview_fits_a_phone_screen(browser, live_server, history_repo):
+    context, session = _open(browser, live_server)
+    try:
+        session.page.set_viewport_size({"width": 390, "height": 844})
+        session.goto("/")
+
+        page_width = session.page.evaluate("document.documentElement.scrollWidth")
+        assert page_width <= 390  # the table scrolls inside its own box, the page does not
+        assert session.page.locator('tr[data-pair="BTCUSD"] a').is_visible()
+        session.assert_clean()
+    finally:
+        context.close()
+
+
+# --- pair page ---------------------------------------------------------------------------
+
+
+def test_pair_chart_holds_the_points_of_the_range_and_range_buttons_change_it(session, history_repo):
+    session.goto("/pairs/BTCUSD/")
+    wait_for_chart(session)
+
+    day = chart_trace(session)
+    ticks, gaps = expected_line("BTCUSD", 1440, history_repo)
+    assert (ticks, len(day["x"]), day["y"].count(None)) == (1365, ticks + gaps, gaps)
+    assert day["meta"]["method"] == "none"
+    session.page.screenshot(path=str(SCREENSHOTS / "pair.png"), full_page=True)
+
+    choose(session, "range", "6h")
+    six = chart_trace(session)
+    ticks, gaps = expected_line("BTCUSD", 360, history_repo)
+    assert (len(six["x"]), six["y"].count(None)) == (ticks + gaps, gaps)
+    assert session.page.url.endswith("/pairs/BTCUSD/?range=6h&view=line")
+
+    choose(session, "range", "7d")
+    week = chart_trace(session)
+    ticks, _ = expected_line("BTCUSD", 10080, history_repo)
+    assert ticks == 2739 and len(week["x"]) <= 2000
+    assert week["meta"]["method"] == "lttb"
+    assert "Downsampled with LTTB: 2,739 minute prices" in session.page.text_content("#chart-note")
+    session.assert_clean()
+
+
+def test_gaps_stay_gaps(session, history_repo):
+    session.goto("/pairs/NEOUSD/?range=24h")
+    wait_for_chart(session)
+
+    trace = chart_trace(session)
+    ticks, gaps = expected_line("NEOUSD", 1440, history_repo)
+    assert gaps > 100
+    assert trace["y"].count(None) == gaps
+    assert trace["connectgaps"] is False
+    session.assert_clean()
+
+
+def test_candles_come_in_the_chosen_interval(session, history_repo):
+    end = selectors.window_end_default(repo=history_repo)
+    candles = selectors.candles_between(
+        pair="ETHUSD", start=end - 1440 * MINUTE, end=end, minutes=60, repo=history_repo
+    )
+    session.goto("/pairs/ETHUSD/")
+    wait_for_chart(session)
+
+    choose(session, "view", "1h")
+
+    trace = chart_trace(session)
+    assert trace["type"] == "candlestick"
+    assert trace["close"] == [float(c.close) for c in candles]
+    assert len(candles) == 24
+    session.assert_clean()
+
+
+def test_statistics_follow_the_visible_window(session):
+    session.goto("/pairs/BTCUSD/")
+    wait_for_chart(session)
+
+    with session.page.expect_response(lambda r: "/pairs/BTCUSD/stats/" in r.url):
+        session.page.evaluate(
+            "Plotly.relayout('price-chart', {'xaxis.range': ['2019-12-31 06:00:00', '2019-12-31 08:59:30']})"
+        )
+
+    session.page.wait_for_function(
+        "() => document.querySelector('#stats-panel .stats__window').textContent.includes('09:00 UTC')"
+    )
+    assert "of 180 min" in session.page.text_content("#stats-panel")
+    session.assert_clean()
+
+
+def test_unknown_pair_shows_the_not_found_page(session):
+    response = session.page.goto(session.base + "/pairs/DOGEUSD/")
+
+    assert response.status == 404
+    assert "No pair called “DOGEUSD”" in session.page.text_content("h1")
+
+
+# --- compare -----------------------------------------------------------------------------
+
+
+def test_compare_draws_one_trace_per_pair(session):
+    session.goto("/compare/?pairs=" + ",".join(PAIRS))
+    wait_for_chart(session, "compare-chart")
+
+    day = chart_trace(session, "compare-chart")
+    assert day["count"] == 7 and day["names"] == PAIRS
+    assert day["y"][0] == 0  # % change from the first price
+    session.page.screenshot(path=str(SCREENSHOTS / "compare.png"), full_page=True)
+
+    choose(session, "range", "1h")
+    hour = chart_trace(session, "compare-chart")
+    assert hour["count"] == 7
+    assert len(hour["x"]) < len(day["x"])
+    session.assert_clean()
