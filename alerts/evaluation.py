@@ -8,12 +8,13 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 
-from alerts.models import AlertEvent, AlertRule, Delivery
+from alerts.models import AlertEvent, AlertRule, Delivery, NotificationChannel
 from alerts.rules import (
     Check,
     Condition,
@@ -42,8 +43,8 @@ class EvaluationError(Exception):
     """An evaluation could not run (the price store failed); nothing was recorded."""
 
 
-def rule_spec(rule: AlertRule) -> RuleSpec:
-    """The pure RuleSpec of a rule row."""
+def rule_spec(rule: AlertRule | _RuleRow) -> RuleSpec:
+    """The pure RuleSpec of a rule (model instance or row)."""
     return RuleSpec(
         condition=Condition(rule.condition),
         threshold=rule.threshold,
@@ -54,8 +55,8 @@ def rule_spec(rule: AlertRule) -> RuleSpec:
     )
 
 
-def rule_memory(rule: AlertRule) -> RuleMemory:
-    """The pure RuleMemory of a rule row."""
+def rule_memory(rule: AlertRule | _RuleRow) -> RuleMemory:
+    """The pure RuleMemory of a rule (model instance or row)."""
     return RuleMemory(
         state=State(rule.state),
         armed=rule.armed,
@@ -115,7 +116,35 @@ class _Inputs:
         return self.stats[key].get(pair)
 
 
-def _first_minute(rule: AlertRule, minute: datetime, catch_up: int) -> datetime:
+@dataclass(slots=True)
+class _RuleRow:
+    """The columns evaluation needs, read without building model instances (10,000s per minute)."""
+
+    pk: int
+    name: str
+    exchange: str
+    pair: str
+    condition: str
+    threshold: Decimal | None
+    percent: Decimal | None
+    window_minutes: int | None
+    multiplier: Decimal | None
+    direction: str
+    trigger_mode: str
+    cooldown_minutes: int
+    state: str
+    armed: bool
+    enabled: bool
+    state_changed_at: datetime | None
+    last_evaluated_minute: datetime | None
+    last_notified_minute: datetime | None
+    spec: RuleSpec | None = None
+
+
+_ROW_FIELDS = [f for f in _RuleRow.__slots__ if f != "spec"]
+
+
+def _first_minute(rule: _RuleRow, minute: datetime, catch_up: int) -> datetime:
     earliest = minute - (catch_up - 1) * MINUTE
     if rule.last_evaluated_minute is None:
         return minute
@@ -144,7 +173,7 @@ def _load_inputs(
     pairs: set[str] = set()
     pairs_by_window: dict[int, set[str]] = defaultdict(set)
     for rule in rules:
-        spec = rule_spec(rule)
+        spec = rule.spec = rule_spec(rule)
         first = _first_minute(rule, minute, catch_up)
         span = max(span, (minute - first) // MINUTE + spec.lookback_minutes(stale))
         pairs.add(rule.pair)
@@ -163,16 +192,16 @@ def _load_inputs(
 
 @dataclass(frozen=True, slots=True)
 class _Recorded:
-    rule: AlertRule
+    rule: _RuleRow
     minute: datetime
     check: Check
     transition: Transition
 
 
 def _evaluate_rule(
-    rule: AlertRule, minute: datetime, inputs: _Inputs, *, stale: int, catch_up: int
+    rule: _RuleRow, minute: datetime, inputs: _Inputs, *, stale: int, catch_up: int
 ) -> tuple[RuleMemory, list[_Recorded]]:
-    spec = rule_spec(rule)
+    spec = rule.spec or rule_spec(rule)
     memory = rule_memory(rule)
     series = inputs.series[rule.pair]
     recorded = []
@@ -226,80 +255,95 @@ def alert_rules_evaluate(
     stale = settings.ALERTS_STALE_MINUTES
     catch_up = settings.ALERTS_CATCH_UP_MINUTES
     summary = EvaluationSummary(minute=minute)
-    candidates = list(_due_rules(minute))
-    if not candidates:
-        summary.status = "idle"
-        return _finish(summary, started)
+    grace = timedelta(seconds=settings.ALERTS_INGEST_GRACE_S)
+    fallback: datetime | None = None
+    delivery_ids: list[int] = []
+    with transaction.atomic():
+        # Lock the due rules first (a second evaluator of this minute waits here, then finds
+        # them evaluated); prices are read while holding the lock.
+        rows = _due_rules(minute).select_for_update().order_by("pk").values_list(*_ROW_FIELDS)
+        rules = [_RuleRow(*row) for row in rows]
+        if not rules:
+            summary.status = "idle"
+            return _finish(summary, started)
+        inputs = _inputs_for(rules, minute, stale=stale, catch_up=catch_up, repo=repo)
+        stored = any(minute in series.minutes for i in inputs.values() for series in i.series.values())
+        if defer_missing and not stored and now < minute + MINUTE + grace:
+            # The minute's ticks may still be on their way: judge the newest minute past its
+            # grace instead (when ingestion has stopped, that is where rules go to no_data).
+            fallback = minute_floor(now - MINUTE - grace)
+        else:
+            changes: dict[tuple, list[int]] = defaultdict(list)
+            recorded: list[_Recorded] = []
+            evaluated: list[int] = []
+            for rule in rules:
+                evaluated.append(rule.pk)
+                try:
+                    first = _first_minute(rule, minute, catch_up)
+                    memory, events = _evaluate_rule(
+                        rule, minute, inputs[rule.exchange], stale=stale, catch_up=catch_up
+                    )
+                except Exception:
+                    logger.exception(
+                        "alert rule %s (%s) failed to evaluate at %s", rule.pk, rule.condition, minute
+                    )
+                    summary.errors += 1
+                    continue
+                summary.rule_minutes += (minute - first) // MINUTE + 1
+                summary.states[memory.state.value] += 1
+                recorded.extend(events)
+                changed = _changed_fields(rule, memory)
+                if changed:
+                    changes[tuple(sorted(changed.items()))].append(rule.pk)
+            summary.rules = len(evaluated)
+            delivery_ids = _record(recorded, summary, now=now)
+            # One UPDATE per distinct set of new values (few: they share the evaluated minutes),
+            # then one per chunk for the bookkeeping every evaluated rule gets.
+            for fields, ids in changes.items():
+                for offset in range(0, len(ids), ID_CHUNK):
+                    AlertRule.objects.filter(pk__in=ids[offset : offset + ID_CHUNK]).update(**dict(fields))
+            for offset in range(0, len(evaluated), ID_CHUNK):
+                AlertRule.objects.filter(pk__in=evaluated[offset : offset + ID_CHUNK]).update(
+                    last_evaluated_minute=minute
+                )
+            if delivery_ids:
+                send = enqueue or _enqueue_deliveries
+                transaction.on_commit(lambda: send(delivery_ids))
+    if fallback is not None:
+        logger.info(
+            "alerts minute %s: no ticks yet, evaluating %s (past its grace) instead", minute, fallback
+        )
+        return alert_rules_evaluate(minute=fallback, now=now, repo=repo, enqueue=enqueue)
+    return _finish(summary, started)
 
-    by_exchange: dict[str, list[AlertRule]] = defaultdict(list)
-    for rule in candidates:
+
+def _inputs_for(
+    rules: list[_RuleRow], minute: datetime, *, stale: int, catch_up: int, repo: TickRepository | None
+) -> dict[str, _Inputs]:
+    by_exchange: dict[str, list[_RuleRow]] = defaultdict(list)
+    for rule in rules:
         by_exchange[rule.exchange].append(rule)
-    inputs: dict[str, _Inputs] = {}
     try:
-        for exchange, rules in by_exchange.items():
-            inputs[exchange] = _load_inputs(
-                rules, minute, exchange=exchange, stale=stale, catch_up=catch_up, repo=repo
+        return {
+            exchange: _load_inputs(
+                group, minute, exchange=exchange, stale=stale, catch_up=catch_up, repo=repo
             )
+            for exchange, group in by_exchange.items()
+        }
     except Exception as exc:  # RepositoryError, or a store misconfiguration
         raise EvaluationError(f"cannot read prices for minute {minute:%Y-%m-%dT%H:%MZ}: {exc}") from exc
 
-    grace = timedelta(seconds=settings.ALERTS_INGEST_GRACE_S)
-    stored = any(minute in series.minutes for i in inputs.values() for series in i.series.values())
-    if defer_missing and not stored and now < minute + MINUTE + grace:
-        # The minute's ticks may still be on their way: judge the newest minute past its grace
-        # instead (when ingestion has stopped, that is where rules go to no_data).
-        logger.info("alerts minute %s: no ticks yet, evaluating the newest minute past its grace", minute)
-        return alert_rules_evaluate(
-            minute=minute_floor(now - MINUTE - grace), now=now, repo=repo, enqueue=enqueue
-        )
 
-    candidate_ids = {rule.pk for rule in candidates}
-    delivery_ids: list[int] = []
-    with transaction.atomic():
-        locked = [r for r in _due_rules(minute).select_for_update().order_by("pk") if r.pk in candidate_ids]
-        changed: list[AlertRule] = []
-        recorded: list[_Recorded] = []
-        evaluated: list[int] = []
-        for rule in locked:
-            try:
-                first = _first_minute(rule, minute, catch_up)
-                memory, events = _evaluate_rule(
-                    rule, minute, inputs[rule.exchange], stale=stale, catch_up=catch_up
-                )
-            except Exception:
-                logger.exception(
-                    "alert rule %s (%s) failed to evaluate at %s", rule.pk, rule.condition, minute
-                )
-                summary.errors += 1
-                evaluated.append(rule.pk)
-                continue
-            evaluated.append(rule.pk)
-            summary.rule_minutes += (minute - first) // MINUTE + 1
-            summary.states[memory.state.value] += 1
-            recorded.extend(events)
-            if memory != rule_memory(rule):
-                rule.state = memory.state.value
-                rule.armed = memory.armed
-                rule.last_notified_minute = memory.last_notified_minute
-                rule.enabled = memory.enabled
-                rule.state_changed_at = memory.state_changed_at
-                changed.append(rule)
-        summary.rules = len(evaluated)
-        delivery_ids = _record(recorded, summary, now=now)
-        if changed:
-            AlertRule.objects.bulk_update(
-                changed,
-                ["state", "armed", "last_notified_minute", "enabled", "state_changed_at"],
-                batch_size=500,
-            )
-        for offset in range(0, len(evaluated), ID_CHUNK):
-            AlertRule.objects.filter(pk__in=evaluated[offset : offset + ID_CHUNK]).update(
-                last_evaluated_minute=minute
-            )
-        if delivery_ids:
-            send = enqueue or _enqueue_deliveries
-            transaction.on_commit(lambda: send(delivery_ids))
-    return _finish(summary, started)
+def _changed_fields(rule: _RuleRow, memory: RuleMemory) -> dict[str, object]:
+    """The rule fields whose value `memory` changes, with their new values."""
+    new = {
+        "state": memory.state.value,
+        "armed": memory.armed,
+        "last_notified_minute": memory.last_notified_minute,
+        "enabled": memory.enabled,
+        "state_changed_at": memory.state_changed_at,
+    }
+    return {name: value for name, value in new.items() if getattr(rule, name) != value}
 
 
 def _record(recorded: list[_Recorded], summary: EvaluationSummary, *, now: datetime) -> list[int]:
@@ -309,7 +353,7 @@ def _record(recorded: list[_Recorded], summary: EvaluationSummary, *, now: datet
     events = AlertEvent.objects.bulk_create(
         [
             AlertEvent(
-                rule=item.rule,
+                rule_id=item.rule.pk,
                 minute=item.minute,
                 old_state=item.transition.old_state.value,
                 new_state=item.transition.new_state.value,
@@ -329,8 +373,8 @@ def _record(recorded: list[_Recorded], summary: EvaluationSummary, *, now: datet
     channels = _channels_by_rule({event.rule_id for event in notifying})
     deliveries = [
         Delivery(
-            event=event,
-            channel=channel,
+            event_id=event.pk,
+            channel_id=channel.pk,
             kind=channel.kind,
             target=channel.target,
             status=Delivery.Status.PENDING if channel.can_send else Delivery.Status.SKIPPED,
@@ -345,13 +389,18 @@ def _record(recorded: list[_Recorded], summary: EvaluationSummary, *, now: datet
     return [d.pk for d in created if d.status == Delivery.Status.PENDING]
 
 
-def _channels_by_rule(rule_ids: Iterable[int]) -> dict[int, list]:
+def _channels_by_rule(rule_ids: Iterable[int]) -> dict[int, list[NotificationChannel]]:
+    """Channels per rule id, one query; rules share few channels, so each is built once."""
     through = AlertRule.channels.through
-    rows = through.objects.filter(alertrule_id__in=list(rule_ids)).select_related("notificationchannel")
-    channels: dict[int, list] = defaultdict(list)
-    for row in rows:
-        channels[row.alertrule_id].append(row.notificationchannel)
-    return channels
+    rows = through.objects.filter(alertrule_id__in=list(rule_ids)).values_list(
+        "alertrule_id", "notificationchannel_id"
+    )
+    by_rule: dict[int, list[int]] = defaultdict(list)
+    for rule_id, channel_id in rows:
+        by_rule[rule_id].append(channel_id)
+    wanted = {channel_id for ids in by_rule.values() for channel_id in ids}
+    channels = {c.pk: c for c in NotificationChannel.objects.filter(pk__in=wanted)}
+    return {rule_id: [channels[i] for i in ids] for rule_id, ids in by_rule.items()}
 
 
 def _enqueue_deliveries(delivery_ids: list[int]) -> None:

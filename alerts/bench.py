@@ -1,0 +1,158 @@
+"""The alert evaluation benchmark behind `manage.py bench_alerts` (not a test: it prints figures)."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
+
+from alerts.evaluation import alert_rules_evaluate
+from alerts.models import AlertRule, NotificationChannel
+from prices.domain import EXCHANGE_BITFINEX, MINUTE, Tick, TickSource
+from prices.repository import TickRepository
+from prices.services import history_store
+
+SEED_MINUTES = 70
+# (condition, parameters) cycled over the rules: every condition, several windows.
+RULE_MIX: list[dict[str, Any]] = [
+    {"condition": "price_above", "threshold": Decimal("100.5")},
+    {"condition": "price_below", "threshold": Decimal("99.5")},
+    {"condition": "crosses_above", "threshold": Decimal("100")},
+    {"condition": "crosses_below", "threshold": Decimal("100")},
+    {"condition": "pct_change", "percent": Decimal("1"), "window_minutes": 5, "direction": "either"},
+    {"condition": "pct_change", "percent": Decimal("2"), "window_minutes": 30, "direction": "up"},
+    {"condition": "pct_change", "percent": Decimal("2"), "window_minutes": 60, "direction": "down"},
+    {"condition": "spike", "multiplier": Decimal("3"), "window_minutes": 60},
+    {"condition": "volatility_above", "percent": Decimal("0.5"), "window_minutes": 60},
+    {"condition": "no_data", "window_minutes": 10},
+]
+
+
+class _RollbackError(Exception):
+    """Raised to roll the benchmark's rules and events back."""
+
+
+@dataclass
+class BenchRun:
+    """One evaluated minute: wall and CPU time (ms), DB queries, store requests, its summary line."""
+
+    minute: datetime
+    elapsed_ms: float
+    cpu_ms: float
+    db_queries: int
+    store_requests: int
+    summary: str
+
+
+@dataclass
+class BenchResult:
+    """The seeding time and the evaluation runs (cold: new rules; warm: the next minute)."""
+
+    pairs: int
+    rules: int
+    seed_s: float
+    runs: list[BenchRun] = field(default_factory=list)
+
+
+def bench_pairs(count: int) -> list[str]:
+    """Synthetic pair names in Bitfinex's BASE:QUOTE form (BN000:USD …)."""
+    return [f"BN{i:03d}:USD" for i in range(count)]
+
+
+def _seed_ticks(pairs: list[str], end: datetime) -> list[Tick]:
+    ticks = []
+    for p, pair in enumerate(pairs):
+        for i in range(SEED_MINUTES):
+            minute = end - (SEED_MINUTES - i) * MINUTE
+            # A smooth hourly wave between 99 and 101, phase-shifted per pair: each minute a few
+            # percent of the pairs cross a given level, as in a calm market.
+            price = (Decimal(100) + Decimal(math.sin(2 * math.pi * (i + p) / 60))).quantize(Decimal("0.0001"))
+            ticks.append(Tick(EXCHANGE_BITFINEX, pair, minute, price, TickSource.CANDLE))
+    return ticks
+
+
+class _RequestCounter:
+    """Counts store requests: botocore API calls for DynamoDB, repository reads otherwise."""
+
+    def __init__(self, repo: TickRepository) -> None:
+        self.count = 0
+        client = getattr(repo, "client", None)
+        if client is not None:
+            client.meta.events.register("before-call.dynamodb.*", self._on_call)
+        else:
+            for name in ("snapshots_between", "rollups_between", "latest_prices", "between"):
+                method = getattr(repo, name)
+                setattr(repo, name, self._wrap(method))
+
+    def _on_call(self, **kwargs: Any) -> None:
+        self.count += 1
+
+    def _wrap(self, method):
+        def counted(*args, **kwargs):
+            self.count += 1
+            return method(*args, **kwargs)
+
+        return counted
+
+
+def alerts_benchmark(
+    *, pairs: int, rules: int, repo: TickRepository, end: datetime | None = None, progress=None
+) -> BenchResult:
+    """Seed `pairs` pairs × 70 minutes of prices into `repo` and `rules` enabled rules (with a webhook
+    channel each) in the database, evaluate two consecutive minutes, and roll the database back.
+
+    Nothing is sent: deliveries are created but their enqueueing is discarded with the rollback.
+    """
+    end = (end or datetime.now(UTC)).replace(second=0, microsecond=0)
+    names = bench_pairs(pairs)
+    started = time.perf_counter()
+    history_store(ticks=_seed_ticks(names, end), repo=repo)
+    result = BenchResult(pairs=pairs, rules=rules, seed_s=time.perf_counter() - started)
+    counter = _RequestCounter(repo)
+    try:
+        with transaction.atomic():
+            user, _ = get_user_model().objects.get_or_create(username="bench-alerts")
+            channel = NotificationChannel.objects.create(
+                owner=user, kind="webhook", target="http://127.0.0.1:9/bench", verified=True
+            )
+            objs = [
+                AlertRule(
+                    owner=user,
+                    name=f"bench {i}",
+                    pair=names[i % pairs],
+                    **RULE_MIX[(i // pairs) % len(RULE_MIX)],
+                )
+                for i in range(rules)
+            ]
+            created = AlertRule.objects.bulk_create(objs, batch_size=500)
+            through = AlertRule.channels.through
+            through.objects.bulk_create(
+                [through(alertrule_id=r.pk, notificationchannel_id=channel.pk) for r in created],
+                batch_size=1000,
+            )
+            for minute in (end - 2 * MINUTE, end - MINUTE):
+                counter.count = 0
+                with CaptureQueriesContext(connection) as queries:
+                    t0, c0 = time.perf_counter(), time.process_time()
+                    summary = alert_rules_evaluate(minute=minute, now=minute + MINUTE, repo=repo)
+                    elapsed, cpu = (time.perf_counter() - t0) * 1000, (time.process_time() - c0) * 1000
+                result.runs.append(
+                    BenchRun(minute, elapsed, cpu, len(queries), counter.count, summary.line())
+                )
+            raise _RollbackError
+    except _RollbackError:
+        pass
+    return result
+
+
+def conditions_mix(rules: int, pairs: int) -> Counter[str]:
+    """How many rules of each condition a benchmark of this size creates."""
+    return Counter(RULE_MIX[(i // pairs) % len(RULE_MIX)]["condition"] for i in range(rules))

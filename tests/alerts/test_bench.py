@@ -1,0 +1,36 @@
+"""Smoke test of `manage.py bench_alerts` with tiny numbers (the benchmark itself is not a test)."""
+
+from __future__ import annotations
+
+import re
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+
+from alerts.models import AlertEvent, AlertRule
+
+pytestmark = pytest.mark.django_db
+
+
+def test_bench_alerts_prints_times_and_counts_and_leaves_nothing_behind():
+    out = StringIO()
+
+    call_command("bench_alerts", "--store", "memory", "--pairs", "3", "--rules", "60", stdout=out)
+
+    text = out.getvalue()
+    runs = re.findall(
+        r"(first minute \(new rules\)|next minute): \d+ ms .* (\d+) DB queries, (\d+) memory requests", text
+    )
+    assert [label for label, _, _ in runs] == ["first minute (new rules)", "next minute"]
+    assert all(int(requests) == 2 for _, _, requests in runs)  # recent_prices + one volatility window
+    assert "evaluated, 60 rules" in text
+    assert AlertRule.objects.count() == 0
+    assert AlertEvent.objects.count() == 0
+
+
+def test_bench_refuses_to_run_against_aws(settings):
+    settings.DYNAMODB_ENDPOINT_URL = None
+
+    with pytest.raises(Exception, match="refusing to benchmark on AWS"):
+        call_command("bench_alerts", stdout=StringIO())
