@@ -26,25 +26,21 @@ EXCHANGE = "bitfinex"
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 T0_MS = to_ms(T0)
 
+# Each name is a fixture in tests/conftest.py: a repository, or a server's endpoint URL.
 DYNAMO_BACKENDS = [
-    "mock_aws",
+    "mock_aws_repo",
     pytest.param("moto_server", marks=pytest.mark.integration),
-    pytest.param("dynalite", marks=pytest.mark.integration),
+    pytest.param("dynalite_server", marks=pytest.mark.integration),
 ]
 
 
 def _make(backend: str, request: pytest.FixtureRequest):
-    if backend == "memory":
-        return request.getfixturevalue("memory_repo")
-    if backend == "mock_aws":
-        return request.getfixturevalue("mock_aws_repo")
-    factory = request.getfixturevalue("dynamo_repo_factory")
-    return factory(
-        request.getfixturevalue({"moto_server": "moto_server", "dynalite": "dynalite_server"}[backend])
-    )
+    if backend.endswith("_repo"):
+        return request.getfixturevalue(backend)
+    return request.getfixturevalue("dynamo_repo_factory")(request.getfixturevalue(backend))
 
 
-@pytest.fixture(params=["memory", *DYNAMO_BACKENDS])
+@pytest.fixture(params=["memory_repo", *DYNAMO_BACKENDS])
 def repo(request: pytest.FixtureRequest):
     return _make(request.param, request)
 
