@@ -280,3 +280,33 @@ def test_backtest_days_out_of_range_is_a_400(api, make_rule):
 
     assert response.status_code == 400
     assert list(response.json()["error"]["fields"]) == ["days"]
+
+
+def test_backtest_on_the_real_2019_12_31_prices_finds_the_one_crossing_below_7200(
+    alice, memory_repo, monkeypatch
+):
+    from prices.domain import EXCHANGE_BITFINEX, Tick, TickSource
+    from prices.services import history_store
+    from tests.alerts.helpers import btcusd_closes
+
+    closes = btcusd_closes("19-12-30") + btcusd_closes("19-12-31")
+    history_store(
+        ticks=[Tick(EXCHANGE_BITFINEX, "BTCUSD", m, p, TickSource.CANDLE) for m, p in closes],
+        repo=memory_repo,
+    )
+    monkeypatch.setattr("prices.repository._repository", lambda *args: memory_repo)
+    rule = AlertRule.objects.create(
+        owner=alice,
+        name="BTC under 7200",
+        pair="BTCUSD",
+        condition="crosses_below",
+        threshold=Decimal("7200"),
+    )
+
+    data = client_for(alice).post(f"{RULES}{rule.pk}/backtest/?days=1").json()
+
+    assert (data["start"], data["end"]) == ("2019-12-31T00:00:00Z", "2020-01-01T00:00:00Z")
+    assert [(n["minute"], n["observed_value"]) for n in data["notifications"]] == [
+        ("2019-12-31T17:36:00Z", "7198.4")
+    ]
+    assert data["per_day"] == [{"date": "2019-12-31", "notifications": 1}]
