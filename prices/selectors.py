@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from prices.domain import EXCHANGE_BITFINEX, MINUTE, MINUTE_MS, Pair, Tick, from_ms, minute_floor, to_ms
-from prices.repository import TickRepository, get_tick_repository
 from prices.ohlc import Ohlc, ohlc_aggregate
+from prices.repository import TickRepository, get_tick_repository
 from prices.rollups import window_plan, window_segments
 from prices.statistics import WindowStats
 
@@ -39,7 +39,9 @@ def pairs_list(*, exchange: str = EXCHANGE_BITFINEX, repo: TickRepository | None
     return summaries
 
 
-def pair_get(*, pair: str, exchange: str = EXCHANGE_BITFINEX, repo: TickRepository | None = None) -> PairSummary:
+def pair_get(
+    *, pair: str, exchange: str = EXCHANGE_BITFINEX, repo: TickRepository | None = None
+) -> PairSummary:
     """One tracked pair; raises PairNotFoundError (also for a malformed pair name)."""
     for summary in pairs_list(exchange=exchange, repo=repo):
         if summary.pair.name == pair:
@@ -115,7 +117,9 @@ def pairs_stats(
     plan = window_plan(start_ms, end_ms)
     wanted = list(pairs) if pairs is not None else None
     rollups = (
-        repo.rollups_between(exchange=exchange, start_ms=plan.hours_start_ms, end_ms=plan.hours_end_ms, pairs=wanted)
+        repo.rollups_between(
+            exchange=exchange, start_ms=plan.hours_start_ms, end_ms=plan.hours_end_ms, pairs=wanted
+        )
         if plan.has_hours
         else []
     )
@@ -223,7 +227,10 @@ def recent_prices(
     repo = repo or get_tick_repository()
     end_ms = to_ms(end)
     snapshots = repo.snapshots_between(
-        exchange=exchange, start_ms=end_ms - minutes * MINUTE_MS, end_ms=end_ms, pairs=list(pairs) if pairs is not None else None
+        exchange=exchange,
+        start_ms=end_ms - minutes * MINUTE_MS,
+        end_ms=end_ms,
+        pairs=list(pairs) if pairs is not None else None,
     )
     series: dict[str, list[tuple[datetime, Decimal]]] = {}
     for snapshot in snapshots:
@@ -258,5 +265,6 @@ def pairs_overview(
     stats = pairs_stats(window_minutes=window_minutes, end=end, exchange=exchange, repo=repo)
     empty = WindowStats.of(None, expected=window_minutes)
     return [
-        PairOverview(p.exchange, p.pair, p.last_price, p.last_minute, stats.get(p.pair.name, empty)) for p in pairs
+        PairOverview(p.exchange, p.pair, p.last_price, p.last_minute, stats.get(p.pair.name, empty))
+        for p in pairs
     ]

@@ -244,7 +244,9 @@ def history_store(
     for (exchange, pair), series in by_series.items():
         latest = repo.latest(exchange=exchange, pair=pair)
         if latest is not None:
-            repo.update_latest(exchange=exchange, prices={pair: LatestPrice(latest.minute_ms, latest.last_price)})
+            repo.update_latest(
+                exchange=exchange, prices={pair: LatestPrice(latest.minute_ms, latest.last_price)}
+            )
         hours[exchange].update(hour_floor_ms(t.minute_ms) for t in series)
     for exchange, exchange_hours in hours.items():
         rollups_refresh(exchange=exchange, hours_ms=exchange_hours, repo=repo)
@@ -317,7 +319,9 @@ def candles_backfill(
     for pair in pairs:
         candles = source.fetch_candles(pair=pair, start=start, end=end)
         result = history_store(
-            ticks=candle_ticks(exchange=source.exchange, pair=pair, candles=candles), repo=repo, progress=progress
+            ticks=candle_ticks(exchange=source.exchange, pair=pair, candles=candles),
+            repo=repo,
+            progress=progress,
         )
         total.stored += result.stored
         total.already_stored += result.already_stored
@@ -352,7 +356,9 @@ def rollups_rebuild(
         day_end = min(cursor - cursor % day_ms + day_ms, end_ms)
         ticks: list[Tick] = []
         for pair in pairs:
-            ticks.extend(repo.between(exchange=exchange, pair=pair, start=from_ms(cursor), end=from_ms(day_end)))
+            ticks.extend(
+                repo.between(exchange=exchange, pair=pair, start=from_ms(cursor), end=from_ms(day_end))
+            )
             if progress:
                 progress(1)
         snapshots = _merge_snapshots(repo, ticks) if ticks else []
@@ -366,7 +372,9 @@ def rollups_rebuild(
 POLL_GAP_S = 20  # records of one snapshot poll arrive within ~2 s; polls are ~60 s apart
 
 
-def snapshot_ticks(records: Sequence[SnapshotRecord], *, exchange: str = EXCHANGE_BITFINEX) -> tuple[list[Tick], Counter[str]]:
+def snapshot_ticks(
+    records: Sequence[SnapshotRecord], *, exchange: str = EXCHANGE_BITFINEX
+) -> tuple[list[Tick], Counter[str]]:
     """Ticks from recorded snapshot polls, and rows skipped by reason ("zero_price").
 
     Records are grouped into polls (a new poll starts after a gap of more than POLL_GAP_S);
@@ -439,7 +447,9 @@ def history_import(
             skipped.update(file_skipped)
         else:
             candle_file = read_candle_file(path)
-            file_ticks = candle_ticks(exchange=EXCHANGE_BITFINEX, pair=candle_file.pair, candles=candle_file.candles)
+            file_ticks = candle_ticks(
+                exchange=EXCHANGE_BITFINEX, pair=candle_file.pair, candles=candle_file.candles
+            )
         ticks.extend(file_ticks)
     summary = history_store(ticks=ticks, repo=repo, progress=progress)
     summary.skipped.update(skipped)

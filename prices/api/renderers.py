@@ -16,7 +16,9 @@ class CsvRenderer(BaseRenderer):
     format = "csv"
     charset = "utf-8"
 
-    def render(self, data: Any, accepted_media_type: str | None = None, renderer_context: dict | None = None) -> bytes:
+    def render(
+        self, data: Any, accepted_media_type: str | None = None, renderer_context: dict | None = None
+    ) -> bytes:
         rows = data.get("results", []) if isinstance(data, dict) else data or []
         buffer = io.StringIO()
         if rows:

@@ -18,11 +18,17 @@ class PairSerializer(serializers.Serializer):
     last_price = DecimalStringField()
     last_minute = UtcDateTimeField(help_text="Start of the minute whose closing price is last_price.")
     change_24h = DecimalStringField(source="stats.change", help_text="last − first price of the 24 h window.")
-    change_24h_pct = serializers.FloatField(source="stats.change_pct", allow_null=True, help_text="change / first × 100.")
-    std_24h = serializers.FloatField(
-        source="stats.std", allow_null=True, help_text="Sample standard deviation (n−1) of minute prices over 24 h."
+    change_24h_pct = serializers.FloatField(
+        source="stats.change_pct", allow_null=True, help_text="change / first × 100."
     )
-    relative_std_24h = serializers.FloatField(source="stats.relative_std", allow_null=True, help_text="std_24h / mean.")
+    std_24h = serializers.FloatField(
+        source="stats.std",
+        allow_null=True,
+        help_text="Sample standard deviation (n−1) of minute prices over 24 h.",
+    )
+    relative_std_24h = serializers.FloatField(
+        source="stats.relative_std", allow_null=True, help_text="std_24h / mean."
+    )
     count_24h = serializers.IntegerField(source="stats.count", help_text="Minute ticks in the 24 h window.")
 
 
@@ -81,7 +87,9 @@ class StatsSerializer(serializers.Serializer):
     mean = serializers.FloatField(allow_null=True)
     change = DecimalStringField(help_text="last − first.")
     change_pct = serializers.FloatField(allow_null=True, help_text="change / first × 100.")
-    std = serializers.FloatField(allow_null=True, help_text="Sample standard deviation (n−1); null if count < 2.")
+    std = serializers.FloatField(
+        allow_null=True, help_text="Sample standard deviation (n−1); null if count < 2."
+    )
     std_population = serializers.FloatField(allow_null=True, help_text="Population standard deviation (n).")
     relative_std = serializers.FloatField(allow_null=True, help_text="std / mean (dimensionless).")
     volatility = serializers.FloatField(

@@ -77,7 +77,9 @@ END_PARAM = OpenApiParameter(
     description="Window end, ISO 8601 with Z or an offset (%2B for +); rounded up to the minute. "
     "Default: the end of the newest stored minute.",
 )
-WINDOW_PARAM = OpenApiParameter("window", str, enum=list(selectors.WINDOWS), description="Window length (default 24h).")
+WINDOW_PARAM = OpenApiParameter(
+    "window", str, enum=list(selectors.WINDOWS), description="Window length (default 24h)."
+)
 
 
 class PairPagination(PageNumberPagination):
@@ -96,7 +98,10 @@ class PairListApi(PriceApiView):
             OpenApiParameter("quote", str, description="Only pairs with this quote currency (e.g. USD)."),
             OpenApiParameter("search", str, description="Case-insensitive substring of the pair name."),
             OpenApiParameter(
-                "ordering", str, enum=[*PAIR_ORDERINGS, *(f"-{k}" for k in PAIR_ORDERINGS)], description="Sort key."
+                "ordering",
+                str,
+                enum=[*PAIR_ORDERINGS, *(f"-{k}" for k in PAIR_ORDERINGS)],
+                description="Sort key.",
             ),
             OpenApiParameter("page", int),
             OpenApiParameter("page_size", int),
@@ -112,7 +117,9 @@ class PairListApi(PriceApiView):
         rows = [o for o in overview if (not quote or o.pair.quote == quote) and search in o.pair.name]
         key = PAIR_ORDERINGS[ordering.lstrip("-")]
         present = [o for o in rows if key(o) is not None]
-        rows = sorted(present, key=key, reverse=ordering.startswith("-")) + [o for o in rows if key(o) is None]
+        rows = sorted(present, key=key, reverse=ordering.startswith("-")) + [
+            o for o in rows if key(o) is None
+        ]
         paginator = PairPagination()
         page = paginator.paginate_queryset(rows, request, view=self)
         return paginator.get_paginated_response(PairSerializer(page, many=True).data)
@@ -137,9 +144,14 @@ class PairHistoryApi(PriceApiView):
             OpenApiParameter("start", str, description="ISO 8601 (inclusive). Default: end − 24 h."),
             OpenApiParameter("end", str, description="ISO 8601 (exclusive). Default: now."),
             OpenApiParameter(
-                "interval", str, enum=list(INTERVALS), description="1m (default) = ticks; others = OHLC candles."
+                "interval",
+                str,
+                enum=list(INTERVALS),
+                description="1m (default) = ticks; others = OHLC candles.",
             ),
-            OpenApiParameter("limit", int, description=f"Rows per page (1–{HISTORY_PAGE_MAX}, default 1440)."),
+            OpenApiParameter(
+                "limit", int, description=f"Rows per page (1–{HISTORY_PAGE_MAX}, default 1440)."
+            ),
             OpenApiParameter("cursor", str, description="Opaque cursor from a previous page's `next`."),
             OpenApiParameter("format", str, enum=["json", "csv"], description="csv downloads the rows."),
         ],
@@ -151,13 +163,19 @@ class PairHistoryApi(PriceApiView):
         interval = _choice(request, "interval", INTERVALS, "1m")
         start, end = history_range(request)
         limit = parse_int_param(
-            "limit", request.query_params.get("limit"), default=HISTORY_PAGE_DEFAULT, minimum=1, maximum=HISTORY_PAGE_MAX
+            "limit",
+            request.query_params.get("limit"),
+            default=HISTORY_PAGE_DEFAULT,
+            minimum=1,
+            maximum=HISTORY_PAGE_MAX,
         )
         page_start = _cursor_start(request.query_params.get("cursor"), start, end)
         minutes = INTERVALS[interval]
         next_start = None
         if minutes == 1:
-            rows: list[Any] = selectors.ticks_between(pair=summary.pair.name, start=page_start, end=end, limit=limit + 1)
+            rows: list[Any] = selectors.ticks_between(
+                pair=summary.pair.name, start=page_start, end=end, limit=limit + 1
+            )
             if len(rows) > limit:
                 rows = rows[:limit]
                 next_start = rows[-1].minute + MINUTE
@@ -167,7 +185,9 @@ class PairHistoryApi(PriceApiView):
             width_ms = minutes * 60_000
             page_end_ms = to_ms(page_start) + limit * width_ms
             page_end = min(end, from_ms(page_end_ms - page_end_ms % width_ms))
-            rows = selectors.candles_between(pair=summary.pair.name, start=page_start, end=page_end, minutes=minutes)
+            rows = selectors.candles_between(
+                pair=summary.pair.name, start=page_start, end=page_end, minutes=minutes
+            )
             next_start = page_end if page_end < end else None
             serializer = CandleSerializer
         next_url = None
@@ -194,7 +214,9 @@ def history_range(request: Request) -> tuple[datetime, datetime]:
     """[start, end) from the query string; end defaults to now (next minute), start to end − 24 h."""
     end = parse_datetime_param("end", request.query_params.get("end"))
     end = minute_ceil(end) if end else minute_ceil(datetime.now(UTC))
-    start = parse_datetime_param("start", request.query_params.get("start"), default=end - HISTORY_DEFAULT_SPAN)
+    start = parse_datetime_param(
+        "start", request.query_params.get("start"), default=end - HISTORY_DEFAULT_SPAN
+    )
     if start >= end:
         raise BadParameterError("start", "must be before end")
     return start, end
@@ -255,8 +277,12 @@ class RankApi(PriceApiView):
         parameters=[
             WINDOW_PARAM,
             END_PARAM,
-            OpenApiParameter("metric", str, enum=list(selectors.RANK_METRICS), description="Default relative_std."),
-            OpenApiParameter("pairs", str, description="Comma list such as BTCUSD,ETHUSD (default: all tracked)."),
+            OpenApiParameter(
+                "metric", str, enum=list(selectors.RANK_METRICS), description="Default relative_std."
+            ),
+            OpenApiParameter(
+                "pairs", str, description="Comma list such as BTCUSD,ETHUSD (default: all tracked)."
+            ),
             OpenApiParameter("limit", int, description="Return only the first N (1–1000)."),
         ],
         responses=inline_serializer(
@@ -275,7 +301,9 @@ class RankApi(PriceApiView):
     def get(self, request: Request) -> Response:
         window = _choice(request, "window", selectors.WINDOWS, "24h")
         metric = _choice(request, "metric", selectors.RANK_METRICS, "relative_std")
-        limit = parse_int_param("limit", request.query_params.get("limit"), default=1000, minimum=1, maximum=1000)
+        limit = parse_int_param(
+            "limit", request.query_params.get("limit"), default=1000, minimum=1, maximum=1000
+        )
         pairs = _pairs_param(request)
         end_raw = request.query_params.get("end") or ""
         key = f"rank:{window}:{metric}:{limit}:{','.join(pairs or [])}:{end_raw}"
@@ -285,7 +313,9 @@ class RankApi(PriceApiView):
     @staticmethod
     def _rank(window: str, metric: str, limit: int, pairs: list[str] | None, end: datetime) -> dict[str, Any]:
         minutes = selectors.WINDOWS[window]
-        entries = selectors.pairs_rank(window_minutes=minutes, end=end, metric=metric, pairs=pairs, limit=limit)
+        entries = selectors.pairs_rank(
+            window_minutes=minutes, end=end, metric=metric, pairs=pairs, limit=limit
+        )
         return {
             "window": window,
             "metric": metric,

@@ -165,7 +165,9 @@ def test_stats_of_an_empty_window_are_null_not_an_error(api):
 def test_rank_orders_pairs_by_relative_std_as_computed_from_raw_files(api):
     body = api.get(f"/api/v1/rank/?window=24h&end={DAY_END}").json()
 
-    expected = sorted(PAIRS, key=lambda p: -_independent_stats(p, 1577750400000, 1577836800000)["relative_std"])
+    expected = sorted(
+        PAIRS, key=lambda p: -_independent_stats(p, 1577750400000, 1577836800000)["relative_std"]
+    )
     flagged = [r["pair"] for r in body["results"] if r["low_coverage"]]
     unflagged = [p for p in expected if p not in flagged]
     assert [r["pair"] for r in body["results"]] == unflagged + [p for p in expected if p in flagged]
@@ -218,7 +220,9 @@ def test_bad_parameters_are_400_naming_the_parameter(api, url, parameter):
     assert parameter in error["message"]
 
 
-@pytest.mark.parametrize("url", ["/api/v1/pairs/DOGEUSD/history/", "/api/v1/pairs/nonsense/stats/", "/api/v1/pairs/XYZ:USD/"])
+@pytest.mark.parametrize(
+    "url", ["/api/v1/pairs/DOGEUSD/history/", "/api/v1/pairs/nonsense/stats/", "/api/v1/pairs/XYZ:USD/"]
+)
 def test_unknown_pair_is_404_with_a_json_body(api, url):
     response = api.get(url)
 

@@ -95,9 +95,11 @@ def test_backfill_prices_pages_candles_from_the_stub_into_dynalite(live_stack):
     out = StringIO()
 
     call_command(
-        "backfill_prices", "--pair", "ETHUSD", "--start", "2019-12-31T00:00:00Z", "--end", "2019-12-31T06:00:00Z",
-        stdout=out, stderr=StringIO(),
-    )  # fmt: skip
+        "backfill_prices",
+        *("--pair", "ETHUSD", "--start", "2019-12-31T00:00:00Z", "--end", "2019-12-31T06:00:00Z"),
+        stdout=out,
+        stderr=StringIO(),
+    )
 
     stored = list(
         repo.between(

@@ -50,7 +50,9 @@ def test_importing_twice_changes_nothing(memory_configured_repo):
 def test_import_of_the_snapshot_file_labels_each_poll_with_one_minute(memory_configured_repo):
     output = _run(SNAPSHOT_FILE)
 
-    btc = _ticks(memory_configured_repo, "BTCUSD", datetime(2021, 3, 19, tzinfo=UTC), datetime(2021, 3, 20, tzinfo=UTC))
+    btc = _ticks(
+        memory_configured_repo, "BTCUSD", datetime(2021, 3, 19, tzinfo=UTC), datetime(2021, 3, 20, tzinfo=UTC)
+    )
     assert [t.last_price for t in btc] == [Decimal(58512), Decimal(58514), Decimal(58545), Decimal(58535)]
     # polls at 18:24:29, 18:25:30, 18:26:31, 18:27:34 describe the minutes before them
     assert [t.minute.strftime("%H:%M") for t in btc] == ["18:23", "18:24", "18:25", "18:26"]
@@ -59,7 +61,9 @@ def test_import_of_the_snapshot_file_labels_each_poll_with_one_minute(memory_con
     assert len(snapshot.prices) == 450 - 16
 
 
-def test_a_malformed_file_fails_with_its_name_and_position_and_stores_nothing(memory_configured_repo, tmp_path):
+def test_a_malformed_file_fails_with_its_name_and_position_and_stores_nothing(
+    memory_configured_repo, tmp_path
+):
     good = tmp_path / "BTCUSD" / "Candles_1m" / "2019" / "raw" / "12"
     good.mkdir(parents=True)
     shutil.copy(ZOMBIE / "BTCUSD/Candles_1m/2019/raw/12/19-12-31_00-00-00.json", good)

@@ -24,7 +24,10 @@ def test_window_cutting_two_hours_has_whole_hours_and_two_edges():
     plan = window_plan(T0 + 30 * MINUTE_MS, T0 + 24 * HOUR_MS + 30 * MINUTE_MS)
 
     assert (plan.hours_start_ms, plan.hours_end_ms) == (T0 + HOUR_MS, T0 + 24 * HOUR_MS)
-    assert plan.edges == [(T0 + 30 * MINUTE_MS, T0 + HOUR_MS), (T0 + 24 * HOUR_MS, T0 + 24 * HOUR_MS + 30 * MINUTE_MS)]
+    assert plan.edges == [
+        (T0 + 30 * MINUTE_MS, T0 + HOUR_MS),
+        (T0 + 24 * HOUR_MS, T0 + 24 * HOUR_MS + 30 * MINUTE_MS),
+    ]
 
 
 def test_window_on_hour_boundaries_has_no_edges():
@@ -53,9 +56,18 @@ def test_rollup_ignores_snapshots_of_other_hours():
     data=st.data(),
 )
 def test_window_segments_equal_segments_of_the_raw_minutes(minutes, start, length, data):
-    prices = {m: data.draw(st.decimals(min_value=Decimal("0.0001"), max_value=Decimal("99999"), places=4)) for m in minutes}
-    snapshots = [MinuteSnapshot("bitfinex", T0 + m * MINUTE_MS, {"BTCUSD": p, "ETHUSD": p / 20}) for m, p in prices.items()]
-    rollups = [rollup_from_snapshots(exchange="bitfinex", hour_ms=T0 + h * HOUR_MS, snapshots=snapshots) for h in range(5)]
+    prices = {
+        m: data.draw(st.decimals(min_value=Decimal("0.0001"), max_value=Decimal("99999"), places=4))
+        for m in minutes
+    }
+    snapshots = [
+        MinuteSnapshot("bitfinex", T0 + m * MINUTE_MS, {"BTCUSD": p, "ETHUSD": p / 20})
+        for m, p in prices.items()
+    ]
+    rollups = [
+        rollup_from_snapshots(exchange="bitfinex", hour_ms=T0 + h * HOUR_MS, snapshots=snapshots)
+        for h in range(5)
+    ]
     start_ms, end_ms = T0 + start * MINUTE_MS, T0 + (start + length) * MINUTE_MS
     plan = window_plan(start_ms, end_ms)
 
@@ -69,7 +81,11 @@ def test_window_segments_equal_segments_of_the_raw_minutes(minutes, start, lengt
     assert set(segments) == {"BTCUSD"}
     got = segments["BTCUSD"]
     assert (got.count, got.first, got.last, got.minimum, got.maximum) == (
-        direct.count, direct.first, direct.last, direct.minimum, direct.maximum,
+        direct.count,
+        direct.first,
+        direct.last,
+        direct.minimum,
+        direct.maximum,
     )
     assert got.returns.n == direct.returns.n
     if direct.count > 1:

@@ -27,7 +27,10 @@ pytestmark = pytest.mark.django_db
 
 def _batch(**prices: str) -> TickerBatch:
     return TickerBatch(
-        rows=[TickerRow(pair=pair.replace("_", ":"), last_price=Decimal(price)) for pair, price in prices.items()],
+        rows=[
+            TickerRow(pair=pair.replace("_", ":"), last_price=Decimal(price))
+            for pair, price in prices.items()
+        ],
         skipped=Counter({"funding": 2, "zero_price": 1}),
     )
 
@@ -35,7 +38,11 @@ def _batch(**prices: str) -> TickerBatch:
 def test_a_poll_stores_every_pair_as_the_minute_before_the_poll():
     repo = InMemoryTickRepository()
 
-    summary = ticks_ingest(source=FakeTickerSource([_batch(BTCUSD="7240.04860029", AAVE_USD="0.00007181")]), repo=repo, now=lambda: POLL)
+    summary = ticks_ingest(
+        source=FakeTickerSource([_batch(BTCUSD="7240.04860029", AAVE_USD="0.00007181")]),
+        repo=repo,
+        now=lambda: POLL,
+    )
 
     assert summary.status == "stored" and summary.stored == 2
     assert summary.minute == MINUTE
@@ -60,11 +67,15 @@ def test_a_repeated_poll_in_the_same_minute_stores_nothing_and_keeps_the_first_p
     repo = InMemoryTickRepository()
     ticks_ingest(source=FakeTickerSource([_batch(BTCUSD="100")]), repo=repo, now=lambda: POLL)
 
-    summary = ticks_ingest(source=FakeTickerSource([_batch(BTCUSD="101")]), repo=repo, now=lambda: POLL.replace(second=40))
+    summary = ticks_ingest(
+        source=FakeTickerSource([_batch(BTCUSD="101")]), repo=repo, now=lambda: POLL.replace(second=40)
+    )
 
     assert summary.status == "duplicate" and summary.stored == 0
     assert repo.latest(exchange="bitfinex", pair="BTCUSD").last_price == Decimal("100")
-    assert repo.get_snapshot(exchange="bitfinex", minute_ms=to_ms(MINUTE)).prices == {"BTCUSD": Decimal("100")}
+    assert repo.get_snapshot(exchange="bitfinex", minute_ms=to_ms(MINUTE)).prices == {
+        "BTCUSD": Decimal("100")
+    }
 
 
 def test_concurrent_polls_of_one_minute_store_it_once():
@@ -72,7 +83,9 @@ def test_concurrent_polls_of_one_minute_store_it_once():
     results = []
 
     def run(price):
-        results.append(ticks_ingest(source=FakeTickerSource([_batch(BTCUSD=price)]), repo=repo, now=lambda: POLL))
+        results.append(
+            ticks_ingest(source=FakeTickerSource([_batch(BTCUSD=price)]), repo=repo, now=lambda: POLL)
+        )
 
     threads = [threading.Thread(target=run, args=(str(100 + i),)) for i in range(8)]
     for thread in threads:
@@ -91,7 +104,9 @@ def test_a_failed_fetch_stores_nothing_and_logs_one_error_line(caplog):
     caplog.set_level(logging.ERROR, logger="prices")
 
     summary = ticks_ingest(
-        source=FakeTickerSource([SourceError("Bitfinex answered HTTP 429: ratelimit: error", rate_limited=True)]),
+        source=FakeTickerSource(
+            [SourceError("Bitfinex answered HTTP 429: ratelimit: error", rate_limited=True)]
+        ),
         repo=repo,
         now=lambda: POLL,
     )
@@ -132,7 +147,11 @@ def test_a_backfilled_candle_describes_the_same_minute_as_a_poll_made_just_after
     candles = FakeCandleSource({"BTCUSD": [_candle(MINUTE, "7240.04860029")]})
 
     summary = candles_backfill(
-        source=candles, pairs=["BTCUSD"], start=MINUTE, end=datetime(2019, 12, 31, 0, 5, tzinfo=UTC), repo=repo
+        source=candles,
+        pairs=["BTCUSD"],
+        start=MINUTE,
+        end=datetime(2019, 12, 31, 0, 5, tzinfo=UTC),
+        repo=repo,
     )
 
     assert summary.stored == 0 and summary.already_stored == 1  # same key: the poll's minute
@@ -169,7 +188,9 @@ def test_a_poll_into_a_minute_filled_from_candles_adds_only_the_missing_pairs():
         repo=repo,
     )
 
-    summary = ticks_ingest(source=FakeTickerSource([_batch(BTCUSD="7001", ETHUSD="130")]), repo=repo, now=lambda: POLL)
+    summary = ticks_ingest(
+        source=FakeTickerSource([_batch(BTCUSD="7001", ETHUSD="130")]), repo=repo, now=lambda: POLL
+    )
 
     assert summary.stored == 1 and summary.skipped["already_stored"] == 1
     snapshot = repo.get_snapshot(exchange="bitfinex", minute_ms=to_ms(MINUTE))
@@ -180,13 +201,18 @@ def test_rebuilding_rollups_from_ticks_restores_lost_aggregates():
     repo = InMemoryTickRepository()
     for minute in range(0, 90):
         poll = datetime(2019, 12, 31, minute // 60, minute % 60, 5, tzinfo=UTC)
-        ticks_ingest(source=FakeTickerSource([_batch(BTCUSD=str(7000 + minute % 7))]), repo=repo, now=lambda p=poll: p)
+        ticks_ingest(
+            source=FakeTickerSource([_batch(BTCUSD=str(7000 + minute % 7))]), repo=repo, now=lambda p=poll: p
+        )
     expected = dict(repo.rollups["bitfinex"])
     repo.rollups.clear()
     repo.snapshots.clear()
 
     written = rollups_rebuild(
-        exchange="bitfinex", start=datetime(2019, 12, 30, 23, tzinfo=UTC), end=datetime(2019, 12, 31, 2, tzinfo=UTC), repo=repo
+        exchange="bitfinex",
+        start=datetime(2019, 12, 30, 23, tzinfo=UTC),
+        end=datetime(2019, 12, 31, 2, tzinfo=UTC),
+        repo=repo,
     )
 
     assert written == 3  # polls from 00:00:05 describe 2019-12-30T23:59 .. 2019-12-31T01:28

@@ -61,7 +61,12 @@ def test_merging_moments_equals_moments_of_the_union():
 
 
 def test_segment_counts_returns_only_between_consecutive_minutes():
-    points = [(0, Decimal("100")), (MIN, Decimal("110")), (3 * MIN, Decimal("121")), (4 * MIN, Decimal("121"))]
+    points = [
+        (0, Decimal("100")),
+        (MIN, Decimal("110")),
+        (3 * MIN, Decimal("121")),
+        (4 * MIN, Decimal("121")),
+    ]
 
     segment = segment_of(points)
 
@@ -116,7 +121,9 @@ prices_strategy = st.decimals(min_value=Decimal("0.00001"), max_value=Decimal("1
 def test_concatenated_segments_equal_direct_statistics(minutes, data):
     minutes.sort()
     points = [(m * MIN, data.draw(prices_strategy)) for m in minutes]
-    cuts = sorted(set(data.draw(st.lists(st.integers(min_value=1, max_value=len(points) - 1 or 1), max_size=4))))
+    cuts = sorted(
+        set(data.draw(st.lists(st.integers(min_value=1, max_value=len(points) - 1 or 1), max_size=4)))
+    )
     pieces, previous = [], 0
     for cut in [*cuts, len(points)]:
         if cut > previous:

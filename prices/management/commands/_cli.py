@@ -21,12 +21,16 @@ def parse_cli_datetime(raw: str | None, option: str) -> datetime | None:
     try:
         value = datetime.fromisoformat(raw)
     except ValueError:
-        raise CommandError(f"{option} {raw!r} is not an ISO 8601 datetime such as 2019-12-31T00:00:00Z") from None
+        raise CommandError(
+            f"{option} {raw!r} is not an ISO 8601 datetime such as 2019-12-31T00:00:00Z"
+        ) from None
     return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
 
 
 @contextmanager
-def progress_bar(*, total: int | None, unit: str, desc: str, verbosity: int) -> Iterator[Callable[[int], None]]:
+def progress_bar(
+    *, total: int | None, unit: str, desc: str, verbosity: int
+) -> Iterator[Callable[[int], None]]:
     """Yield an `advance(n)` callable drawing a tqdm bar on stderr (silent at verbosity 0)."""
     bar = tqdm(total=total, unit=unit, desc=desc, file=sys.stderr, disable=verbosity == 0, dynamic_ncols=True)
     try:

@@ -17,7 +17,9 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--pair", action="append", required=True, help="Pair such as BTCUSD or AAVE:USD; repeatable.")
+        parser.add_argument(
+            "--pair", action="append", required=True, help="Pair such as BTCUSD or AAVE:USD; repeatable."
+        )
         parser.add_argument("--start", required=True, help="ISO 8601 start (inclusive); naive means UTC.")
         parser.add_argument("--end", required=True, help="ISO 8601 end (exclusive); naive means UTC.")
 
@@ -32,7 +34,9 @@ class Command(BaseCommand):
             raise CommandError("--start must be before --end")
         expected = len(pairs) * int((end - start).total_seconds() // 60)
         try:
-            with progress_bar(total=expected, unit="min", desc="backfill", verbosity=options["verbosity"]) as advance:
+            with progress_bar(
+                total=expected, unit="min", desc="backfill", verbosity=options["verbosity"]
+            ) as advance:
                 summary = candles_backfill(
                     source=get_candle_source(), pairs=pairs, start=start, end=end, progress=advance
                 )

@@ -262,7 +262,8 @@ class Command(BaseCommand):
             ),
         ]
         self.stdout.write(
-            f"\nnaive/aggregate: time {ratio:.0f}×, calls {sum(naive['calls'].values())}/{sum(rank['calls'].values())}, "
+            f"\nnaive/aggregate: time {ratio:.0f}×, "
+            f"calls {sum(naive['calls'].values())}/{sum(rank['calls'].values())}, "
             f"items {naive['items']:,}/{rank['items']:,}"
         )
         self.stdout.write("\nTargets:")

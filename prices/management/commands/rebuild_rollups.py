@@ -16,7 +16,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--start", help="ISO 8601 start (UTC if naive). Default: 7 days before --end.")
         parser.add_argument("--end", help="ISO 8601 end (UTC if naive). Default: the newest stored minute.")
-        parser.add_argument("--pair", action="append", help="Only these pairs (repeatable). Default: all tracked.")
+        parser.add_argument(
+            "--pair", action="append", help="Only these pairs (repeatable). Default: all tracked."
+        )
 
     def handle(self, *args, **options):
         repo = get_tick_repository()
@@ -31,10 +33,15 @@ class Command(BaseCommand):
                 raise CommandError("--start must be before --end")
             pairs = options["pair"] or sorted(registry)
             days = max(1, int((end - start).total_seconds() // 86400) + 1)
-            with progress_bar(total=days * len(pairs), unit="pair-day", desc="rebuild", verbosity=options["verbosity"]) as advance:
+            with progress_bar(
+                total=days * len(pairs), unit="pair-day", desc="rebuild", verbosity=options["verbosity"]
+            ) as advance:
                 written = rollups_rebuild(
                     exchange=EXCHANGE_BITFINEX, start=start, end=end, pairs=pairs, repo=repo, progress=advance
                 )
         except RepositoryError as exc:
             raise CommandError(str(exc)) from exc
-        self.stdout.write(f"Rebuilt {written} hour rollups for {len(pairs)} pairs from {start:%Y-%m-%dT%H:%MZ} to {end:%Y-%m-%dT%H:%MZ}")
+        self.stdout.write(
+            f"Rebuilt {written} hour rollups for {len(pairs)} pairs "
+            f"from {start:%Y-%m-%dT%H:%MZ} to {end:%Y-%m-%dT%H:%MZ}"
+        )
