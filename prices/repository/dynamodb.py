@@ -17,6 +17,7 @@ was just written, or a stale answer would stay cached until the next minute.
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import time
@@ -129,6 +130,31 @@ def _segment_from_item(value: dict[str, Any]) -> Segment:
     )
 
 
+def _items_without_model_parsing(
+    response_dict: dict[str, Any], customized_response_dict: dict[str, Any], **_: Any
+) -> None:
+    """Hand Items/Item of a successful Query or GetItem to the caller as plain JSON.
+
+    DynamoDB speaks JSON, and the attribute values botocore's model-driven parser returns are
+    the same dicts as the wire JSON ({"S": ...}, {"N": ...}, {"M": ...}; we store no binary
+    values, the one type it would transform). That parser costs ~30 µs per attribute: most of
+    a 24 h history read (1,440 items). So the items are taken out of the body before parsing
+    and put back unchanged afterwards (botocore's documented before-parse event).
+    """
+    if response_dict.get("status_code") != 200 or not response_dict.get("body"):
+        return
+    try:
+        body = json.loads(response_dict["body"])
+    except ValueError:
+        return  # let botocore report it
+    if not isinstance(body, dict):
+        return
+    for key in ("Items", "Item"):
+        if key in body:
+            customized_response_dict[key] = body.pop(key)
+    response_dict["body"] = json.dumps(body).encode()
+
+
 class DynamoTickRepository:
     """TickRepository on DynamoDB (AWS, or any endpoint speaking its protocol, e.g. dynalite)."""
 
@@ -168,6 +194,10 @@ class DynamoTickRepository:
                 f"DynamoDB client setup failed (AWS_REGION={region!r}, "
                 f"DYNAMODB_ENDPOINT_URL={endpoint_url or ''!r}): {exc}"
             ) from exc
+        for operation in ("Query", "GetItem"):
+            self.client.meta.events.register(
+                f"before-parse.dynamodb.{operation}", _items_without_model_parsing
+            )
         self.ticks_table = f"{table_prefix}ticks"
         self.aggregates_table = f"{table_prefix}aggregates"
 
