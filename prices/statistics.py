@@ -15,7 +15,7 @@ Results are reported as float64.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Context, Decimal
 
@@ -51,16 +51,30 @@ class Moments:
         return cls(n=len(values), mean=mean, m2=m2)
 
     def merge(self, other: Moments) -> Moments:
-        """The moments of both samples together (Chan, Golub & LeVeque's pairwise update)."""
-        if other.n == 0:
-            return self
-        if self.n == 0:
-            return other
-        n = self.n + other.n
-        delta = CONTEXT.subtract(other.mean, self.mean)
-        mean = CONTEXT.add(self.mean, CONTEXT.divide(CONTEXT.multiply(delta, other.n), n))
-        correction = CONTEXT.divide(CONTEXT.multiply(CONTEXT.multiply(delta, delta), self.n * other.n), n)
-        m2 = CONTEXT.add(CONTEXT.add(self.m2, other.m2), correction)
+        """The moments of both samples together (see `combine`)."""
+        return Moments.combine([self, other])
+
+    @staticmethod
+    def combine(parts: Sequence[Moments]) -> Moments:
+        """The moments of the union of disjoint samples (Chan, Golub & LeVeque, n-way form).
+
+        mean = Σ nᵢ·meanᵢ / n and M2 = Σ M2ᵢ + Σ nᵢ·(meanᵢ − mean)²: a second pass over
+        the parts' means, so no large terms cancel.
+        """
+        parts = [p for p in parts if p.n]
+        if len(parts) <= 1:
+            return parts[0] if parts else Moments()
+        n = sum(p.n for p in parts)
+        total = ZERO
+        for p in parts:
+            total = CONTEXT.add(total, CONTEXT.multiply(p.mean, p.n))
+        mean = CONTEXT.divide(total, n)
+        m2 = ZERO
+        for p in parts:
+            deviation = CONTEXT.subtract(p.mean, mean)
+            m2 = CONTEXT.add(
+                m2, CONTEXT.add(p.m2, CONTEXT.multiply(CONTEXT.multiply(deviation, deviation), p.n))
+            )
         return Moments(n=n, mean=mean, m2=m2)
 
     def add(self, value: Decimal) -> Moments:
@@ -108,22 +122,10 @@ class Segment:
         return self.prices.n
 
     def then(self, later: Segment) -> Segment:
-        """This segment followed by a later, non-overlapping one."""
-        if later.first_ms <= self.last_ms:
-            raise ValueError("segments must be in time order and must not overlap")
-        returns = self.returns.merge(later.returns)
-        if later.first_ms - self.last_ms == MINUTE_MS:
-            returns = returns.merge(Moments(n=1, mean=_log_return(self.last, later.first)))
-        return Segment(
-            prices=self.prices.merge(later.prices),
-            minimum=min(self.minimum, later.minimum),
-            maximum=max(self.maximum, later.maximum),
-            first_ms=self.first_ms,
-            first=self.first,
-            last_ms=later.last_ms,
-            last=later.last,
-            returns=returns,
-        )
+        """This segment followed by a later, non-overlapping one (see `segments_concat`)."""
+        result = segments_concat([self, later])
+        assert result is not None
+        return result
 
 
 def _log_return(before: Decimal, after: Decimal) -> Decimal:
@@ -161,13 +163,31 @@ def segment_of(points: Iterable[tuple[int, Decimal]]) -> Segment | None:
 
 
 def segments_concat(segments: Iterable[Segment | None]) -> Segment | None:
-    """Concatenate time-ordered, non-overlapping segments (None entries are skipped)."""
-    result: Segment | None = None
-    for segment in segments:
-        if segment is None:
-            continue
-        result = segment if result is None else result.then(segment)
-    return result
+    """Concatenate time-ordered, non-overlapping segments (None entries are skipped).
+
+    Price moments combine n-way; the returns add, to each segment's own, the log return
+    across every seam between adjacent minutes. Raises ValueError if segments overlap or
+    are out of order.
+    """
+    parts = [segment for segment in segments if segment is not None]
+    if len(parts) <= 1:
+        return parts[0] if parts else None
+    seams = []
+    for before, after in zip(parts, parts[1:], strict=False):
+        if after.first_ms <= before.last_ms:
+            raise ValueError("segments must be in time order and must not overlap")
+        if after.first_ms - before.last_ms == MINUTE_MS:
+            seams.append(Moments(n=1, mean=_log_return(before.last, after.first)))
+    return Segment(
+        prices=Moments.combine([p.prices for p in parts]),
+        minimum=min(p.minimum for p in parts),
+        maximum=max(p.maximum for p in parts),
+        first_ms=parts[0].first_ms,
+        first=parts[0].first,
+        last_ms=parts[-1].last_ms,
+        last=parts[-1].last,
+        returns=Moments.combine([*(p.returns for p in parts), *seams]),
+    )
 
 
 @dataclass(frozen=True, slots=True)
