@@ -2,17 +2,36 @@
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from alerts import services
 from alerts.deliveries import deliveries_retry
+from alerts.evaluation import rule_spec
 from alerts.models import AlertEvent, AlertRule, Delivery, NotificationChannel
+
+
+class AlertRuleForm(forms.ModelForm):
+    """Checks the parameters against the condition, as the API does."""
+
+    class Meta:
+        model = AlertRule
+        fields = "__all__"
+
+    def clean(self):
+        cleaned = super().clean()
+        if not self.errors:
+            probe = AlertRule(**{k: cleaned.get(k) for k in services.SPEC_FIELDS})
+            for field, message in rule_spec(probe).errors().items():
+                self.add_error(field, message)
+        return cleaned
 
 
 @admin.register(AlertRule)
 class AlertRuleAdmin(admin.ModelAdmin):
+    form = AlertRuleForm
     list_display = (
         "name",
         "owner",

@@ -160,7 +160,7 @@ def _due_rules(minute: datetime):
 
 
 def _load_inputs(
-    rules: list[AlertRule],
+    rules: list[_RuleRow],
     minute: datetime,
     *,
     exchange: str,
@@ -173,10 +173,14 @@ def _load_inputs(
     pairs: set[str] = set()
     pairs_by_window: dict[int, set[str]] = defaultdict(set)
     for rule in rules:
-        spec = rule.spec = rule_spec(rule)
-        first = _first_minute(rule, minute, catch_up)
-        span = max(span, (minute - first) // MINUTE + spec.lookback_minutes(stale))
         pairs.add(rule.pair)
+        try:
+            spec = rule.spec = rule_spec(rule)
+            lookback = spec.lookback_minutes(stale)
+        except (ValueError, TypeError):  # a malformed row fails alone, in _evaluate_rule
+            continue
+        first = _first_minute(rule, minute, catch_up)
+        span = max(span, (minute - first) // MINUTE + lookback)
         if spec.condition is Condition.VOLATILITY_ABOVE:
             pairs_by_window[spec.window_minutes].add(rule.pair)
     raw = selectors.recent_prices(
@@ -428,8 +432,8 @@ class BacktestNotification:
 
     minute: datetime
     state: str
-    observed: object
-    reference: object
+    observed: Decimal | None
+    reference: Decimal | None
     message: str
 
 

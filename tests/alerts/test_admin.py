@@ -88,3 +88,25 @@ def test_rule_change_page_renders(admin_client, make_rule):
 
     assert admin_client.get(f"{RULES}{rule.pk}/change/").status_code == 200
     assert AlertRule.objects.count() == 1
+
+
+def test_the_rule_form_checks_parameters_against_the_condition(admin_client, alice):
+    response = admin_client.post(
+        f"{RULES}add/",
+        {
+            "owner": alice.pk,
+            "name": "no window",
+            "exchange": "bitfinex",
+            "pair": "BTCUSD",
+            "enabled": "on",
+            "condition": "pct_change",
+            "percent": "2",
+            "direction": "either",
+            "trigger_mode": "rearm",
+            "cooldown_minutes": "60",
+        },
+    )
+
+    assert response.status_code == 200
+    assert "required for pct_change" in response.content.decode()
+    assert AlertRule.objects.count() == 0

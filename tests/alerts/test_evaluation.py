@@ -275,3 +275,14 @@ def test_database_queries_and_store_reads_do_not_grow_with_rules_per_pair(make_r
 
     assert many == few
     assert few[0] == 2  # one recent_prices read + one pairs_stats read for the 60 min window
+
+
+def test_a_malformed_rule_saved_around_validation_fails_alone(make_rule, seed):
+    make_rule(name="malformed", condition="volatility_above", threshold=None, window_minutes=None)
+    healthy = make_rule(name="healthy")
+    repo = seed("BTCUSD", [101])
+
+    summary = evaluate(0, repo)
+
+    assert summary.errors == 1
+    assert list(AlertEvent.objects.values_list("rule", flat=True)) == [healthy.pk]
