@@ -78,7 +78,6 @@ class OverviewRow:
     last_price: Decimal
     last_minute: datetime
     stats: WindowStats
-    value: float | None
     low_coverage: bool
     sparkline: Sparkline
     stopped_since: datetime | None
@@ -140,7 +139,6 @@ def overview_get(*, exchange: str = EXCHANGE_BITFINEX, repo: TickRepository | No
                 last_price=summary.last_price,
                 last_minute=summary.last_minute,
                 stats=entry.stats,
-                value=entry.value,
                 low_coverage=entry.low_coverage,
                 sparkline=sparkline(recent.get(entry.pair.name, []), start=start, end=end),
                 stopped_since=stopped_since(last_minute=summary.last_minute, end=end),

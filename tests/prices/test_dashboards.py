@@ -19,6 +19,7 @@ from prices import selectors
 from prices.dashboards.staticfiles import plotly_js_path
 from prices.domain import EXCHANGE_BITFINEX, MINUTE, Tick, TickSource, minute_floor
 from prices.services import history_store
+from prices.templatetags import dashboards as dashboard_tags
 
 NOW = datetime(2024, 5, 1, 12, 0, 30, tzinfo=UTC)
 NEWEST = minute_floor(NOW) - MINUTE  # 11:59, the minute a poll at 12:00:30 describes
@@ -103,7 +104,7 @@ def test_overview_row_shows_price_change_relative_std_coverage_and_sparkline(mar
 
     row = re.search(r'<tr data-pair="ETHUSD".*?</tr>', html, re.S).group(0)
     assert 'href="/pairs/ETHUSD/"' in row
-    assert "3,000" in row or "3,0" in row  # the last price, grouped
+    assert '3,018 <span class="unit">USD</span>' in row  # the last price, grouped
     assert f"{abs(stats.change_pct):.2f} %" in row
     assert f"{stats.coverage * 100:.0f} %" in row  # 180 of 1,440 minutes
     assert re.search(
@@ -171,6 +172,28 @@ def test_overview_without_data_explains_how_to_start_fetching_or_importing(memor
     assert "No prices yet" in html
     assert "make run" in html and "fetch_prices" in html and "import_prices" in html
     assert "<table" not in html
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (Decimal("7240.04860029"), "7,240.04860029"),
+        (Decimal("0.00007181"), "0.00007181"),
+        (Decimal("-12.50"), "\u221212.5"),
+        (Decimal("1E+3"), "1,000"),
+        (None, "—"),
+    ],
+)
+def test_prices_keep_their_stored_digits_with_thousands_separators(value, expected):
+    assert dashboard_tags.price(value) == expected
+
+
+def test_percentages_carry_a_sign_and_never_show_minus_zero():
+    assert dashboard_tags.signed_percent(1.234) == "+1.23 %"
+    assert dashboard_tags.signed_percent(-0.4) == "\u22120.40 %"
+    assert dashboard_tags.signed_percent(-0.001) == "0.00 %"
+    assert dashboard_tags.ratio_percent(0.004731) == "0.473 %"
+    assert dashboard_tags.percent(0.948) == "94.8 %"
 
 
 # --- DynamoDB calls (moto, in process) ----------------------------------------------------
