@@ -9,6 +9,7 @@ bump.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Callable
@@ -44,7 +45,7 @@ def _ttl(now: float) -> int:
 
 def cached(key: str, compute: Callable[[], T]) -> tuple[T, bool]:
     """`compute()`'s value cached under `key` for the current generation; returns (value, hit)."""
-    full_key = f"prices:{data_generation()}:{key}"
+    full_key = f"prices:{data_generation()}:{hashlib.sha256(key.encode()).hexdigest()}"
     value = cache.get(full_key)
     if value is not None:
         return value, True

@@ -305,9 +305,12 @@ class RankApi(PriceApiView):
             "limit", request.query_params.get("limit"), default=1000, minimum=1, maximum=1000
         )
         pairs = _pairs_param(request)
-        end_raw = request.query_params.get("end") or ""
-        key = f"rank:{window}:{metric}:{limit}:{','.join(pairs or [])}:{end_raw}"
-        body, _ = cached(key, lambda: self._rank(window, metric, limit, pairs, _window_end(request)))
+        end = parse_datetime_param("end", request.query_params.get("end"))
+        end = minute_ceil(end) if end else None
+        key = f"rank:{window}:{metric}:{limit}:{','.join(pairs or [])}:{format_utc(end) or ''}"
+        body, _ = cached(
+            key, lambda: self._rank(window, metric, limit, pairs, end or selectors.window_end_default())
+        )
         return Response(body)
 
     @staticmethod
