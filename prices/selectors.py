@@ -268,3 +268,38 @@ def pairs_overview(
         PairOverview(p.exchange, p.pair, p.last_price, p.last_minute, stats.get(p.pair.name, empty))
         for p in pairs
     ]
+
+
+def hourly_points(
+    *,
+    end: datetime,
+    minutes: int,
+    pairs: Iterable[str] | None = None,
+    exchange: str = EXCHANGE_BITFINEX,
+    repo: TickRepository | None = None,
+) -> dict[str, list[tuple[datetime, Decimal]]]:
+    """Per pair, the first and last (minute, price) of every whole hour in [end − minutes, end).
+
+    A coarse series for sparklines: one Query of hour rollups instead of every minute
+    snapshot (a partial hour at either edge is left out; append the newest price from
+    `pairs_list` to reach the present).
+    """
+    repo = repo or get_tick_repository()
+    end_ms = to_ms(end)
+    plan = window_plan(end_ms - minutes * MINUTE_MS, end_ms)
+    if not plan.has_hours:
+        return {}
+    rollups = repo.rollups_between(
+        exchange=exchange,
+        start_ms=plan.hours_start_ms,
+        end_ms=plan.hours_end_ms,
+        pairs=list(pairs) if pairs is not None else None,
+    )
+    series: dict[str, list[tuple[datetime, Decimal]]] = {}
+    for rollup in rollups:
+        for pair, segment in rollup.segments.items():
+            points = series.setdefault(pair, [])
+            points.append((from_ms(segment.first_ms), segment.first))
+            if segment.last_ms != segment.first_ms:
+                points.append((from_ms(segment.last_ms), segment.last))
+    return series

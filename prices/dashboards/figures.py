@@ -451,15 +451,17 @@ def sparkline(
     width: int = 120,
     height: int = 32,
     max_points: int = 120,
+    step_ms: int = MINUTE_MS,
 ) -> Sparkline:
     """A sparkline of time-ordered (minute, price) points over [start, end).
 
-    Downsampled like the charts (LTTB, at most `max_points` values) and broken at gaps;
-    a lone minute between gaps is drawn as a dot.
+    Downsampled like the charts (LTTB, at most `max_points` values) and broken where two
+    points are more than `step_ms` apart (a minute for minute prices, an hour for hourly
+    points); a lone point between gaps is drawn as a dot.
     """
     if not points:
         return Sparkline("", width, height, None, None, "flat", 0)
-    series = downsample_gapped([(to_ms(m), p) for m, p in points], max_points=max_points)
+    series = downsample_gapped([(to_ms(m), p) for m, p in points], max_points=max_points, step_ms=step_ms)
     x0, x1 = to_ms(start), max(to_ms(end) - MINUTE_MS, to_ms(start) + 1)
     values = [y for y in series.ys if y is not None]
     low, high = min(values), max(values)

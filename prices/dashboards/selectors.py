@@ -15,7 +15,7 @@ from decimal import Decimal
 
 from prices import selectors
 from prices.dashboards.figures import Sparkline, sparkline
-from prices.domain import EXCHANGE_BITFINEX, MINUTE, Pair, Tick
+from prices.domain import EXCHANGE_BITFINEX, HOUR_MS, MINUTE, Pair, Tick
 from prices.ohlc import Ohlc
 from prices.repository import TickRepository
 from prices.statistics import WindowStats
@@ -111,8 +111,9 @@ class Overview:
 def overview_get(*, exchange: str = EXCHANGE_BITFINEX, repo: TickRepository | None = None) -> Overview:
     """Every tracked pair in `pairs_rank` order (24 h relative std, as GET /api/v1/rank/).
 
-    Reads: the pair registry twice, the window's hour rollups and edge minutes once, and the
-    24 h of minute snapshots for the sparklines; none of it per pair. Raises RepositoryError.
+    Reads: the pair registry twice, the window's hour rollups and edge minutes for the ranking,
+    and the hour rollups again for the sparklines (first and last price of each hour, then the
+    newest price); none of it per pair. Raises RepositoryError.
     """
     summaries = {s.pair.name: s for s in selectors.pairs_list(exchange=exchange, repo=repo)}
     if not summaries:
@@ -127,7 +128,7 @@ def overview_get(*, exchange: str = EXCHANGE_BITFINEX, repo: TickRepository | No
         exchange=exchange,
         repo=repo,
     )
-    recent = selectors.recent_prices(end=end, minutes=minutes, exchange=exchange, repo=repo)
+    hourly = selectors.hourly_points(end=end, minutes=minutes, exchange=exchange, repo=repo)
     start = end - minutes * MINUTE
     rows = []
     for entry in ranking:
@@ -140,11 +141,25 @@ def overview_get(*, exchange: str = EXCHANGE_BITFINEX, repo: TickRepository | No
                 last_minute=summary.last_minute,
                 stats=entry.stats,
                 low_coverage=entry.low_coverage,
-                sparkline=sparkline(recent.get(entry.pair.name, []), start=start, end=end),
+                sparkline=sparkline(
+                    _with_newest(hourly.get(entry.pair.name, []), summary, start=start),
+                    start=start,
+                    end=end,
+                    step_ms=HOUR_MS,
+                ),
                 stopped_since=stopped_since(last_minute=summary.last_minute, end=end),
             )
         )
     return Overview(end=end, window=OVERVIEW_WINDOW, metric=OVERVIEW_METRIC, rows=rows)
+
+
+def _with_newest(
+    points: list[tuple[datetime, Decimal]], summary: selectors.PairSummary, *, start: datetime
+) -> list[tuple[datetime, Decimal]]:
+    """Hourly points followed by the pair's newest price (when it is inside the window and newer)."""
+    if summary.last_minute >= start and (not points or points[-1][0] < summary.last_minute):
+        return [*points, (summary.last_minute, summary.last_price)]
+    return points
 
 
 def overview_row_matches(row: OverviewRow, *, quote: str = "", query: str = "") -> bool:

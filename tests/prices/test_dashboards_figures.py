@@ -198,3 +198,16 @@ def test_sparkline_of_nothing_is_empty():
     spark = sparkline([], start=START, end=START + timedelta(hours=24))
 
     assert spark.d == "" and spark.points == 0
+
+
+def test_hourly_sparkline_points_join_within_an_hour_and_break_at_a_missing_hour():
+    hourly = [(START, Decimal("1")), (START + timedelta(minutes=59), Decimal("2"))]
+    later = [
+        (START + timedelta(hours=3), Decimal("3")),
+        (START + timedelta(hours=3, minutes=59), Decimal("4")),
+    ]
+
+    spark = sparkline(hourly + later, start=START, end=START + timedelta(hours=4), step_ms=3_600_000)
+
+    assert spark.d.count("M") == 2  # hours 0 and 3 are drawn; hours 1–2 are a gap
+    assert spark.d.count("L") == 2

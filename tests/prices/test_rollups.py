@@ -90,3 +90,27 @@ def test_window_segments_equal_segments_of_the_raw_minutes(minutes, start, lengt
     assert got.returns.n == direct.returns.n
     if direct.count > 1:
         assert got.prices.std_sample == pytest.approx(direct.prices.std_sample, rel=1e-9, abs=1e-18)
+
+
+def test_hourly_points_are_the_first_and_last_price_of_each_whole_hour():
+    from datetime import UTC, datetime
+
+    from prices.repository.memory import InMemoryTickRepository
+    from prices.selectors import hourly_points
+    from prices.services import history_store
+    from tests.realdata import candle_ticks
+
+    repo = InMemoryTickRepository()
+    history_store(ticks=candle_ticks("IOTUSD", "19-12-31"), repo=repo)
+    end = datetime(2019, 12, 31, 6, 30, tzinfo=UTC)
+
+    points = hourly_points(end=end, minutes=300, repo=repo)["IOTUSD"]
+
+    ticks = [t for t in candle_ticks("IOTUSD", "19-12-31") if 2 <= t.minute.hour < 6]
+    expected = []
+    for hour in sorted({t.minute.hour for t in ticks}):
+        in_hour = [t for t in ticks if t.minute.hour == hour]
+        expected += [(in_hour[0].minute, in_hour[0].last_price)]
+        if len(in_hour) > 1:
+            expected += [(in_hour[-1].minute, in_hour[-1].last_price)]
+    assert points == expected  # the partial hours 01:30–02:00 and 06:00–06:30 are left out
