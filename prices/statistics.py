@@ -6,10 +6,10 @@ with Chan et al.'s parallel update of the mean and M2 (sum of squared deviations
 24 h window is answered from a few stored hour segments instead of 1,440 ticks, with the
 same result as computing directly from the ticks.
 
-Arithmetic: price moments are computed in Decimal with 38 significant digits (DynamoDB's
-precision), so prices near 1e5 that move by 0.01 keep their spread exactly, and a constant
-price has M2 = 0. Log returns are computed in float64 (math.log of the exact Decimal ratio).
-Results are reported as float64.
+Arithmetic: price moments are computed in Decimal with 20 significant digits (float64 has
+17; DynamoDB stores up to 38), so prices near 1e5 that move by 0.01 keep their spread to
+~1e-13, and a constant price has M2 = 0. Log returns are computed in float64 (math.log of the
+Decimal ratio). Results are reported as float64.
 """
 
 from __future__ import annotations
@@ -21,14 +21,14 @@ from decimal import Context, Decimal
 
 from prices.domain import MINUTE_MS
 
-# DynamoDB stores at most 38 significant digits; boto3 rejects anything that would round.
-CONTEXT = Context(prec=38)
+# 20 digits: beyond float64 (17), within DynamoDB's 38 (boto3 rejects numbers that would round).
+CONTEXT = Context(prec=20)
 ZERO = Decimal(0)
 
 
 @dataclass(frozen=True, slots=True)
 class Moments:
-    """Count `n`, `mean` and `m2` = Σ(x − mean)² of a sample, as 38-digit Decimals."""
+    """Count `n`, `mean` and `m2` = Σ(x − mean)² of a sample, as 20-digit Decimals."""
 
     n: int = 0
     mean: Decimal = ZERO
@@ -49,6 +49,15 @@ class Moments:
             deviation = CONTEXT.subtract(value, mean)
             m2 = CONTEXT.add(m2, CONTEXT.multiply(deviation, deviation))
         return cls(n=len(values), mean=mean, m2=m2)
+
+    @classmethod
+    def of_floats(cls, values: Sequence[float]) -> Moments:
+        """Moments of float64 values (two-pass with exactly rounded sums), stored as Decimal."""
+        if not values:
+            return cls()
+        mean = math.fsum(values) / len(values)
+        m2 = math.fsum((value - mean) ** 2 for value in values)
+        return cls(n=len(values), mean=Decimal(repr(mean)), m2=Decimal(repr(m2)))
 
     def merge(self, other: Moments) -> Moments:
         """The moments of both samples together (see `combine`)."""
@@ -128,9 +137,9 @@ class Segment:
         return result
 
 
-def _log_return(before: Decimal, after: Decimal) -> Decimal:
-    """ln(after / before) as a Decimal of the float64 result (ratio taken exactly first)."""
-    return Decimal(repr(math.log(float(CONTEXT.divide(after, before)))))
+def _log_return(before: Decimal, after: Decimal) -> float:
+    """ln(after / before) in float64 (the ratio is taken exactly first)."""
+    return math.log(float(CONTEXT.divide(after, before)))
 
 
 def segment_of(points: Iterable[tuple[int, Decimal]]) -> Segment | None:
@@ -158,7 +167,7 @@ def segment_of(points: Iterable[tuple[int, Decimal]]) -> Segment | None:
         first=ordered[0][1],
         last_ms=ordered[-1][0],
         last=ordered[-1][1],
-        returns=Moments.of(returns),
+        returns=Moments.of_floats(returns),
     )
 
 
@@ -177,7 +186,7 @@ def segments_concat(segments: Iterable[Segment | None]) -> Segment | None:
         if after.first_ms <= before.last_ms:
             raise ValueError("segments must be in time order and must not overlap")
         if after.first_ms - before.last_ms == MINUTE_MS:
-            seams.append(Moments(n=1, mean=_log_return(before.last, after.first)))
+            seams.append(Moments(n=1, mean=Decimal(repr(_log_return(before.last, after.first)))))
     return Segment(
         prices=Moments.combine([p.prices for p in parts]),
         minimum=min(p.minimum for p in parts),
