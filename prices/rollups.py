@@ -44,6 +44,11 @@ class HourRollup:
         """Number of (pair, minute) prices summarised."""
         return sum(segment.count for segment in self.segments.values())
 
+    @property
+    def last_minute_ms(self) -> int | None:
+        """The newest minute summarised (ms since epoch), None for an empty rollup."""
+        return max((segment.last_ms for segment in self.segments.values()), default=None)
+
 
 def rollup_from_snapshots(*, exchange: str, hour_ms: int, snapshots: Iterable[MinuteSnapshot]) -> HourRollup:
     """The hour rollup of the snapshots whose minute falls in [hour_ms, hour_ms + 1 h)."""

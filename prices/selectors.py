@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from prices.domain import EXCHANGE_BITFINEX, MINUTE, MINUTE_MS, Pair, Tick, from_ms, minute_floor, to_ms
+from prices.domain import (
+    EXCHANGE_BITFINEX,
+    HOUR_MS,
+    MINUTE,
+    MINUTE_MS,
+    Pair,
+    Tick,
+    from_ms,
+    hour_floor_ms,
+    minute_floor,
+    to_ms,
+)
 from prices.ohlc import Ohlc, ohlc_aggregate
 from prices.repository import TickRepository, get_tick_repository
 from prices.rollups import window_plan, window_segments
@@ -107,22 +118,33 @@ def pairs_stats(
 ) -> dict[str, WindowStats]:
     """WindowStats of [end − window, end) per pair, read from hour rollups and edge minute snapshots.
 
-    A 24 h window costs at most a few Query calls whatever the number of pairs: ≤ 25 hour
-    rollups plus the minute snapshots of the two partial hours. `pairs` restricts the result
-    (None = every pair with data). Pairs without data in the window are absent.
+    A 24 h window costs a few Query calls whatever the number of pairs: ≤ 25 hour rollups plus
+    the minute snapshots of the partial hour at the start. The partial hour at the end is
+    read from its own rollup when that rollup ends exactly at `end` (the live case: windows end
+    at the newest minute, whose hour is rolled up as it is stored), else from snapshots too.
+    `pairs` restricts the result (None = every pair with data). Pairs without data in the
+    window are absent.
     """
     repo = repo or get_tick_repository()
     end_ms = to_ms(end)
     start_ms = end_ms - window_minutes * MINUTE_MS
     plan = window_plan(start_ms, end_ms)
     wanted = list(pairs) if pairs is not None else None
+    last_hour_ms = hour_floor_ms(end_ms)
+    current_hour_edge = (last_hour_ms, end_ms) in plan.edges and last_hour_ms >= start_ms
+    rollups_end_ms = last_hour_ms + HOUR_MS if current_hour_edge else plan.hours_end_ms
+    rollups_start_ms = plan.hours_start_ms if plan.has_hours else last_hour_ms
     rollups = (
         repo.rollups_between(
-            exchange=exchange, start_ms=plan.hours_start_ms, end_ms=plan.hours_end_ms, pairs=wanted
+            exchange=exchange, start_ms=rollups_start_ms, end_ms=rollups_end_ms, pairs=wanted
         )
-        if plan.has_hours
+        if plan.has_hours or current_hour_edge
         else []
     )
+    if current_hour_edge and any(
+        r.hour_ms == last_hour_ms and r.last_minute_ms == end_ms - MINUTE_MS for r in rollups
+    ):
+        plan = replace(plan, hours_start_ms=rollups_start_ms, hours_end_ms=rollups_end_ms)
     snapshots = [
         snapshot
         for a, b in plan.edges

@@ -114,3 +114,72 @@ def test_hourly_points_are_the_first_and_last_price_of_each_whole_hour():
         if len(in_hour) > 1:
             expected += [(in_hour[-1].minute, in_hour[-1].last_price)]
     assert points == expected  # the partial hours 01:30–02:00 and 06:00–06:30 are left out
+
+
+class _SpyRepo:
+    """Records the snapshot ranges a selector reads from an in-memory repository."""
+
+    def __init__(self, inner):
+        self.inner = inner
+        self.snapshot_reads = []
+
+    def snapshots_between(self, **kwargs):
+        self.snapshot_reads.append((kwargs["start_ms"], kwargs["end_ms"]))
+        return self.inner.snapshots_between(**kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+
+def _stats_from_raw(pair, start_ms, end_ms):
+    import statistics
+
+    from tests.realdata import closes
+
+    values = [c for ms, c in closes(pair) if start_ms <= ms < end_ms]
+    return len(values), float(statistics.stdev(values))
+
+
+def test_a_window_ending_at_the_newest_minute_reads_its_last_partial_hour_from_the_rollup():
+    from datetime import UTC, datetime
+
+    from prices.domain import to_ms
+    from prices.repository.memory import InMemoryTickRepository
+    from prices.selectors import pair_stats
+    from prices.services import history_store
+    from tests.realdata import candle_ticks
+
+    end = datetime(2019, 12, 31, 13, 27, tzinfo=UTC)
+    inner = InMemoryTickRepository()
+    history_store(ticks=[t for t in candle_ticks("BTCUSD") if t.minute < end], repo=inner)
+    newest = max(inner.ticks[("bitfinex", "BTCUSD")])
+    end = datetime.fromtimestamp(newest / 1000 + 60, tz=UTC)  # the end of the newest stored minute
+    repo = _SpyRepo(inner)
+
+    stats = pair_stats(pair="BTCUSD", window_minutes=1440, end=end, repo=repo)
+
+    start_ms = to_ms(end) - 1440 * MINUTE_MS
+    count, std = _stats_from_raw("BTCUSD", start_ms, to_ms(end))
+    assert (stats.count, stats.std) == (count, pytest.approx(std, rel=1e-9))
+    assert repo.snapshot_reads == [(start_ms, start_ms - start_ms % HOUR_MS + HOUR_MS)]  # the first edge only
+
+
+def test_a_window_ending_before_the_newest_minute_reads_both_edges_from_minutes():
+    from datetime import UTC, datetime
+
+    from prices.domain import to_ms
+    from prices.repository.memory import InMemoryTickRepository
+    from prices.selectors import pair_stats
+    from prices.services import history_store
+    from tests.realdata import candle_ticks
+
+    inner = InMemoryTickRepository()
+    history_store(ticks=candle_ticks("BTCUSD"), repo=inner)
+    repo = _SpyRepo(inner)
+    end = datetime(2019, 12, 31, 13, 27, tzinfo=UTC)
+
+    stats = pair_stats(pair="BTCUSD", window_minutes=1440, end=end, repo=repo)
+
+    count, std = _stats_from_raw("BTCUSD", to_ms(end) - 1440 * MINUTE_MS, to_ms(end))
+    assert (stats.count, stats.std) == (count, pytest.approx(std, rel=1e-9))
+    assert len(repo.snapshot_reads) == 2
