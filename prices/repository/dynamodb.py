@@ -48,7 +48,7 @@ DAY_MS = 24 * HOUR_MS
 _TICK_DECIMAL_FIELDS = [
     f.name for f in fields(Tick) if f.name not in {"exchange", "pair", "minute", "source", "observed_at"}
 ]
-_RESERVED = {"pk", "sk", "src", "values", "version"}
+_RESERVED = {"pk", "sk", "src", "values", "version", "prices"}
 
 
 def _num(value: Decimal | int) -> dict[str, str]:
@@ -342,11 +342,19 @@ class DynamoTickRepository:
         return {"pk": {"S": f"{exchange}#1m#{_day_key(minute_ms)}"}, "sk": _num(minute_ms)}
 
     def claim_snapshot(self, snapshot: MinuteSnapshot) -> bool:
-        """Conditional PutItem (attribute_not_exists): the first writer of a minute wins."""
+        """Conditional PutItem (attribute_not_exists): the first writer of a minute wins.
+
+        The prices go into one String attribute `prices` ("BTCUSD=7240.1;AAVE:USD=0.00007181"):
+        window edges read up to 59 of these items for every pair, and one string per item
+        costs far less to store, send and parse than one Number attribute per pair.
+        """
         item = self._snapshot_key(snapshot.exchange, snapshot.minute_ms)
         item["src"] = {"S": snapshot.source}
-        for pair, price in snapshot.prices.items():
-            item[self._pair_attr(pair)] = _num(price)
+        item["prices"] = {
+            "S": ";".join(
+                f"{self._pair_attr(pair)}={decimal_str(price)}" for pair, price in snapshot.prices.items()
+            )
+        }
         with self._errors("claim_snapshot"):
             try:
                 self.client.put_item(
@@ -394,8 +402,20 @@ class DynamoTickRepository:
         item = response.get("Item")
         return self._snapshot_from_item(exchange, item) if item else None
 
-    def _snapshot_from_item(self, exchange: str, item: dict[str, Any]) -> MinuteSnapshot:
-        prices = {name: Decimal(attr["N"]) for name, attr in item.items() if name not in _RESERVED}
+    def _snapshot_from_item(
+        self, exchange: str, item: dict[str, Any], wanted: set[str] | None = None
+    ) -> MinuteSnapshot:
+        prices: dict[str, Decimal] = {}
+        packed = item.get("prices", {}).get("S")
+        if packed:
+            for entry in packed.split(";"):
+                pair, _, price = entry.partition("=")
+                if wanted is None or pair in wanted:
+                    prices[pair] = Decimal(price)
+        # Prices merged later (backfills) are attributes of their own; the first writer wins.
+        for name, attr in item.items():
+            if name not in _RESERVED and name not in prices and (wanted is None or name in wanted):
+                prices[name] = Decimal(attr["N"])
         return MinuteSnapshot(
             exchange=exchange,
             minute_ms=int(item["sk"]["N"]),
@@ -408,7 +428,8 @@ class DynamoTickRepository:
     ) -> list[MinuteSnapshot]:
         """Query each UTC-day partition of [start_ms, end_ms), projecting `pairs` if given."""
         items = self._query_partitions(_day_partitions(exchange, start_ms, end_ms), pairs)
-        return [self._snapshot_from_item(exchange, item) for item in items]
+        wanted = set(pairs) if pairs is not None else None
+        return [self._snapshot_from_item(exchange, item, wanted) for item in items]
 
     # --- hour rollups ---------------------------------------------------------------------
 
@@ -459,7 +480,7 @@ class DynamoTickRepository:
             projections = []
             for offset in range(0, max(len(pair_list), 1), PROJECTION_CHUNK):
                 chunk = pair_list[offset : offset + PROJECTION_CHUNK]
-                names = {"#pk": "pk", "#sk": "sk", "#src": "src"}
+                names = {"#pk": "pk", "#sk": "sk", "#src": "src", "#prices": "prices"}
                 names.update({f"#p{i}": self._pair_attr(p) for i, p in enumerate(chunk)})
                 projections.append((", ".join(names), names))
         merged: dict[int, dict[str, Any]] = {}
