@@ -30,10 +30,10 @@ from prices.sources.base import TickerBatch, TickerRow
 from tests.alerts.helpers import btcusd_closes
 from tests.alerts.processes import PYTHON, ROOT, SmtpSink, free_port, process_env, wait_until
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(420)]
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(600)]
 
-FIRST = datetime(2019, 12, 31, 14, 5, tzinfo=UTC)
-LAST = datetime(2019, 12, 31, 17, 45, tzinfo=UTC)
+FIRST = datetime(2019, 12, 31, 0, 0, tzinfo=UTC)
+LAST = datetime(2019, 12, 31, 23, 59, tzinfo=UTC)
 MAX_LEAD = 10  # minutes the ingestion may run ahead of evaluation (catch-up covers 15)
 
 
