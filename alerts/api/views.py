@@ -17,7 +17,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from alerts import services
-from alerts.evaluation import alert_rule_backtest
+from alerts.backtest import alert_rule_backtest
 from alerts.models import AlertEvent, AlertRule, Delivery, NotificationChannel
 from alerts.rules import Condition, Direction, TriggerMode
 from cryptotracker.api_errors import BadParameterError, ServiceUnavailableError
