@@ -50,6 +50,49 @@ class HourRollup:
         return max((segment.last_ms for segment in self.segments.values()), default=None)
 
 
+BLOCK_HOURS = 23  # a 24 h window that does not start on the hour holds 23 whole hours
+
+
+@dataclass(frozen=True, slots=True)
+class BlockRollup:
+    """One Segment per pair for the BLOCK_HOURS whole UTC hours before `end_ms` (exclusive).
+
+    The concatenation of those hours' rollups, stored so that a 24 h window reads one item
+    instead of 23. Kept only while every hour in it is complete; deleted when one of its
+    hours is refreshed later (backfills, imports, rebuilds).
+    """
+
+    exchange: str
+    end_ms: int
+    segments: Mapping[str, Segment] = field(default_factory=dict)
+
+    @property
+    def start_ms(self) -> int:
+        """The first hour of the block (ms since epoch)."""
+        return self.end_ms - BLOCK_HOURS * HOUR_MS
+
+    def as_rollup(self) -> HourRollup:
+        """The block as one rollup starting at its first hour (for window_segments)."""
+        return HourRollup(exchange=self.exchange, hour_ms=self.start_ms, segments=self.segments)
+
+
+def block_from_rollups(*, exchange: str, end_ms: int, rollups: Iterable[HourRollup]) -> BlockRollup:
+    """The block ending at `end_ms` from the hour rollups inside it (others are ignored)."""
+    start_ms = end_ms - BLOCK_HOURS * HOUR_MS
+    parts: dict[str, list[Segment]] = defaultdict(list)
+    for rollup in sorted(rollups, key=lambda r: r.hour_ms):
+        if start_ms <= rollup.hour_ms < end_ms:
+            for pair, segment in rollup.segments.items():
+                parts[pair].append(segment)
+    segments = {pair: segments_concat(pieces) for pair, pieces in parts.items()}
+    return BlockRollup(exchange=exchange, end_ms=end_ms, segments={p: s for p, s in segments.items() if s})
+
+
+def blocks_containing(hours_ms: Iterable[int]) -> list[int]:
+    """The end hours of every block that contains one of `hours_ms` (sorted, unique)."""
+    return sorted({hour + k * HOUR_MS for hour in hours_ms for k in range(1, BLOCK_HOURS + 1)})
+
+
 def rollup_from_snapshots(*, exchange: str, hour_ms: int, snapshots: Iterable[MinuteSnapshot]) -> HourRollup:
     """The hour rollup of the snapshots whose minute falls in [hour_ms, hour_ms + 1 h)."""
     points: dict[str, list[tuple[int, Decimal]]] = defaultdict(list)

@@ -21,7 +21,7 @@ from prices.domain import (
 )
 from prices.ohlc import Ohlc, ohlc_aggregate
 from prices.repository import TickRepository, get_tick_repository
-from prices.rollups import window_plan, window_segments
+from prices.rollups import BLOCK_HOURS, HourRollup, block_from_rollups, window_plan, window_segments
 from prices.statistics import WindowStats
 
 
@@ -101,11 +101,18 @@ def window_end_default(*, exchange: str = EXCHANGE_BITFINEX, repo: TickRepositor
     Never later than the start of the current minute + 1 min.
     """
     repo = repo or get_tick_repository()
+    return window_end_of(minute_ms for minute_ms, _ in _registry(repo, exchange))
+
+
+def window_end_of(minutes_ms: Iterable[int]) -> datetime:
+    """`window_end_default` for already-read newest minutes (ms), e.g. of `pairs_list` entries."""
     now_end = minute_floor(datetime.now(UTC)) + MINUTE
-    newest = max((entry.minute_ms for entry in repo.latest_prices(exchange=exchange).values()), default=None)
-    if newest is None:
-        return now_end
-    return min(from_ms(newest) + MINUTE, now_end)
+    newest = max(minutes_ms, default=None)
+    return now_end if newest is None else min(from_ms(newest) + MINUTE, now_end)
+
+
+def _registry(repo: TickRepository, exchange: str) -> list[tuple[int, Decimal]]:
+    return [(e.minute_ms, e.price) for e in repo.latest_prices(exchange=exchange).values()]
 
 
 def pairs_stats(
@@ -116,35 +123,47 @@ def pairs_stats(
     exchange: str = EXCHANGE_BITFINEX,
     repo: TickRepository | None = None,
 ) -> dict[str, WindowStats]:
-    """WindowStats of [end − window, end) per pair, read from hour rollups and edge minute snapshots.
+    """WindowStats of [end − window, end) per pair, from aggregates: a few reads for any number of pairs.
 
-    A 24 h window costs a few Query calls whatever the number of pairs: ≤ 25 hour rollups plus
-    the minute snapshots of the partial hour at the start. The partial hour at the end is
-    read from its own rollup when that rollup ends exactly at `end` (the live case: windows end
-    at the newest minute, whose hour is rolled up as it is stored), else from snapshots too.
-    `pairs` restricts the result (None = every pair with data). Pairs without data in the
-    window are absent.
+    The window's whole hours come from hour rollups, and their last 23 from one stored block
+    when present (computed and stored on first use once those hours are complete). The
+    partial hour at the end comes from its own rollup when that ends exactly at `end` (the
+    live case: windows end at the newest minute, rolled up as it is stored), else from minute
+    snapshots like the partial hour at the start. A live 24 h window thus reads one block, one
+    hour rollup and ≤ 59 minute snapshots. `pairs` restricts the result (None = every pair
+    with data). Pairs without data in the window are absent.
     """
     repo = repo or get_tick_repository()
     end_ms = to_ms(end)
     start_ms = end_ms - window_minutes * MINUTE_MS
     plan = window_plan(start_ms, end_ms)
     wanted = list(pairs) if pairs is not None else None
+    rollups: list[HourRollup] = []
+    hours_end_ms = plan.hours_end_ms
+    block_missing = False
+    if plan.has_hours and plan.hours_end_ms - plan.hours_start_ms >= BLOCK_HOURS * HOUR_MS:
+        block = repo.get_block(exchange=exchange, end_ms=plan.hours_end_ms, pairs=wanted)
+        if block is not None:
+            rollups.append(block.as_rollup())
+            hours_end_ms = block.start_ms
+        block_missing = block is None
     last_hour_ms = hour_floor_ms(end_ms)
     current_hour_edge = (last_hour_ms, end_ms) in plan.edges and last_hour_ms >= start_ms
-    rollups_end_ms = last_hour_ms + HOUR_MS if current_hour_edge else plan.hours_end_ms
-    rollups_start_ms = plan.hours_start_ms if plan.has_hours else last_hour_ms
-    rollups = (
-        repo.rollups_between(
-            exchange=exchange, start_ms=rollups_start_ms, end_ms=rollups_end_ms, pairs=wanted
-        )
-        if plan.has_hours or current_hour_edge
-        else []
-    )
+    ranges = [(plan.hours_start_ms, hours_end_ms)] if plan.has_hours else []
+    if current_hour_edge:
+        ranges.append((last_hour_ms, last_hour_ms + HOUR_MS))
+    for a, b in _joined(ranges):
+        rollups += repo.rollups_between(exchange=exchange, start_ms=a, end_ms=b, pairs=wanted)
+    if block_missing:
+        _store_block_if_complete(repo, exchange, plan.hours_end_ms, rollups, wanted)
     if current_hour_edge and any(
         r.hour_ms == last_hour_ms and r.last_minute_ms == end_ms - MINUTE_MS for r in rollups
     ):
-        plan = replace(plan, hours_start_ms=rollups_start_ms, hours_end_ms=rollups_end_ms)
+        plan = replace(
+            plan,
+            hours_start_ms=plan.hours_start_ms if plan.has_hours else last_hour_ms,
+            hours_end_ms=last_hour_ms + HOUR_MS,
+        )
     snapshots = [
         snapshot
         for a, b in plan.edges
@@ -152,6 +171,36 @@ def pairs_stats(
     ]
     segments = window_segments(plan=plan, rollups=rollups, snapshots=snapshots, pairs=wanted)
     return {pair: WindowStats.of(segment, expected=window_minutes) for pair, segment in segments.items()}
+
+
+def _joined(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Non-empty [a, b) ranges with touching neighbours joined into one."""
+    joined: list[tuple[int, int]] = []
+    for a, b in ranges:
+        if b <= a:
+            continue
+        if joined and joined[-1][1] == a:
+            joined[-1] = (joined[-1][0], b)
+        else:
+            joined.append((a, b))
+    return joined
+
+
+def _store_block_if_complete(
+    repo: TickRepository, exchange: str, end_ms: int, rollups: list[HourRollup], wanted: list[str] | None
+) -> None:
+    """Store the block ending at `end_ms` from freshly read hour rollups, if it is final.
+
+    Only for all pairs (not a `pairs` subset), and only when its last hour is complete (its
+    rollup holds the minute before `end_ms`): a block is never stored while an hour in it
+    can still grow by polling. Later changes to its hours delete it (see services).
+    """
+    if wanted is not None:
+        return
+    last = next((r for r in rollups if r.hour_ms == end_ms - HOUR_MS), None)
+    if last is None or last.last_minute_ms != end_ms - MINUTE_MS:
+        return
+    repo.put_block(block_from_rollups(exchange=exchange, end_ms=end_ms, rollups=rollups))
 
 
 def pair_stats(
@@ -203,7 +252,14 @@ def pairs_rank(
         raise ValueError(f"unknown metric {metric!r}; expected one of {', '.join(RANK_METRICS)}")
     repo = repo or get_tick_repository()
     names = sorted(set(pairs)) if pairs is not None else sorted(repo.latest_prices(exchange=exchange))
-    stats = pairs_stats(window_minutes=window_minutes, end=end, pairs=names, exchange=exchange, repo=repo)
+    # Without `pairs`, read whole aggregate items: projecting every tracked pair only splits the reads.
+    stats = pairs_stats(
+        window_minutes=window_minutes,
+        end=end,
+        pairs=names if pairs is not None else None,
+        exchange=exchange,
+        repo=repo,
+    )
     rows = []
     for name in names:
         pair_stats_ = stats.get(name) or WindowStats.of(None, expected=window_minutes)

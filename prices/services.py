@@ -24,7 +24,7 @@ from prices.domain import (
 )
 from prices.importers import ImportFileError, SnapshotRecord, read_candle_file, read_snapshot_file
 from prices.repository import LatestPrice, RepositoryError, TickRepository, get_tick_repository
-from prices.rollups import MinuteSnapshot, rollup_from_snapshots
+from prices.rollups import MinuteSnapshot, blocks_containing, rollup_from_snapshots
 from prices.signals import ticks_stored
 from prices.sources.base import Candle, CandleSource, SourceError, TickerSource
 
@@ -159,22 +159,39 @@ def _store(repo: TickRepository, ticks: Sequence[Tick]) -> None:
     repo.put_many(ticks)
     exchange = ticks[0].exchange
     repo.update_latest(exchange=exchange, prices=_newest(ticks))
-    rollups_refresh(exchange=exchange, hours_ms={hour_floor_ms(t.minute_ms) for t in ticks}, repo=repo)
+    rollups_refresh(
+        exchange=exchange,
+        hours_ms={hour_floor_ms(t.minute_ms) for t in ticks},
+        repo=repo,
+        invalidate_blocks=False,
+    )
 
 
-def rollups_refresh(*, exchange: str, hours_ms: Iterable[int], repo: TickRepository | None = None) -> int:
+def rollups_refresh(
+    *,
+    exchange: str,
+    hours_ms: Iterable[int],
+    repo: TickRepository | None = None,
+    invalidate_blocks: bool = True,
+) -> int:
     """Recompute the hour rollups of `hours_ms` (hour starts, ms UTC) from minute snapshots.
 
     Idempotent; returns the number of rollups written (a stored rollup built from more
-    values is kept). Raises RepositoryError.
+    values is kept). Stored 23-hour blocks containing a refreshed hour are deleted, except
+    when `invalidate_blocks` is False: the minute poll passes False, since it only ever adds
+    the newest minute, whose hour no stored block contains (blocks are stored only once all
+    their hours are complete). Raises RepositoryError.
     """
     repo = repo or get_tick_repository()
     written = 0
-    for hour_ms in sorted(set(hours_ms)):
+    hours = sorted(set(hours_ms))
+    for hour_ms in hours:
         snapshots = repo.snapshots_between(exchange=exchange, start_ms=hour_ms, end_ms=hour_ms + HOUR_MS)
         rollup = rollup_from_snapshots(exchange=exchange, hour_ms=hour_ms, snapshots=snapshots)
         if rollup.segments and repo.put_rollup(rollup):
             written += 1
+    if invalidate_blocks and hours:
+        repo.delete_blocks(exchange=exchange, ends_ms=blocks_containing(hours))
     return written
 
 
@@ -362,9 +379,12 @@ def rollups_rebuild(
             if progress:
                 progress(1)
         snapshots = _merge_snapshots(repo, ticks) if ticks else []
-        for hour_ms in sorted({hour_floor_ms(s.minute_ms) for s in snapshots}):
+        hours = sorted({hour_floor_ms(s.minute_ms) for s in snapshots})
+        for hour_ms in hours:
             rollup = rollup_from_snapshots(exchange=exchange, hour_ms=hour_ms, snapshots=snapshots)
             written += int(repo.put_rollup(rollup))
+        if hours:
+            repo.delete_blocks(exchange=exchange, ends_ms=blocks_containing(hours))
         cursor = day_end
     return written
 

@@ -67,24 +67,25 @@ class Moments:
     def combine(parts: Sequence[Moments]) -> Moments:
         """The moments of the union of disjoint samples (Chan, Golub & LeVeque, n-way form).
 
-        mean = Σ nᵢ·meanᵢ / n and M2 = Σ M2ᵢ + Σ nᵢ·(meanᵢ − mean)²: a second pass over
-        the parts' means, so no large terms cancel.
+        mean = Σ nᵢ·meanᵢ / n and M2 = Σ M2ᵢ + Σ nᵢ·(meanᵢ − mean)²: a second pass over the
+        parts' means, so no large terms cancel. The means are shifted by the first part's
+        (exactly, in Decimal) before the sums are taken in float64 with math.fsum: a window
+        combines ~25 parts for each of hundreds of pairs, and float64 keeps ~1e-15 relative.
         """
         parts = [p for p in parts if p.n]
         if len(parts) <= 1:
             return parts[0] if parts else Moments()
+        reference = parts[0].mean
         n = sum(p.n for p in parts)
-        total = ZERO
-        for p in parts:
-            total = CONTEXT.add(total, CONTEXT.multiply(p.mean, p.n))
-        mean = CONTEXT.divide(total, n)
-        m2 = ZERO
-        for p in parts:
-            deviation = CONTEXT.subtract(p.mean, mean)
-            m2 = CONTEXT.add(
-                m2, CONTEXT.add(p.m2, CONTEXT.multiply(CONTEXT.multiply(deviation, deviation), p.n))
-            )
-        return Moments(n=n, mean=mean, m2=m2)
+        shifted = [float(p.mean - reference) for p in parts]
+        mean = math.fsum(p.n * s for p, s in zip(parts, shifted, strict=True)) / n
+        m2 = math.fsum(
+            [
+                *(float(p.m2) for p in parts),
+                *(p.n * (s - mean) ** 2 for p, s in zip(parts, shifted, strict=True)),
+            ]
+        )
+        return Moments(n=n, mean=CONTEXT.add(reference, Decimal(repr(mean))), m2=Decimal(repr(m2)))
 
     def add(self, value: Decimal) -> Moments:
         """These moments with one more value."""

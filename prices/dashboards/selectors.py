@@ -15,7 +15,7 @@ from decimal import Decimal
 
 from prices import selectors
 from prices.dashboards.figures import Sparkline, sparkline
-from prices.domain import EXCHANGE_BITFINEX, HOUR_MS, MINUTE, Pair, Tick
+from prices.domain import EXCHANGE_BITFINEX, HOUR_MS, MINUTE, Pair, Tick, to_ms
 from prices.ohlc import Ohlc
 from prices.repository import TickRepository
 from prices.statistics import WindowStats
@@ -118,15 +118,10 @@ def overview_get(*, exchange: str = EXCHANGE_BITFINEX, repo: TickRepository | No
     summaries = {s.pair.name: s for s in selectors.pairs_list(exchange=exchange, repo=repo)}
     if not summaries:
         return Overview(end=None, window=OVERVIEW_WINDOW, metric=OVERVIEW_METRIC)
-    end = selectors.window_end_default(exchange=exchange, repo=repo)
+    end = selectors.window_end_of(to_ms(s.last_minute) for s in summaries.values())
     minutes = RANGES[OVERVIEW_WINDOW]
     ranking = selectors.pairs_rank(
-        window_minutes=minutes,
-        end=end,
-        metric=OVERVIEW_METRIC,
-        pairs=list(summaries),
-        exchange=exchange,
-        repo=repo,
+        window_minutes=minutes, end=end, metric=OVERVIEW_METRIC, exchange=exchange, repo=repo
     )
     hourly = selectors.hourly_points(end=end, minutes=minutes, exchange=exchange, repo=repo)
     start = end - minutes * MINUTE

@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Protocol
 
 from prices.domain import Tick
-from prices.rollups import HourRollup, MinuteSnapshot
+from prices.rollups import BlockRollup, HourRollup, MinuteSnapshot
 
 
 class RepositoryError(Exception):
@@ -73,6 +73,20 @@ class TickRepository(Protocol):
         self, *, exchange: str, start_ms: int, end_ms: int, pairs: Iterable[str] | None = None
     ) -> list[HourRollup]:
         """Hour rollups with start_ms ≤ hour < end_ms, oldest first, restricted to `pairs` if given."""
+        ...
+
+    def get_block(
+        self, *, exchange: str, end_ms: int, pairs: Iterable[str] | None = None
+    ) -> BlockRollup | None:
+        """The stored block ending at `end_ms`, restricted to `pairs` if given; None if absent."""
+        ...
+
+    def put_block(self, block: BlockRollup) -> None:
+        """Store a block (replacing one with the same end)."""
+        ...
+
+    def delete_blocks(self, *, exchange: str, ends_ms: Iterable[int]) -> None:
+        """Delete the blocks ending at `ends_ms` (absent ones are ignored)."""
         ...
 
     def update_latest(self, *, exchange: str, prices: Mapping[str, LatestPrice]) -> None:

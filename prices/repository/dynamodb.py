@@ -33,7 +33,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from prices.domain import HOUR_MS, Tick, TickSource, decimal_str, from_ms, to_ms
 from prices.repository.base import LatestPrice, RepositoryError
-from prices.rollups import HourRollup, MinuteSnapshot
+from prices.rollups import BlockRollup, HourRollup, MinuteSnapshot
 from prices.statistics import Moments, Segment
 
 logger = logging.getLogger(__name__)
@@ -254,8 +254,8 @@ class DynamoTickRepository:
                 self._batch_write(requests[offset : offset + BATCH_WRITE_MAX])
         return len(requests)
 
-    def _batch_write(self, chunk: list[dict[str, Any]]) -> None:
-        pending = {self.ticks_table: chunk}
+    def _batch_write(self, chunk: list[dict[str, Any]], *, table: str | None = None) -> None:
+        pending = {table or self.ticks_table: chunk}
         for attempt in range(UNPROCESSED_RETRIES + 1):
             response = self.client.batch_write_item(RequestItems=pending)
             pending = response.get("UnprocessedItems") or {}
@@ -264,9 +264,7 @@ class DynamoTickRepository:
             if attempt < UNPROCESSED_RETRIES:
                 time.sleep(min(2.0, 0.05 * 2**attempt) * random.uniform(0.5, 1.0))
         left = sum(len(v) for v in pending.values())
-        raise RepositoryError(
-            f"DynamoDB left {left} tick writes unprocessed after {UNPROCESSED_RETRIES} retries"
-        )
+        raise RepositoryError(f"DynamoDB left {left} writes unprocessed after {UNPROCESSED_RETRIES} retries")
 
     def _tick_item(self, tick: Tick) -> dict[str, Any]:
         item: dict[str, Any] = {
@@ -505,6 +503,52 @@ class DynamoTickRepository:
                         break
                     kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
         return [merged[sk] for sk in sorted(merged)]
+
+    # --- 23-hour blocks -----------------------------------------------------------------------
+
+    @staticmethod
+    def _block_key(exchange: str, end_ms: int) -> dict[str, Any]:
+        return {"pk": {"S": f"{exchange}#23h#{_month_key(end_ms)}"}, "sk": _num(end_ms)}
+
+    def get_block(
+        self, *, exchange: str, end_ms: int, pairs: Iterable[str] | None = None
+    ) -> BlockRollup | None:
+        """GetItem of one block (strongly consistent), projecting `pairs` when there are few."""
+        kwargs: dict[str, Any] = {
+            "TableName": self.aggregates_table,
+            "Key": self._block_key(exchange, end_ms),
+            "ConsistentRead": True,
+        }
+        wanted = set(pairs) if pairs is not None else None
+        if wanted is not None and len(wanted) <= PROJECTION_CHUNK:
+            names = {"#sk": "sk", **{f"#p{i}": self._pair_attr(p) for i, p in enumerate(sorted(wanted))}}
+            kwargs["ProjectionExpression"] = ", ".join(names)
+            kwargs["ExpressionAttributeNames"] = names
+        with self._errors("get_block"):
+            item = self.client.get_item(**kwargs).get("Item")
+        if item is None:
+            return None
+        segments = {
+            name: _segment_from_item(value)
+            for name, value in item.items()
+            if name not in _RESERVED and (wanted is None or name in wanted)
+        }
+        return BlockRollup(exchange=exchange, end_ms=end_ms, segments=segments)
+
+    def put_block(self, block: BlockRollup) -> None:
+        """PutItem of a block (one String attribute per pair, as hour rollups)."""
+        item = self._block_key(block.exchange, block.end_ms)
+        for pair, segment in block.segments.items():
+            item[self._pair_attr(pair)] = _segment_to_item(segment)
+        with self._errors("put_block"):
+            self.client.put_item(TableName=self.aggregates_table, Item=item)
+
+    def delete_blocks(self, *, exchange: str, ends_ms: Iterable[int]) -> None:
+        """BatchWriteItem of DeleteRequests, 25 per call, unprocessed ones retried."""
+        requests = [{"DeleteRequest": {"Key": self._block_key(exchange, e)}} for e in sorted(set(ends_ms))]
+        with self._errors("delete_blocks"):
+            for offset in range(0, len(requests), BATCH_WRITE_MAX):
+                self._batch_write(requests[offset : offset + BATCH_WRITE_MAX], table=self.aggregates_table)
 
     # --- latest-price registry ------------------------------------------------------------
 

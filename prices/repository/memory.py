@@ -9,7 +9,7 @@ from decimal import Decimal
 
 from prices.domain import Tick, to_ms
 from prices.repository.base import LatestPrice
-from prices.rollups import HourRollup, MinuteSnapshot
+from prices.rollups import BlockRollup, HourRollup, MinuteSnapshot
 
 
 class InMemoryTickRepository:
@@ -22,6 +22,7 @@ class InMemoryTickRepository:
         self.snapshot_sources: dict[tuple[str, int], str] = {}  # the first writer's source
         self.rollups: dict[str, dict[int, HourRollup]] = {}
         self.latest_registry: dict[str, dict[str, LatestPrice]] = {}
+        self.blocks: dict[str, dict[int, BlockRollup]] = {}
         self.put_calls = 0
 
     def ensure_tables(self) -> list[str]:
@@ -124,6 +125,31 @@ class InMemoryTickRepository:
             for hour_ms in sorted(hours)
             if start_ms <= hour_ms < end_ms
         ]
+
+    def get_block(
+        self, *, exchange: str, end_ms: int, pairs: Iterable[str] | None = None
+    ) -> BlockRollup | None:
+        """The stored block, restricted to `pairs` if given."""
+        wanted = set(pairs) if pairs is not None else None
+        with self._lock:
+            block = self.blocks.get(exchange, {}).get(end_ms)
+        if block is None:
+            return None
+        return BlockRollup(
+            exchange, end_ms, {p: s for p, s in block.segments.items() if wanted is None or p in wanted}
+        )
+
+    def put_block(self, block: BlockRollup) -> None:
+        """Store (replace) a block."""
+        with self._lock:
+            self.blocks.setdefault(block.exchange, {})[block.end_ms] = block
+
+    def delete_blocks(self, *, exchange: str, ends_ms: Iterable[int]) -> None:
+        """Forget blocks."""
+        with self._lock:
+            stored = self.blocks.get(exchange, {})
+            for end_ms in ends_ms:
+                stored.pop(end_ms, None)
 
     def update_latest(self, *, exchange: str, prices: Mapping[str, LatestPrice]) -> None:
         """Keep the newest price per pair."""

@@ -20,7 +20,14 @@ import pytest
 from prices.domain import HOUR_MS, MINUTE, MINUTE_MS, Tick, TickSource, to_ms
 from prices.repository.base import LatestPrice, RepositoryError
 from prices.repository.dynamodb import DynamoTickRepository
-from prices.rollups import HourRollup, MinuteSnapshot, rollup_from_snapshots
+from prices.rollups import (
+    BLOCK_HOURS,
+    BlockRollup,
+    HourRollup,
+    MinuteSnapshot,
+    block_from_rollups,
+    rollup_from_snapshots,
+)
 
 EXCHANGE = "bitfinex"
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
@@ -672,3 +679,42 @@ def test_a_malformed_region_or_endpoint_raises_repository_error(region, endpoint
         DynamoTickRepository(table_prefix="test_", region=region, endpoint_url=endpoint_url)
 
     assert "\n" not in str(raised.value)
+
+
+# --- 23-hour blocks ----------------------------------------------------------------------
+
+
+def block(end_ms: int, prices_by_pair: dict[str, list[str]]) -> BlockRollup:
+    hours = [rollup(end_ms - (BLOCK_HOURS - h) * HOUR_MS, prices_by_pair) for h in range(BLOCK_HOURS)]
+    return block_from_rollups(exchange=EXCHANGE, end_ms=end_ms, rollups=hours)
+
+
+def test_blocks_round_trip_their_segments(repo):
+    written = block(T0_MS + 30 * HOUR_MS, {"BTCUSD": ["7240.04860029", "7241.5"], "AAVE:USD": ["0.00007181"]})
+
+    repo.put_block(written)
+
+    assert repo.get_block(exchange=EXCHANGE, end_ms=written.end_ms) == written
+    assert written.segments["BTCUSD"].count == 2 * BLOCK_HOURS
+
+
+def test_a_missing_block_is_none(repo):
+    assert repo.get_block(exchange=EXCHANGE, end_ms=T0_MS) is None
+
+
+def test_get_block_restricted_to_pairs(repo):
+    repo.put_block(block(T0_MS, {"BTCUSD": ["1"], "ETHUSD": ["2"], "TESTBTC:TESTUSD": ["3"]}))
+
+    read = repo.get_block(exchange=EXCHANGE, end_ms=T0_MS, pairs=["ETHUSD", "TESTBTC:TESTUSD"])
+
+    assert sorted(read.segments) == ["ETHUSD", "TESTBTC:TESTUSD"]
+
+
+def test_delete_blocks_removes_only_the_named_ones(repo):
+    ends = [T0_MS + h * HOUR_MS for h in range(30)]
+    for end_ms in ends:
+        repo.put_block(BlockRollup(EXCHANGE, end_ms, block(end_ms, {"BTCUSD": ["1"]}).segments))
+
+    repo.delete_blocks(exchange=EXCHANGE, ends_ms=[*ends[:27], T0_MS - HOUR_MS])
+
+    assert [e for e in ends if repo.get_block(exchange=EXCHANGE, end_ms=e)] == ends[27:]

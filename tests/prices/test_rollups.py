@@ -183,3 +183,41 @@ def test_a_window_ending_before_the_newest_minute_reads_both_edges_from_minutes(
     count, std = _stats_from_raw("BTCUSD", to_ms(end) - 1440 * MINUTE_MS, to_ms(end))
     assert (stats.count, stats.std) == (count, pytest.approx(std, rel=1e-9))
     assert len(repo.snapshot_reads) == 2
+
+
+def test_a_24h_window_stores_its_23_hour_block_and_a_later_backfill_inside_it_deletes_it():
+    from datetime import UTC, datetime, timedelta
+
+    from prices.domain import TickSource, to_ms
+    from prices.repository.memory import InMemoryTickRepository
+    from prices.selectors import pair_stats
+    from prices.services import history_store
+    from tests.realdata import candle_ticks, closes
+
+    repo = InMemoryTickRepository()
+    history_store(ticks=candle_ticks("BTCUSD"), repo=repo)
+    end = datetime(2020, 1, 1, tzinfo=UTC) - timedelta(minutes=30)  # mid-hour: 23 whole hours
+    first = pair_stats(pair="BTCUSD", window_minutes=1440, end=end, repo=repo)
+    block_end = to_ms(end) - to_ms(end) % HOUR_MS
+    assert first.count > 0 and repo.blocks.get("bitfinex", {}) == {}  # a `pairs` subset never stores one
+
+    from prices.selectors import pairs_stats
+
+    pairs_stats(window_minutes=1440, end=end, repo=repo)
+    assert block_end in repo.blocks["bitfinex"]
+    from_block = pairs_stats(window_minutes=1440, end=end, repo=repo)["BTCUSD"]
+    assert (from_block.count, from_block.first, from_block.last) == (first.count, first.first, first.last)
+    assert from_block.std == pytest.approx(first.std, rel=1e-12)
+    assert from_block.volatility == pytest.approx(first.volatility, rel=1e-12)
+
+    stored = {ms for ms, _ in closes("BTCUSD")}
+    missing = next(
+        ms for ms in range(block_end - 20 * HOUR_MS, block_end, MINUTE_MS) if ms not in stored
+    )  # a minute without trades inside the block
+    gap_tick = candle_ticks("BTCUSD")[0].with_minute(datetime.fromtimestamp(missing / 1000, tz=UTC))
+    history_store(ticks=[gap_tick], repo=repo)
+
+    assert block_end not in repo.blocks["bitfinex"]
+    after = pairs_stats(window_minutes=1440, end=end, repo=repo)["BTCUSD"]
+    assert after.count == first.count + 1
+    assert gap_tick.source == TickSource.CANDLE
