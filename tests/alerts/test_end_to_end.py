@@ -30,7 +30,7 @@ from prices.sources.base import TickerBatch, TickerRow
 from tests.alerts.helpers import btcusd_closes
 from tests.alerts.processes import PYTHON, ROOT, SmtpSink, free_port, process_env, wait_until
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(600)]
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(900)]
 
 FIRST = datetime(2019, 12, 31, 0, 0, tzinfo=UTC)
 LAST = datetime(2019, 12, 31, 23, 59, tzinfo=UTC)
@@ -111,12 +111,13 @@ def world(
 
 
 @contextmanager
-def running_cluster(repo, smtp_port: int, log_path) -> Iterator[subprocess.Popen]:
+def running_cluster(repo, smtp_port: int, log_path, **env_extra: str) -> Iterator[subprocess.Popen]:
     """`manage.py qcluster` (2 workers) in its own session; stopped with TERM, killed if it hangs."""
     env = process_env(
         dynamodb_endpoint=repo.client.meta.endpoint_url,
         table_prefix=repo.ticks_table.removesuffix("ticks"),
         smtp_port=smtp_port,
+        **env_extra,
     )
     with log_path.open("w") as log:
         cluster = subprocess.Popen(
@@ -155,6 +156,13 @@ def replay(repo, rules) -> None:
 def evaluated_through() -> datetime:
     oldest = AlertRule.objects.aggregate(oldest=Min("last_evaluated_minute"))["oldest"]
     return oldest or datetime.min.replace(tzinfo=UTC)
+
+
+def diagnose(what: str, log_path) -> str:
+    """What the deliveries and the cluster were doing, for a failed wait."""
+    rows = list(Delivery.objects.values("status", "attempts", "last_error", "next_attempt_at"))
+    log = log_path.read_text()[-4000:]
+    return f"{what}; now {datetime.now(UTC):%H:%M:%S}; deliveries {rows}; cluster log:\n{log}"
 
 
 def settled(smtp: SmtpSink, expected: int):
@@ -214,20 +222,25 @@ def test_replayed_day_sends_each_alert_once_at_its_minute(world, tmp_path):
 def test_replayed_day_with_smtp_down_at_first_delivers_after_it_comes_back(world, tmp_path):
     repo, rules = world
     smtp = SmtpSink(port=free_port())  # not started: connections are refused
+    log_path = tmp_path / "qcluster.log"
     try:
-        with running_cluster(repo, smtp.port, tmp_path / "qcluster.log"):
+        # The retry schedule runs about once a minute: keep enough attempts for a slow replay.
+        with running_cluster(repo, smtp.port, log_path, ALERTS_DELIVERY_MAX_ATTEMPTS="30"):
             replay(repo, rules)
             # First attempt right after each event, second by the retry schedule: both refused.
-            wait_until(
-                lambda: (
-                    Delivery.objects.count() == 2 and not Delivery.objects.filter(attempts__lt=2).exists()
-                ),
-                timeout_s=150,
-                what="two failed attempts per delivery",
-            )
-            failed = list(Delivery.objects.values_list("status", "last_error", "log"))
-            smtp.start()
-            wait_until(lambda: settled(smtp, 2), timeout_s=150, what="delivery after SMTP came back")
+            try:
+                wait_until(
+                    lambda: (
+                        Delivery.objects.count() == 2 and not Delivery.objects.filter(attempts__lt=2).exists()
+                    ),
+                    timeout_s=180,
+                    what="two failed attempts per delivery",
+                )
+                failed = list(Delivery.objects.values_list("status", "last_error", "log"))
+                smtp.start()
+                wait_until(lambda: settled(smtp, 2), timeout_s=180, what="delivery after SMTP came back")
+            except AssertionError as exc:
+                raise AssertionError(diagnose(str(exc), log_path)) from None
     finally:
         smtp.stop()
 
