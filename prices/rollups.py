@@ -151,27 +151,27 @@ def window_segments(
     when given. Pairs with no price in the window are absent from the result.
     """
     wanted = set(pairs) if pairs is not None else None
+    edges = plan.edges
     parts: dict[str, list[tuple[int, Segment]]] = defaultdict(list)
-    edge_points: dict[str, list[tuple[int, Decimal]]] = defaultdict(list)
+    # Edge minutes on each side of the whole hours form their own segment, keyed (pair, side).
+    edge_points: dict[tuple[str, int], list[tuple[int, Decimal]]] = defaultdict(list)
     for snapshot in snapshots:
-        if not any(a <= snapshot.minute_ms < b for a, b in plan.edges):
+        side = next((i for i, (a, b) in enumerate(edges) if a <= snapshot.minute_ms < b), None)
+        if side is None:
             continue
         for pair, price in snapshot.prices.items():
             if wanted is None or pair in wanted:
-                edge_points[pair].append((snapshot.minute_ms, price))
+                edge_points[(pair, side)].append((snapshot.minute_ms, price))
     for rollup in rollups:
         if not plan.hours_start_ms <= rollup.hour_ms < plan.hours_end_ms:
             continue
         for pair, segment in rollup.segments.items():
             if wanted is None or pair in wanted:
                 parts[pair].append((segment.first_ms, segment))
-    for pair, points in edge_points.items():
-        # Edge minutes on each side form their own segments; split them by side.
-        for a, b in plan.edges:
-            side = [(ms, price) for ms, price in points if a <= ms < b]
-            segment = segment_of(side)
-            if segment is not None:
-                parts[pair].append((segment.first_ms, segment))
+    for (pair, _), points in edge_points.items():
+        segment = segment_of(points)
+        if segment is not None:
+            parts[pair].append((segment.first_ms, segment))
     return {
         pair: segment
         for pair, pieces in parts.items()
