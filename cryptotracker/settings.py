@@ -64,6 +64,7 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "cryptotracker.urls"
+SESSION_ENGINE = "cryptotracker.sessions"
 WSGI_APPLICATION = "cryptotracker.wsgi.application"
 
 TEMPLATES = [

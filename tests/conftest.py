@@ -71,6 +71,17 @@ def dynamo_repo_factory() -> Iterator[DynamoRepoFactory]:
             repo.delete_tables()
 
 
+@pytest.fixture
+def memory_configured_repo(monkeypatch) -> InMemoryTickRepository:
+    """An empty in-memory repository that views and commands get from get_tick_repository()."""
+    from django.core.cache import cache
+
+    repo = InMemoryTickRepository()
+    monkeypatch.setattr("prices.repository._repository", lambda *args: repo)
+    cache.clear()
+    return repo
+
+
 # --- loopback DynamoDB-protocol servers (session-scoped; yield their endpoint URL) -----------
 
 

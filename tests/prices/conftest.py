@@ -44,12 +44,3 @@ def real_history_repo() -> Iterator[InMemoryTickRepository]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr("prices.repository._repository", lambda *args: repo)
         yield repo
-
-
-@pytest.fixture
-def memory_configured_repo(monkeypatch) -> InMemoryTickRepository:
-    """An empty in-memory repository that the commands and views get from get_tick_repository()."""
-    repo = InMemoryTickRepository()
-    monkeypatch.setattr("prices.repository._repository", lambda *args: repo)
-    cache.clear()
-    return repo

@@ -225,9 +225,10 @@ def test_overview_reads_dynamodb_a_bounded_number_of_times_whatever_the_number_o
     client.get("/")
     second_view = calls[len(first_view) :]
 
-    # the pair registry twice (the rows, the ranked names); the 23-hour block (absent the first time: the 23 hour
-    # rollups are read, with the last partial hour, which is rolled up to the window's end, and
-    # the block is stored); the minutes of the first partial hour; the hour rollups again for
+    # the pair registry twice (the rows, the ranked names); the 23-hour block (absent the first
+    # time: the 23 hour rollups are read, with the last partial hour, which is rolled up to the
+    # window's end, and the block is stored); the minutes of the first partial hour; the hour
+    # rollups again for
     # the sparklines
     assert sorted(first_view) == ["GetItem", "GetItem", "GetItem", "PutItem", "Query", "Query", "Query"]
     # then the block is read instead of its 23 hours; only the last partial hour is queried
