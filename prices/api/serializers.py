@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rest_framework import serializers
 
 from prices.api.fields import DecimalStringField, UtcDateTimeField
@@ -32,7 +34,29 @@ class PairSerializer(serializers.Serializer):
     count_24h = serializers.IntegerField(source="stats.count", help_text="Minute ticks in the 24 h window.")
 
 
-class TickSerializer(serializers.Serializer):
+class FlatReadSerializer(serializers.Serializer):
+    """A read-only serializer of plain attributes, fast enough for pages of 10,000 rows.
+
+    `to_representation` applies each declared field's own `to_representation` to the
+    attribute of the same name (None stays None), skipping DRF's per-field bookkeeping,
+    which costs more than the whole DynamoDB read for a day of ticks. Fields with a dotted
+    `source` are not supported (use serializers.Serializer for those).
+    """
+
+    def to_representation(self, instance: Any) -> dict[str, Any]:
+        plan = self.__dict__.get("_flat_plan")
+        if plan is None:
+            plan = self.__dict__["_flat_plan"] = [
+                (name, field.source, field.to_representation) for name, field in self.fields.items()
+            ]
+        row = {}
+        for name, source, represent in plan:
+            value = getattr(instance, source)
+            row[name] = None if value is None else represent(value)
+        return row
+
+
+class TickSerializer(FlatReadSerializer):
     """One minute tick: the last price at the end of `minute`."""
 
     minute = UtcDateTimeField(help_text="Start of the minute; last_price is the price at its end.")
@@ -61,7 +85,7 @@ class TickDetailSerializer(TickSerializer):
     observed_at = UtcDateTimeField(help_text="When the ticker was fetched (polled ticks).")
 
 
-class CandleSerializer(serializers.Serializer):
+class CandleSerializer(FlatReadSerializer):
     """An OHLCV candle aggregated from minute ticks."""
 
     start = UtcDateTimeField()

@@ -27,7 +27,7 @@ from prices.api.serializers import (
     TickSerializer,
 )
 from prices.cache import cached
-from prices.domain import MINUTE, from_ms, minute_ceil, to_ms
+from prices.domain import EXCHANGE_BITFINEX, MINUTE, InvalidPairError, Pair, from_ms, minute_ceil, to_ms
 from prices.ohlc import INTERVALS
 from prices.repository import RepositoryError
 
@@ -57,6 +57,14 @@ class PriceApiView(APIView):
         self.request.accepted_renderer = JSONRenderer()
         self.request.accepted_media_type = JSONRenderer.media_type
         return response
+
+
+def _known_format(pair: str) -> str:
+    """The pair name if it has Bitfinex's format; NotFound otherwise (no store read)."""
+    try:
+        return Pair.parse(pair).name
+    except InvalidPairError:
+        raise NotFound(f"pair {pair!r} is not tracked") from None
 
 
 def _choice(request: Request, name: str, choices: list[str] | tuple[str, ...] | dict, default: str) -> str:
@@ -159,7 +167,7 @@ class PairHistoryApi(PriceApiView):
         operation_id="pairs_history",
     )
     def get(self, request: Request, pair: str) -> Response:
-        summary = selectors.pair_get(pair=pair)
+        pair = _known_format(pair)
         interval = _choice(request, "interval", INTERVALS, "1m")
         start, end = history_range(request)
         limit = parse_int_param(
@@ -173,9 +181,7 @@ class PairHistoryApi(PriceApiView):
         minutes = INTERVALS[interval]
         next_start = None
         if minutes == 1:
-            rows: list[Any] = selectors.ticks_between(
-                pair=summary.pair.name, start=page_start, end=end, limit=limit + 1
-            )
+            rows: list[Any] = selectors.ticks_between(pair=pair, start=page_start, end=end, limit=limit + 1)
             if len(rows) > limit:
                 rows = rows[:limit]
                 next_start = rows[-1].minute + MINUTE
@@ -185,9 +191,7 @@ class PairHistoryApi(PriceApiView):
             width_ms = minutes * 60_000
             page_end_ms = to_ms(page_start) + limit * width_ms
             page_end = min(end, from_ms(page_end_ms - page_end_ms % width_ms))
-            rows = selectors.candles_between(
-                pair=summary.pair.name, start=page_start, end=page_end, minutes=minutes
-            )
+            rows = selectors.candles_between(pair=pair, start=page_start, end=page_end, minutes=minutes)
             next_start = page_end if page_end < end else None
             serializer = CandleSerializer
         next_url = None
@@ -195,11 +199,13 @@ class PairHistoryApi(PriceApiView):
             query = request.query_params.copy()
             query["cursor"] = str(to_ms(next_start))
             next_url = request.build_absolute_uri(request.path + "?" + query.urlencode())
-        self.csv_filename = f"{summary.pair.name.replace(':', '-')}_{interval}.csv"
+        if not rows:
+            selectors.pair_get(pair=pair)  # an empty page of a tracked pair, or 404
+        self.csv_filename = f"{pair.replace(':', '-')}_{interval}.csv"
         return Response(
             {
-                "exchange": summary.exchange,
-                "pair": summary.pair.name,
+                "exchange": EXCHANGE_BITFINEX,
+                "pair": pair,
                 "interval": interval,
                 "start": format_utc(start),
                 "end": format_utc(end),

@@ -48,6 +48,7 @@ DAY_MS = 24 * HOUR_MS
 _TICK_DECIMAL_FIELDS = [
     f.name for f in fields(Tick) if f.name not in {"exchange", "pair", "minute", "source", "observed_at"}
 ]
+_TICK_DECIMAL_SET = frozenset(_TICK_DECIMAL_FIELDS)
 _RESERVED = {"pk", "sk", "src", "values", "version", "prices"}
 
 
@@ -283,7 +284,7 @@ class DynamoTickRepository:
     @staticmethod
     def _tick_from_item(item: dict[str, Any]) -> Tick:
         exchange, pair = item["series"]["S"].split("#", 1)
-        values = {name: Decimal(item[name]["N"]) for name in _TICK_DECIMAL_FIELDS if name in item}
+        values = {name: Decimal(value["N"]) for name, value in item.items() if name in _TICK_DECIMAL_SET}
         observed = item.get("observed_at")
         return Tick(
             exchange=exchange,

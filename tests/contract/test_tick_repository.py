@@ -603,7 +603,7 @@ def test_unprocessed_items_left_after_the_retries_raise_repository_error(dynamo_
         dynamo_repo.client, "batch_write_item", lambda **kwargs: {"UnprocessedItems": kwargs["RequestItems"]}
     )
 
-    with pytest.raises(RepositoryError, match="left 3 tick writes unprocessed"):
+    with pytest.raises(RepositoryError, match="left 3 writes unprocessed"):
         dynamo_repo.put_many([tick(minute=T0 + i * MINUTE) for i in range(3)])
 
 
