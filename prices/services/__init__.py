@@ -1,0 +1,32 @@
+"""Price writes (services): ingest a polled minute, store history, maintain aggregates.
+
+- ingest: `ticks_ingest`, one polling cycle.
+- history: `history_store`, `candles_backfill`, `history_import`: candles and recorded files.
+- aggregates: `rollups_refresh`, `rollups_rebuild`: minute snapshots, hour rollups, blocks.
+"""
+
+from prices.services.aggregates import rollups_rebuild, rollups_refresh
+from prices.services.history import (
+    HistorySummary,
+    candle_ticks,
+    candles_backfill,
+    history_files,
+    history_import,
+    history_store,
+    snapshot_ticks,
+)
+from prices.services.ingest import IngestSummary, ticks_ingest
+
+__all__ = [
+    "HistorySummary",
+    "IngestSummary",
+    "candle_ticks",
+    "candles_backfill",
+    "history_files",
+    "history_import",
+    "history_store",
+    "rollups_rebuild",
+    "rollups_refresh",
+    "snapshot_ticks",
+    "ticks_ingest",
+]

@@ -1,0 +1,246 @@
+"""History writes: store candles and recorded files as ticks, only for minutes not stored yet."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from prices.domain import EXCHANGE_BITFINEX, Tick, TickSource, from_ms, hour_floor_ms, minute_of_observation
+from prices.importers import ImportFileError, SnapshotRecord, read_candle_file, read_snapshot_file
+from prices.repository import LatestPrice, TickRepository, get_tick_repository
+from prices.services.aggregates import Progress, rollups_refresh, snapshots_merge
+from prices.signals import ticks_stored
+from prices.sources.base import Candle, CandleSource
+
+logger = logging.getLogger(__name__)
+
+HISTORY_CHUNK = 2000  # ticks per write round of history_store
+
+
+@dataclass
+class HistorySummary:
+    """What a backfill or import stored: ticks written, ticks already present, skipped by reason."""
+
+    stored: int = 0
+    already_stored: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)
+    pairs: set[str] = field(default_factory=set)
+
+    def line(self) -> str:
+        """One human-readable line."""
+        skipped = ", ".join(f"{reason} {n}" for reason, n in sorted(self.skipped.items())) or "none"
+        return (
+            f"stored {self.stored} ticks for {len(self.pairs)} pairs, "
+            f"{self.already_stored} already stored, skipped {skipped}"
+        )
+
+
+def history_store(
+    *, ticks: Sequence[Tick], repo: TickRepository | None = None, progress: Progress | None = None
+) -> HistorySummary:
+    """Store historical ticks (candles, imports) for minutes not stored yet; never overwrite.
+
+    Reads the stored minutes of each pair over the ticks' span first, writes only new ones,
+    adds them to the minute snapshots (keeping prices already there), refreshes the affected
+    hour rollups and the latest-price registry. Idempotent: storing the same ticks twice
+    stores nothing the second time. `progress(n)` is called with the number of ticks handled.
+    Raises RepositoryError.
+    """
+    repo = repo or get_tick_repository()
+    summary = HistorySummary()
+    by_series: dict[tuple[str, str], list[Tick]] = defaultdict(list)
+    for tick in ticks:
+        by_series[(tick.exchange, tick.pair)].append(tick)
+    new: list[Tick] = []
+    for (exchange, pair), series in by_series.items():
+        start = min(t.minute for t in series)
+        end = from_ms(max(t.minute_ms for t in series) + 60_000)
+        stored = {t.minute_ms for t in repo.between(exchange=exchange, pair=pair, start=start, end=end)}
+        unique = {t.minute_ms: t for t in series}
+        fresh = [t for ms, t in sorted(unique.items()) if ms not in stored]
+        summary.already_stored += len(unique) - len(fresh)
+        summary.skipped["duplicate_in_input"] += len(series) - len(unique)
+        new.extend(fresh)
+        if progress:
+            progress(len(series) - len(fresh))
+    if summary.skipped["duplicate_in_input"] == 0:
+        del summary.skipped["duplicate_in_input"]
+    # Minute-major order: each snapshot update then carries every pair of its minute.
+    new.sort(key=lambda t: (t.exchange, t.minute_ms, t.pair))
+    for offset in range(0, len(new), HISTORY_CHUNK):
+        chunk = new[offset : offset + HISTORY_CHUNK]
+        # Snapshots first, ticks second: a run cut short in between is completed by a rerun,
+        # which sees the ticks missing and writes them (merge_snapshot keeps what is there).
+        snapshots_merge(repo, chunk)
+        repo.put_many(chunk)
+        summary.stored += len(chunk)
+        summary.pairs.update(t.pair for t in chunk)
+        if progress:
+            progress(len(chunk))
+    # Registry and rollups cover every input hour, stored now or before, so a rerun after an
+    # interrupted run completes them too.
+    hours: dict[str, set[int]] = defaultdict(set)
+    for (exchange, pair), series in by_series.items():
+        latest = repo.latest(exchange=exchange, pair=pair)
+        if latest is not None:
+            repo.update_latest(
+                exchange=exchange, prices={pair: LatestPrice(latest.minute_ms, latest.last_price)}
+            )
+        hours[exchange].update(hour_floor_ms(t.minute_ms) for t in series)
+    for exchange, exchange_hours in hours.items():
+        rollups_refresh(exchange=exchange, hours_ms=exchange_hours, repo=repo)
+    if new:
+        ticks_stored.send(
+            sender=history_store,
+            exchange=new[0].exchange,
+            minutes=sorted({t.minute for t in new}),
+            source=new[0].source,
+        )
+    return summary
+
+
+def candle_ticks(*, exchange: str, pair: str, candles: Iterable[Candle]) -> list[Tick]:
+    """Ticks from 1-minute candles: minute = MTS, last price = close, OHLCV kept (source CANDLE)."""
+    return [
+        Tick(
+            exchange=exchange,
+            pair=pair,
+            minute=candle.minute,
+            last_price=candle.close,
+            source=TickSource.CANDLE,
+            open=candle.open,
+            high=candle.high,
+            low=candle.low,
+            volume=candle.volume,
+        )
+        for candle in candles
+    ]
+
+
+def candles_backfill(
+    *,
+    source: CandleSource,
+    pairs: Sequence[str],
+    start: datetime,
+    end: datetime,
+    repo: TickRepository | None = None,
+    progress: Progress | None = None,
+) -> HistorySummary:
+    """Fill [start, end) of each pair from the exchange's 1-minute candles (see history_store).
+
+    Minutes already stored are kept as they are; minutes without a candle stay missing.
+    Raises SourceError or RepositoryError (ticks of pairs finished before the error stay stored).
+    """
+    repo = repo or get_tick_repository()
+    total = HistorySummary()
+    for pair in pairs:
+        candles = source.fetch_candles(pair=pair, start=start, end=end)
+        result = history_store(
+            ticks=candle_ticks(exchange=source.exchange, pair=pair, candles=candles),
+            repo=repo,
+            progress=progress,
+        )
+        total.stored += result.stored
+        total.already_stored += result.already_stored
+        total.skipped.update(result.skipped)
+        total.pairs.add(pair)
+        logger.info("backfill %s %s..%s: %s", pair, start.isoformat(), end.isoformat(), result.line())
+    return total
+
+
+POLL_GAP_S = 20  # records of one snapshot poll arrive within ~2 s; polls are ~60 s apart
+
+
+def snapshot_ticks(
+    records: Sequence[SnapshotRecord], *, exchange: str = EXCHANGE_BITFINEX
+) -> tuple[list[Tick], Counter[str]]:
+    """Ticks from recorded snapshot polls, and rows skipped by reason ("zero_price").
+
+    Records are grouped into polls (a new poll starts after a gap of more than POLL_GAP_S);
+    every record of a poll gets the minute of the poll's first record, by the same rule as a
+    live poll (minute_of_observation), so a poll whose records straddle a second boundary
+    stays in one minute.
+    """
+    skipped: Counter[str] = Counter()
+    ticks: list[Tick] = []
+    poll_start: datetime | None = None
+    previous: datetime | None = None
+    for record in sorted(records, key=lambda r: r.observed_at):
+        if previous is None or (record.observed_at - previous).total_seconds() > POLL_GAP_S:
+            poll_start = record.observed_at
+        previous = record.observed_at
+        if record.price <= 0:
+            skipped["zero_price"] += 1
+            continue
+        ticks.append(
+            Tick(
+                exchange=exchange,
+                pair=record.pair,
+                minute=minute_of_observation(poll_start),
+                last_price=record.price,
+                source=TickSource.SNAPSHOT,
+                observed_at=record.observed_at,
+            )
+        )
+    return ticks, skipped
+
+
+def history_files(paths: Iterable[str | Path]) -> list[Path]:
+    """The .json files named by `paths`, directories searched recursively, in sorted order.
+
+    Raises ImportFileError for a path that does not exist.
+    """
+    files: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            files.extend(sorted(p for p in path.rglob("*.json") if p.is_file()))
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise ImportFileError(path, None, "no such file or directory")
+    return files
+
+
+def history_import(
+    *,
+    paths: Iterable[str | Path],
+    repo: TickRepository | None = None,
+    progress: Progress | None = None,
+    on_file: Callable[[Path], None] | None = None,
+) -> HistorySummary:
+    """Import raw candle files and snapshot files (see prices.importers) as ticks.
+
+    Every file is parsed before anything is stored, so a malformed file stops the import
+    with ImportFileError (naming the file and position) and stores nothing. Then behaves as
+    history_store: idempotent, never overwrites. `on_file(path)` is called as each file is
+    parsed. Raises ImportFileError or RepositoryError.
+    """
+    ticks: list[Tick] = []
+    skipped: Counter[str] = Counter()
+    for path in history_files(paths):
+        if on_file:
+            on_file(path)
+        if _looks_like_snapshot(path):
+            file_ticks, file_skipped = snapshot_ticks(read_snapshot_file(path))
+            skipped.update(file_skipped)
+        else:
+            candle_file = read_candle_file(path)
+            file_ticks = candle_ticks(
+                exchange=EXCHANGE_BITFINEX, pair=candle_file.pair, candles=candle_file.candles
+            )
+        ticks.extend(file_ticks)
+    summary = history_store(ticks=ticks, repo=repo, progress=progress)
+    summary.skipped.update(skipped)
+    return summary
+
+
+def _looks_like_snapshot(path: Path) -> bool:
+    """A snapshot file is a list of objects; a candle file a list of lists (or empty)."""
+    with path.open("rb") as handle:
+        head = handle.read(256).lstrip()
+    return head.startswith(b"[") and head[1:].lstrip().startswith(b"{")
