@@ -22,8 +22,7 @@ import logging
 import random
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import fields
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -31,10 +30,22 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from prices.domain import HOUR_MS, Tick, TickSource, decimal_str, from_ms, to_ms
+from prices.domain import Tick, decimal_str, to_ms
 from prices.repository.base import LatestPrice, RepositoryError
+from prices.repository.dynamodb_items import (
+    RESERVED,
+    day_key,
+    day_partitions,
+    month_key,
+    month_partitions,
+    number,
+    segment_from_item,
+    segment_to_item,
+    snapshot_from_item,
+    tick_from_item,
+    tick_to_item,
+)
 from prices.rollups import BlockRollup, HourRollup, MinuteSnapshot
-from prices.statistics import Moments, Segment
 
 logger = logging.getLogger(__name__)
 
@@ -43,92 +54,6 @@ UPDATE_CHUNK = 50  # pairs per UpdateItem, keeping expressions well under the 4 
 PROJECTION_CHUNK = 80  # pair names per projection expression
 UNPROCESSED_RETRIES = 8
 LATEST_RETRIES = 8
-DAY_MS = 24 * HOUR_MS
-
-_TICK_DECIMAL_FIELDS = [
-    f.name for f in fields(Tick) if f.name not in {"exchange", "pair", "minute", "source", "observed_at"}
-]
-_TICK_DECIMAL_SET = frozenset(_TICK_DECIMAL_FIELDS)
-_RESERVED = {"pk", "sk", "src", "values", "version", "prices"}
-
-
-def _num(value: Decimal | int) -> dict[str, str]:
-    if isinstance(value, int):
-        return {"N": str(value)}
-    text = decimal_str(value)
-    if text is None:
-        raise ValueError("None is not a number")
-    return {"N": text}
-
-
-def _day_key(ms: int) -> str:
-    return from_ms(ms).strftime("%Y-%m-%d")
-
-
-def _month_key(ms: int) -> str:
-    return from_ms(ms).strftime("%Y-%m")
-
-
-def _day_partitions(exchange: str, start_ms: int, end_ms: int) -> list[tuple[str, int, int]]:
-    """(pk, lo, hi) per UTC day overlapping [start_ms, end_ms), with inclusive sort-key bounds."""
-    parts = []
-    day_start = start_ms - start_ms % DAY_MS
-    while day_start < end_ms:
-        lo, hi = max(start_ms, day_start), min(end_ms, day_start + DAY_MS) - 1
-        if lo <= hi:  # DynamoDB rejects BETWEEN with lo > hi (an empty range)
-            parts.append((f"{exchange}#1m#{_day_key(day_start)}", lo, hi))
-        day_start += DAY_MS
-    return parts
-
-
-def _month_partitions(exchange: str, start_ms: int, end_ms: int) -> list[tuple[str, int, int]]:
-    """(pk, lo, hi) per UTC month overlapping [start_ms, end_ms), inclusive sort-key bounds."""
-    parts = []
-    cursor = from_ms(start_ms).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    while to_ms(cursor) < end_ms:
-        following = (cursor + timedelta(days=32)).replace(day=1)
-        lo, hi = max(start_ms, to_ms(cursor)), min(end_ms, to_ms(following)) - 1
-        if lo <= hi:  # DynamoDB rejects BETWEEN with lo > hi (an empty range)
-            parts.append((f"{exchange}#1h#{cursor:%Y-%m}", lo, hi))
-        cursor = following
-    return parts
-
-
-# A rollup segment is one String attribute of 12 '|'-separated numbers, in this order. A string
-# costs far less to parse than a Map of 12 Numbers, and rank reads ~7,000 of them per request.
-_SEGMENT_FIELDS = "n|mean|m2|min|max|first_minute|first|last_minute|last|returns_n|returns_mean|returns_m2"
-
-
-def _segment_to_item(segment: Segment) -> dict[str, Any]:
-    values = (
-        segment.prices.n,
-        segment.prices.mean,
-        segment.prices.m2,
-        segment.minimum,
-        segment.maximum,
-        segment.first_ms,
-        segment.first,
-        segment.last_ms,
-        segment.last,
-        segment.returns.n,
-        segment.returns.mean,
-        segment.returns.m2,
-    )
-    return {"S": "|".join(str(v) if isinstance(v, int) else decimal_str(v) for v in values)}
-
-
-def _segment_from_item(value: dict[str, Any]) -> Segment:
-    n, mean, m2, low, high, fm, first, lm, last, rn, rmean, rm2 = value["S"].split("|")
-    return Segment(
-        prices=Moments(n=int(n), mean=Decimal(mean), m2=Decimal(m2)),
-        minimum=Decimal(low),
-        maximum=Decimal(high),
-        first_ms=int(fm),
-        first=Decimal(first),
-        last_ms=int(lm),
-        last=Decimal(last),
-        returns=Moments(n=int(rn), mean=Decimal(rmean), m2=Decimal(rm2)),
-    )
 
 
 def _items_without_model_parsing(
@@ -249,7 +174,7 @@ class DynamoTickRepository:
     def put_many(self, ticks: Sequence[Tick]) -> int:
         """BatchWriteItem in chunks of 25; UnprocessedItems are retried with jittered backoff."""
         unique = {(t.exchange, t.pair, t.minute_ms): t for t in ticks}  # a batch may not repeat a key
-        requests = [{"PutRequest": {"Item": self._tick_item(t)}} for t in unique.values()]
+        requests = [{"PutRequest": {"Item": tick_to_item(t)}} for t in unique.values()]
         with self._errors("put_many"):
             for offset in range(0, len(requests), BATCH_WRITE_MAX):
                 self._batch_write(requests[offset : offset + BATCH_WRITE_MAX])
@@ -267,34 +192,6 @@ class DynamoTickRepository:
         left = sum(len(v) for v in pending.values())
         raise RepositoryError(f"DynamoDB left {left} writes unprocessed after {UNPROCESSED_RETRIES} retries")
 
-    def _tick_item(self, tick: Tick) -> dict[str, Any]:
-        item: dict[str, Any] = {
-            "series": {"S": f"{tick.exchange}#{tick.pair}"},
-            "minute": _num(tick.minute_ms),
-            "source": {"S": str(tick.source)},
-        }
-        for name in _TICK_DECIMAL_FIELDS:
-            value = getattr(tick, name)
-            if value is not None:
-                item[name] = _num(value)
-        if tick.observed_at is not None:
-            item["observed_at"] = _num(to_ms(tick.observed_at))
-        return item
-
-    @staticmethod
-    def _tick_from_item(item: dict[str, Any]) -> Tick:
-        exchange, pair = item["series"]["S"].split("#", 1)
-        values = {name: Decimal(value["N"]) for name, value in item.items() if name in _TICK_DECIMAL_SET}
-        observed = item.get("observed_at")
-        return Tick(
-            exchange=exchange,
-            pair=pair,
-            minute=from_ms(int(item["minute"]["N"])),
-            source=TickSource(item.get("source", {}).get("S", TickSource.TICKER)),
-            observed_at=from_ms(int(observed["N"])) if observed else None,
-            **values,
-        )
-
     def between(self, *, exchange: str, pair: str, start: datetime, end: datetime) -> Iterator[Tick]:
         """Query [start, end) oldest first, following LastEvaluatedKey across 1 MB pages."""
         start_ms, end_ms = to_ms(start), to_ms(end)
@@ -306,8 +203,8 @@ class DynamoTickRepository:
             "ExpressionAttributeNames": {"#s": "series", "#m": "minute"},
             "ExpressionAttributeValues": {
                 ":s": {"S": f"{exchange}#{pair}"},
-                ":a": _num(start_ms),
-                ":b": _num(end_ms - 1),
+                ":a": number(start_ms),
+                ":b": number(end_ms - 1),
             },
             "ConsistentRead": True,
         }
@@ -315,7 +212,7 @@ class DynamoTickRepository:
             with self._errors("between"):
                 response = self.client.query(**kwargs)
             for item in response.get("Items", []):
-                yield self._tick_from_item(item)
+                yield tick_from_item(item)
             if "LastEvaluatedKey" not in response:
                 return
             kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
@@ -333,12 +230,12 @@ class DynamoTickRepository:
                 ConsistentRead=True,
             )
         items = response.get("Items", [])
-        return self._tick_from_item(items[0]) if items else None
+        return tick_from_item(items[0]) if items else None
 
     # --- minute snapshots ---------------------------------------------------------------
 
     def _snapshot_key(self, exchange: str, minute_ms: int) -> dict[str, Any]:
-        return {"pk": {"S": f"{exchange}#1m#{_day_key(minute_ms)}"}, "sk": _num(minute_ms)}
+        return {"pk": {"S": f"{exchange}#1m#{day_key(minute_ms)}"}, "sk": number(minute_ms)}
 
     def claim_snapshot(self, snapshot: MinuteSnapshot) -> bool:
         """Conditional PutItem (attribute_not_exists): the first writer of a minute wins.
@@ -380,7 +277,7 @@ class DynamoTickRepository:
                 clauses = ["#src = if_not_exists(#src, :src)"]
                 for i, pair in enumerate(chunk):
                     names[f"#p{i}"] = self._pair_attr(pair)
-                    values[f":v{i}"] = _num(snapshot.prices[pair])
+                    values[f":v{i}"] = number(snapshot.prices[pair])
                     clauses.append(f"#p{i} = if_not_exists(#p{i}, :v{i})")
                 self.client.update_item(
                     TableName=self.aggregates_table,
@@ -399,48 +296,27 @@ class DynamoTickRepository:
                 ConsistentRead=True,
             )
         item = response.get("Item")
-        return self._snapshot_from_item(exchange, item) if item else None
-
-    def _snapshot_from_item(
-        self, exchange: str, item: dict[str, Any], wanted: set[str] | None = None
-    ) -> MinuteSnapshot:
-        prices: dict[str, Decimal] = {}
-        packed = item.get("prices", {}).get("S")
-        if packed:
-            for entry in packed.split(";"):
-                pair, _, price = entry.partition("=")
-                if wanted is None or pair in wanted:
-                    prices[pair] = Decimal(price)
-        # Prices merged later (backfills) are attributes of their own; the first writer wins.
-        for name, attr in item.items():
-            if name not in _RESERVED and name not in prices and (wanted is None or name in wanted):
-                prices[name] = Decimal(attr["N"])
-        return MinuteSnapshot(
-            exchange=exchange,
-            minute_ms=int(item["sk"]["N"]),
-            prices=prices,
-            source=item.get("src", {}).get("S", "ticker"),
-        )
+        return snapshot_from_item(exchange, item) if item else None
 
     def snapshots_between(
         self, *, exchange: str, start_ms: int, end_ms: int, pairs: Iterable[str] | None = None
     ) -> list[MinuteSnapshot]:
         """Query each UTC-day partition of [start_ms, end_ms), projecting `pairs` if given."""
-        items = self._query_partitions(_day_partitions(exchange, start_ms, end_ms), pairs)
+        items = self._query_partitions(day_partitions(exchange, start_ms, end_ms), pairs)
         wanted = set(pairs) if pairs is not None else None
-        return [self._snapshot_from_item(exchange, item, wanted) for item in items]
+        return [snapshot_from_item(exchange, item, wanted) for item in items]
 
     # --- hour rollups ---------------------------------------------------------------------
 
     def put_rollup(self, rollup: HourRollup) -> bool:
         """PutItem unless the stored rollup has more `values` (ConditionExpression)."""
         item: dict[str, Any] = {
-            "pk": {"S": f"{rollup.exchange}#1h#{_month_key(rollup.hour_ms)}"},
-            "sk": _num(rollup.hour_ms),
-            "values": _num(rollup.values),
+            "pk": {"S": f"{rollup.exchange}#1h#{month_key(rollup.hour_ms)}"},
+            "sk": number(rollup.hour_ms),
+            "values": number(rollup.values),
         }
         for pair, segment in rollup.segments.items():
-            item[self._pair_attr(pair)] = _segment_to_item(segment)
+            item[self._pair_attr(pair)] = segment_to_item(segment)
         with self._errors("put_rollup"):
             try:
                 self.client.put_item(
@@ -448,7 +324,7 @@ class DynamoTickRepository:
                     Item=item,
                     ConditionExpression="attribute_not_exists(#sk) OR #values <= :values",
                     ExpressionAttributeNames={"#sk": "sk", "#values": "values"},
-                    ExpressionAttributeValues={":values": _num(rollup.values)},
+                    ExpressionAttributeValues={":values": number(rollup.values)},
                 )
             except ClientError as exc:
                 if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
@@ -460,12 +336,12 @@ class DynamoTickRepository:
         self, *, exchange: str, start_ms: int, end_ms: int, pairs: Iterable[str] | None = None
     ) -> list[HourRollup]:
         """Query each UTC-month partition of [start_ms, end_ms), projecting `pairs` if given."""
-        items = self._query_partitions(_month_partitions(exchange, start_ms, end_ms), pairs)
+        items = self._query_partitions(month_partitions(exchange, start_ms, end_ms), pairs)
         return [
             HourRollup(
                 exchange=exchange,
                 hour_ms=int(item["sk"]["N"]),
-                segments={name: _segment_from_item(v) for name, v in item.items() if name not in _RESERVED},
+                segments={name: segment_from_item(v) for name, v in item.items() if name not in RESERVED},
             )
             for item in items
         ]
@@ -489,7 +365,7 @@ class DynamoTickRepository:
                     "TableName": self.aggregates_table,
                     "KeyConditionExpression": "#pk = :pk AND #sk BETWEEN :lo AND :hi",
                     "ExpressionAttributeNames": {"#pk": "pk", "#sk": "sk"},
-                    "ExpressionAttributeValues": {":pk": {"S": pk}, ":lo": _num(lo), ":hi": _num(hi)},
+                    "ExpressionAttributeValues": {":pk": {"S": pk}, ":lo": number(lo), ":hi": number(hi)},
                     "ConsistentRead": True,
                 }
                 if projection is not None:
@@ -509,7 +385,7 @@ class DynamoTickRepository:
 
     @staticmethod
     def _block_key(exchange: str, end_ms: int) -> dict[str, Any]:
-        return {"pk": {"S": f"{exchange}#23h#{_month_key(end_ms)}"}, "sk": _num(end_ms)}
+        return {"pk": {"S": f"{exchange}#23h#{month_key(end_ms)}"}, "sk": number(end_ms)}
 
     def get_block(
         self, *, exchange: str, end_ms: int, pairs: Iterable[str] | None = None
@@ -530,9 +406,9 @@ class DynamoTickRepository:
         if item is None:
             return None
         segments = {
-            name: _segment_from_item(value)
+            name: segment_from_item(value)
             for name, value in item.items()
-            if name not in _RESERVED and (wanted is None or name in wanted)
+            if name not in RESERVED and (wanted is None or name in wanted)
         }
         return BlockRollup(exchange=exchange, end_ms=end_ms, segments=segments)
 
@@ -540,7 +416,7 @@ class DynamoTickRepository:
         """PutItem of a block (one String attribute per pair, as hour rollups)."""
         item = self._block_key(block.exchange, block.end_ms)
         for pair, segment in block.segments.items():
-            item[self._pair_attr(pair)] = _segment_to_item(segment)
+            item[self._pair_attr(pair)] = segment_to_item(segment)
         with self._errors("put_block"):
             self.client.put_item(TableName=self.aggregates_table, Item=item)
 
@@ -554,7 +430,7 @@ class DynamoTickRepository:
     # --- latest-price registry ------------------------------------------------------------
 
     def _latest_key(self, exchange: str) -> dict[str, Any]:
-        return {"pk": {"S": f"{exchange}#latest"}, "sk": _num(0)}
+        return {"pk": {"S": f"{exchange}#latest"}, "sk": number(0)}
 
     def update_latest(self, *, exchange: str, prices: Mapping[str, LatestPrice]) -> None:
         """Read-merge-write of the registry item with an optimistic `version` condition."""
@@ -565,7 +441,7 @@ class DynamoTickRepository:
                 response = self.client.get_item(
                     TableName=self.aggregates_table, Key=self._latest_key(exchange), ConsistentRead=True
                 )
-                item = response.get("Item") or {**self._latest_key(exchange), "version": _num(0)}
+                item = response.get("Item") or {**self._latest_key(exchange), "version": number(0)}
                 version = int(item["version"]["N"])
                 changed = False
                 for pair, entry in prices.items():
@@ -573,18 +449,18 @@ class DynamoTickRepository:
                     stored = item.get(attr)
                     if stored is not None and int(stored["M"]["m"]["N"]) > entry.minute_ms:
                         continue
-                    item[attr] = {"M": {"m": _num(entry.minute_ms), "p": _num(entry.price)}}
+                    item[attr] = {"M": {"m": number(entry.minute_ms), "p": number(entry.price)}}
                     changed = True
                 if not changed:
                     return
-                item["version"] = _num(version + 1)
+                item["version"] = number(version + 1)
                 try:
                     self.client.put_item(
                         TableName=self.aggregates_table,
                         Item=item,
                         ConditionExpression="attribute_not_exists(#v) OR #v = :v",
                         ExpressionAttributeNames={"#v": "version"},
-                        ExpressionAttributeValues={":v": _num(version)},
+                        ExpressionAttributeValues={":v": number(version)},
                     )
                     return
                 except ClientError as exc:
@@ -605,14 +481,14 @@ class DynamoTickRepository:
         return {
             name: LatestPrice(minute_ms=int(v["M"]["m"]["N"]), price=Decimal(v["M"]["p"]["N"]))
             for name, v in item.items()
-            if name not in _RESERVED
+            if name not in RESERVED
         }
 
     # --- helpers ------------------------------------------------------------------------
 
     @staticmethod
     def _pair_attr(pair: str) -> str:
-        if pair in _RESERVED or not pair or pair != pair.upper():
+        if pair in RESERVED or not pair or pair != pair.upper():
             raise ValueError(f"pair {pair!r} cannot be used as an attribute name")
         return pair
 
