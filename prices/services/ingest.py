@@ -76,23 +76,7 @@ def ticks_ingest(
         batch = source.fetch_tickers()
         summary.skipped.update(batch.skipped)
         ticks = [
-            Tick(
-                exchange=source.exchange,
-                pair=row.pair,
-                minute=summary.minute,
-                last_price=row.last_price,
-                source=TickSource.TICKER,
-                bid=row.bid,
-                bid_size=row.bid_size,
-                ask=row.ask,
-                ask_size=row.ask_size,
-                daily_change=row.daily_change,
-                daily_change_relative=row.daily_change_relative,
-                volume_24h=row.volume_24h,
-                high_24h=row.high_24h,
-                low_24h=row.low_24h,
-                observed_at=observed_at,
-            )
+            row.to_tick(exchange=source.exchange, minute=summary.minute, observed_at=observed_at)
             for row in batch.rows
         ]
         if not ticks:

@@ -5,9 +5,12 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from dataclasses import fields as dataclass_fields
 from datetime import datetime
 from decimal import Decimal
 from typing import Protocol
+
+from prices.domain import Tick, TickSource
 
 
 class SourceError(Exception):
@@ -44,6 +47,13 @@ class TickerRow:
     volume_24h: Decimal | None = None
     high_24h: Decimal | None = None
     low_24h: Decimal | None = None
+
+    def to_tick(self, *, exchange: str, minute: datetime, observed_at: datetime) -> Tick:
+        """The tick of `minute` made from this row (every ticker field kept, source TICKER)."""
+        fields = {f.name: getattr(self, f.name) for f in dataclass_fields(self)}
+        return Tick(
+            exchange=exchange, minute=minute, source=TickSource.TICKER, observed_at=observed_at, **fields
+        )
 
 
 @dataclass(frozen=True, slots=True)
