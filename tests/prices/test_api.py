@@ -235,3 +235,29 @@ def test_csv_errors_are_still_json(api):
 
     assert response.status_code == 400
     assert _error(response)["fields"].keys() == {"interval"}
+
+
+def test_the_openapi_schema_lists_every_price_endpoint(api):
+    response = api.get("/api/schema/?format=json")
+
+    paths = response.json()["paths"]
+    for path in (
+        "/api/v1/pairs/",
+        "/api/v1/pairs/{pair}/",
+        "/api/v1/pairs/{pair}/history/",
+        "/api/v1/pairs/{pair}/stats/",
+        "/api/v1/rank/",
+    ):
+        assert "get" in paths[path], path
+
+
+def test_swagger_ui_is_served_from_local_static_files(api):
+    import re
+
+    response = api.get("/api/docs/")
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    sources = re.findall(r'(?:src|href)="([^"]+)"', html)
+    assert any("swagger-ui" in s for s in sources)
+    assert all(not s.startswith(("http://", "https://", "//")) for s in sources), sources
