@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views import defaults
 from rest_framework import status
 from rest_framework.exceptions import APIException
 from rest_framework.response import Response
@@ -51,3 +53,21 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         "error": {"status": response.status_code, "code": code, "message": message, "fields": fields}
     }
     return response
+
+
+def _error_body(status_code: int, code: str, message: str) -> dict[str, Any]:
+    return {"error": {"status": status_code, "code": code, "message": message, "fields": {}}}
+
+
+def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """404 handler: the API's JSON error shape under /api/, Django's templated page elsewhere."""
+    if request.path.startswith("/api/"):
+        return JsonResponse(_error_body(404, "not_found", f"no API endpoint at {request.path}"), status=404)
+    return defaults.page_not_found(request, exception)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """500 handler: the API's JSON error shape under /api/, Django's templated page elsewhere."""
+    if request.path.startswith("/api/"):
+        return JsonResponse(_error_body(500, "server_error", "internal server error"), status=500)
+    return defaults.server_error(request)

@@ -12,3 +12,6 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("", include("prices.dashboards.urls")),
 ]
+
+handler404 = "cryptotracker.api_errors.page_not_found"
+handler500 = "cryptotracker.api_errors.server_error"

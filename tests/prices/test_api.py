@@ -261,3 +261,17 @@ def test_swagger_ui_is_served_from_local_static_files(api):
     sources = re.findall(r'(?:src|href)="([^"]+)"', html)
     assert any("swagger-ui" in s for s in sources)
     assert all(not s.startswith(("http://", "https://", "//")) for s in sources), sources
+
+
+def test_an_unknown_api_path_is_a_json_404(api, settings):
+    settings.DEBUG = False
+
+    response = api.get("/api/v1/nothing-here/")
+
+    assert response.status_code == 404
+    assert _error(response) == {
+        "status": 404,
+        "code": "not_found",
+        "message": "no API endpoint at /api/v1/nothing-here/",
+        "fields": {},
+    }
