@@ -12,6 +12,7 @@ from django.db.models import F, Q
 
 from alerts.models import Delivery
 from alerts.notifications import NotificationError, Notifier, message_render, notifier_for
+from monitoring.metrics import delivery_attempt_record
 
 logger = logging.getLogger(__name__)
 
@@ -93,6 +94,7 @@ def delivery_send(
     Delivery.objects.filter(pk=delivery_id, status=Delivery.Status.SENDING).update(
         status=status, log=log, **fields
     )
+    delivery_attempt_record(kind=delivery.kind, status=status)
     return status
 
 

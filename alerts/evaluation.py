@@ -28,6 +28,7 @@ from alerts.rules import (
     condition_check,
     rule_step,
 )
+from monitoring.metrics import alert_evaluation_failure_record, alert_evaluation_record
 from prices import selectors
 from prices.domain import MINUTE, minute_floor
 from prices.repository import TickRepository
@@ -335,6 +336,7 @@ def _inputs_for(
             for exchange, group in by_exchange.items()
         }
     except Exception as exc:  # RepositoryError, or a store misconfiguration
+        alert_evaluation_failure_record()
         raise EvaluationError(f"cannot read prices for minute {minute:%Y-%m-%dT%H:%MZ}: {exc}") from exc
 
 
@@ -418,4 +420,5 @@ def _finish(summary: EvaluationSummary, started: float) -> EvaluationSummary:
     summary.elapsed_ms = round((time.monotonic() - started) * 1000)
     log = logger.error if summary.errors else logger.info
     log("alerts %s", summary.line())
+    alert_evaluation_record(summary)
     return summary

@@ -5,6 +5,8 @@ project root is read when present. Values are parsed by django-environ, which ra
 `ImproperlyConfigured` on malformed input (a bad URL, a non-boolean `DJANGO_DEBUG`).
 """
 
+import ipaddress
+import os
 from pathlib import Path
 
 import environ
@@ -50,6 +52,7 @@ INSTALLED_APPS = [
     "django_q",
     "prices",
     "alerts",
+    "monitoring",
 ]
 
 MIDDLEWARE = [
@@ -226,6 +229,32 @@ ALERTS_DELIVERY_MAX_ATTEMPTS = env.int("ALERTS_DELIVERY_MAX_ATTEMPTS", default=8
 ALERTS_DELIVERY_BACKOFF_S = env.int("ALERTS_DELIVERY_BACKOFF_S", default=60)
 ALERTS_DELIVERY_BACKOFF_MAX_S = env.int("ALERTS_DELIVERY_BACKOFF_MAX_S", default=3600)
 ALERTS_WEBHOOK_TIMEOUT_S = env.float("ALERTS_WEBHOOK_TIMEOUT_S", default=10.0)
+
+# --- Monitoring: readiness and Prometheus (README: Health, readiness and metrics) ---------
+# Connect and read timeout of readiness's DynamoDB call (no retries).
+READINESS_TIMEOUT_S = env.float("READINESS_TIMEOUT_S", default=2.0)
+# Not ready when the newest tick of any pair is older than this (its minute's end, seconds).
+READINESS_STALE_AFTER_S = env.int("READINESS_STALE_AFTER_S", default=120)
+# Not ready when a repeating schedule is this far past its next_run (no cluster is running).
+READINESS_SCHEDULE_GRACE_S = env.int("READINESS_SCHEDULE_GRACE_S", default=120)
+# /metrics: a bearer token to require, and/or the networks scrapes may come from (IPs or CIDRs).
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+try:
+    METRICS_ALLOWED_NETWORKS = [
+        ipaddress.ip_network(item, strict=False) for item in env_list("METRICS_ALLOWED_NETWORKS", "")
+    ]
+except ValueError as exc:
+    raise ImproperlyConfigured(f"METRICS_ALLOWED_NETWORKS: {exc}") from exc
+# Read by prometheus_client itself: one directory per host shared by web and qcluster processes
+# (emptied when they start), so that /metrics sums the work of every process on the host.
+PROMETHEUS_MULTIPROC_DIR = env.str("PROMETHEUS_MULTIPROC_DIR", default="")
+if "PROMETHEUS_MULTIPROC_DIR" in os.environ and not Path(PROMETHEUS_MULTIPROC_DIR).is_absolute():
+    raise ImproperlyConfigured(
+        f"PROMETHEUS_MULTIPROC_DIR={PROMETHEUS_MULTIPROC_DIR!r} must be an absolute path; unset it "
+        "for single-process metrics"
+    )
+if PROMETHEUS_MULTIPROC_DIR and not Path(PROMETHEUS_MULTIPROC_DIR).is_dir():
+    raise ImproperlyConfigured(f"PROMETHEUS_MULTIPROC_DIR={PROMETHEUS_MULTIPROC_DIR} is not a directory")
 
 # --- Logging --------------------------------------------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()

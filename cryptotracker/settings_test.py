@@ -8,7 +8,7 @@ os.environ.setdefault("DJANGO_DEBUG", "true")
 os.environ.setdefault("DJANGO_SECRET_KEY", "test-secret-key-not-for-production")
 
 from cryptotracker.settings import *  # noqa: E402,F403
-from cryptotracker.settings import Q_CLUSTER, SQLITE_OPTIONS, env  # noqa: E402
+from cryptotracker.settings import Q_CLUSTER, REST_FRAMEWORK, SQLITE_OPTIONS, env  # noqa: E402
 
 # Tests never read the developer's .env for these: they must be hermetic.
 DATABASES = {"default": env.db_url_config(env.str("DATABASE_URL", default="") or "sqlite:///:memory:")}
@@ -40,3 +40,16 @@ ALERTS_DELIVERY_MAX_ATTEMPTS = 5
 ALERTS_DELIVERY_BACKOFF_S = 60
 ALERTS_DELIVERY_BACKOFF_MAX_S = 3600
 ALERTS_WEBHOOK_TIMEOUT_S = 2.0
+# Tests talk plain http through the test client, whatever DJANGO_DEBUG says; the HTTPS settings
+# are tested on their own (tests/test_production_settings.py).
+SECURE_SSL_REDIRECT = False
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = False
+SECURE_HSTS_SECONDS = 0
+# No rate limits but in the throttling tests (they set their own rates).
+REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"anon": None, "user": None}}
+READINESS_TIMEOUT_S = 2.0
+READINESS_STALE_AFTER_S = 120
+READINESS_SCHEDULE_GRACE_S = 120
+METRICS_TOKEN = ""
+METRICS_ALLOWED_NETWORKS: list = []
+PROMETHEUS_MULTIPROC_DIR = ""

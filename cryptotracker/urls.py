@@ -1,4 +1,4 @@
-"""Root URLs: admin, the versioned API, its OpenAPI schema and docs."""
+"""Root URLs: admin, the versioned API, its OpenAPI schema and docs, health and metrics, dashboards."""
 
 from django.contrib import admin
 from django.urls import include, path
@@ -10,6 +10,7 @@ urlpatterns = [
     path("api/v1/", include("prices.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("", include("monitoring.urls")),
     path("", include("prices.dashboards.urls")),
 ]
 

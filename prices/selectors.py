@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from prices.domain import (
@@ -58,6 +58,55 @@ def pair_get(
         if summary.pair.name == pair:
             return summary
     raise PairNotFoundError(f"pair {pair!r} is not tracked on {exchange}")
+
+
+@dataclass(frozen=True, slots=True)
+class PairsFreshness:
+    """How current the stored prices are: see `pairs_freshness`."""
+
+    pairs: int
+    newest_minute: datetime | None
+    newest_age_s: float | None
+    stale_pairs: int
+    delisted_pairs: int
+
+
+# A pair this far behind the newest tick of any pair is no longer quoted by the exchange.
+DELISTED_AFTER = timedelta(hours=1)
+
+
+def pairs_freshness(
+    *,
+    now: datetime,
+    stale_after: timedelta,
+    exchange: str = EXCHANGE_BITFINEX,
+    timeout_s: float | None = None,
+    repo: TickRepository | None = None,
+) -> PairsFreshness:
+    """The age at `now` (aware UTC) of the newest stored tick, and how many pairs are stale.
+
+    One registry read. A tick of minute M is the price at the end of M, so its age is
+    now − (M + 1 min). A pair whose newest tick is DELISTED_AFTER or more behind the newest
+    tick of any pair is counted as delisted (the exchange stopped quoting it while the others
+    went on), not as stale; every other pair whose newest tick is older than `stale_after` is
+    stale. With `timeout_s`, the store is read with that connect/read timeout and no retries
+    (readiness probes). Raises RepositoryError.
+    """
+    repo = repo or get_tick_repository(timeout_s=timeout_s)
+    minutes = [from_ms(entry.minute_ms) for entry in repo.latest_prices(exchange=exchange).values()]
+    if not minutes:
+        return PairsFreshness(pairs=0, newest_minute=None, newest_age_s=None, stale_pairs=0, delisted_pairs=0)
+    newest = max(minutes)
+    delisted = sum(1 for minute in minutes if newest - minute >= DELISTED_AFTER)
+    listed = [minute for minute in minutes if newest - minute < DELISTED_AFTER]
+    stale = sum(1 for minute in listed if now - minute - MINUTE > stale_after)
+    return PairsFreshness(
+        pairs=len(minutes),
+        newest_minute=newest,
+        newest_age_s=(now - newest - MINUTE).total_seconds(),
+        stale_pairs=stale,
+        delisted_pairs=delisted,
+    )
 
 
 def tick_latest(*, pair: str, exchange: str = EXCHANGE_BITFINEX, repo: TickRepository | None = None) -> Tick:

@@ -13,25 +13,40 @@ __all__ = ["LatestPrice", "RepositoryError", "TickRepository", "get_tick_reposit
 
 @lru_cache(maxsize=8)
 def _repository(
-    prefix: str, region: str, endpoint: str | None, key: str | None, secret: str | None
+    prefix: str,
+    region: str,
+    endpoint: str | None,
+    key: str | None,
+    secret: str | None,
+    timeout_s: float | None = None,
 ) -> TickRepository:
     from prices.repository.dynamodb import DynamoTickRepository
 
+    limits = {}
+    if timeout_s is not None:
+        limits = {"connect_timeout_s": timeout_s, "read_timeout_s": timeout_s, "max_attempts": 1}
     return DynamoTickRepository(
         table_prefix=prefix,
         region=region,
         endpoint_url=endpoint,
         access_key_id=key,
         secret_access_key=secret,
+        **limits,
     )
 
 
-def get_tick_repository() -> TickRepository:
-    """The DynamoDB repository configured by the DYNAMODB_* and AWS_* settings (one per process)."""
+def get_tick_repository(*, timeout_s: float | None = None) -> TickRepository:
+    """The DynamoDB repository configured by the DYNAMODB_* and AWS_* settings (one per process).
+
+    With `timeout_s`, a separate instance whose connects and reads give up after that many
+    seconds, without retries: for readiness probes, which must answer quickly when the
+    store is down.
+    """
     return _repository(
         settings.DYNAMODB_TABLE_PREFIX,
         settings.AWS_REGION,
         settings.DYNAMODB_ENDPOINT_URL,
         settings.AWS_ACCESS_KEY_ID,
         settings.AWS_SECRET_ACCESS_KEY,
+        timeout_s,
     )

@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from monitoring.metrics import fetch_cycle_record
 from prices.domain import Tick, TickSource, hour_floor_ms, minute_of_observation
 from prices.repository import RepositoryError, TickRepository, get_tick_repository
 from prices.rollups import MinuteSnapshot
@@ -94,6 +95,7 @@ def ticks_ingest(
         logger.info("ingest %s", summary.line())
     else:
         logger.error("ingest %s", summary.line())
+    fetch_cycle_record(summary)
     if summary.stored:
         ticks_stored.send(
             sender=ticks_ingest, exchange=summary.exchange, minutes=[summary.minute], source=TickSource.TICKER

@@ -1,0 +1,13 @@
+"""Django app config for monitoring."""
+
+from django.apps import AppConfig
+
+
+class MonitoringConfig(AppConfig):
+    """Health and readiness endpoints, Prometheus metrics, deployment checks."""
+
+    name = "monitoring"
+    verbose_name = "Monitoring"
+
+    def ready(self) -> None:
+        from monitoring import checks  # noqa: F401  (registers the deployment checks)
