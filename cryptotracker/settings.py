@@ -7,6 +7,7 @@ project root is read when present. Values are parsed by django-environ, which ra
 
 import ipaddress
 import os
+import re
 from pathlib import Path
 
 import environ
@@ -34,8 +35,30 @@ if not SECRET_KEY:
             "(copy .env.example to .env for local use)."
         )
     SECRET_KEY = "django-insecure-local-development-only"  # noqa: S105 - DEBUG only
+# The key in .env.example is public; a .env copied from it must not reach production.
+if not DEBUG and SECRET_KEY == "local-development-secret-change-me":
+    raise ImproperlyConfigured("DJANGO_SECRET_KEY is the public example from .env.example; set a secret one.")
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost")
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", "")
+
+# --- HTTPS, behind a reverse proxy (README: Production deployment) --------------------
+# DJANGO_HTTPS: browsers reach the site over HTTPS only (default: whenever DEBUG is off): redirect
+# http to https, cookies only over HTTPS, HSTS. `make run` (DEBUG on) stays plain http.
+HTTPS = env.bool("DJANGO_HTTPS", default=not DEBUG)
+# DJANGO_BEHIND_TLS_PROXY: a proxy terminates TLS and sets X-Forwarded-Proto (replacing any
+# value a client sent); without it Django would take every proxied request for plain http.
+BEHIND_TLS_PROXY = env.bool("DJANGO_BEHIND_TLS_PROXY", default=False)
+if BEHIND_TLS_PROXY:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = HTTPS
+# Probes and Prometheus call gunicorn directly over the private network, in plain http.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+SESSION_COOKIE_SECURE = HTTPS
+CSRF_COOKIE_SECURE = HTTPS
+SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=31_536_000 if HTTPS else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+SECURE_HSTS_PRELOAD = env.bool("DJANGO_SECURE_HSTS_PRELOAD", default=True)
+X_FRAME_OPTIONS = "DENY"
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -139,6 +162,16 @@ STORAGES = {
 }
 
 # --- Django REST Framework and the OpenAPI schema ------------------------------------
+# Request rates per client ("120/min"; s, min, hour, day); empty = unlimited. Counted in the
+# cache: per process without REDIS_URL, shared by every process and host with it.
+THROTTLE_RATE_PATTERN = r"^\d+/(s|sec|m|min|h|hour|d|day)$"
+API_THROTTLE_ANON = env.str("API_THROTTLE_ANON", default="120/min") or None
+API_THROTTLE_USER = env.str("API_THROTTLE_USER", default="600/min") or None
+for _name, _rate in (("API_THROTTLE_ANON", API_THROTTLE_ANON), ("API_THROTTLE_USER", API_THROTTLE_USER)):
+    if _rate is not None and not re.match(THROTTLE_RATE_PATTERN, _rate):
+        raise ImproperlyConfigured(f"{_name}={_rate!r} is not a rate such as 120/min")
+API_NUM_PROXIES = env.int("API_NUM_PROXIES", default=1 if BEHIND_TLS_PROXY else 0)
+
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
@@ -148,7 +181,15 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
         "rest_framework.authentication.TokenAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
+    # Private unless a view says otherwise: the price read API is public (prices.api.views).
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_THROTTLE_CLASSES": [
+        "rest_framework.throttling.AnonRateThrottle",
+        "rest_framework.throttling.UserRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {"anon": API_THROTTLE_ANON, "user": API_THROTTLE_USER},
+    # Proxies in front of the app whose X-Forwarded-For entry names the client (0: REMOTE_ADDR).
+    "NUM_PROXIES": API_NUM_PROXIES,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "cryptotracker.api_errors.api_exception_handler",
     "DATETIME_FORMAT": "iso-8601",

@@ -9,6 +9,7 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import serializers
 from rest_framework.exceptions import NotFound
 from rest_framework.pagination import PageNumberPagination
+from rest_framework.permissions import AllowAny
 from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -45,7 +46,9 @@ PAIR_ORDERINGS = {
 
 
 class PriceApiView(APIView):
-    """Base view: store outages are 503 and unknown pairs 404, in the API's JSON error shape."""
+    """Base view: public reads; store outages are 503 and unknown pairs 404, in the API's JSON error shape."""
+
+    permission_classes = [AllowAny]  # the API's default is IsAuthenticated
 
     def handle_exception(self, exc: Exception) -> Response:
         if isinstance(exc, RepositoryError):
