@@ -19,12 +19,18 @@ from prices.statistics import Segment, segment_of, segments_concat
 
 @dataclass(frozen=True, slots=True)
 class MinuteSnapshot:
-    """Last prices (quote-currency Decimal) of many pairs of `exchange` for the minute `minute_ms`."""
+    """Last prices (quote-currency Decimal) of many pairs of `exchange` for the minute `minute_ms`.
+
+    `pending` marks a minute claimed by a poll whose ticks are not known to be written yet:
+    the poll clears it once its ticks are stored, and gap repair completes a minute left
+    pending by a poll that died (see docs/data-model.md). Hour rollups leave pending minutes out.
+    """
 
     exchange: str
     minute_ms: int
     prices: Mapping[str, Decimal]
     source: str = "ticker"
+    pending: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,10 +100,14 @@ def blocks_containing(hours_ms: Iterable[int]) -> list[int]:
 
 
 def rollup_from_snapshots(*, exchange: str, hour_ms: int, snapshots: Iterable[MinuteSnapshot]) -> HourRollup:
-    """The hour rollup of the snapshots whose minute falls in [hour_ms, hour_ms + 1 h)."""
+    """The hour rollup of the snapshots whose minute falls in [hour_ms, hour_ms + 1 h).
+
+    Pending snapshots are left out: a rollup counts only minutes whose ticks are stored, so
+    a minute whose poll died before writing its ticks shows up as missing to gap repair.
+    """
     points: dict[str, list[tuple[int, Decimal]]] = defaultdict(list)
     for snapshot in snapshots:
-        if hour_floor_ms(snapshot.minute_ms) != hour_ms:
+        if snapshot.pending or hour_floor_ms(snapshot.minute_ms) != hour_ms:
             continue
         for pair, price in snapshot.prices.items():
             points[pair].append((snapshot.minute_ms, price))

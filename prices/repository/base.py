@@ -47,8 +47,19 @@ class TickRepository(Protocol):
         """The pair's newest tick, or None."""
         ...
 
+    def first(self, *, exchange: str, pair: str) -> Tick | None:
+        """The pair's oldest stored tick, or None."""
+        ...
+
     def claim_snapshot(self, snapshot: MinuteSnapshot) -> bool:
-        """Create the minute's snapshot if none exists; False (and no change) if one does."""
+        """Create the minute's snapshot if none exists; False (and no change) if one does.
+
+        A snapshot claimed with `pending=True` stays pending until `complete_snapshot`.
+        """
+        ...
+
+    def complete_snapshot(self, *, exchange: str, minute_ms: int) -> None:
+        """Clear the pending mark of a minute's snapshot (nothing happens if it is absent)."""
         ...
 
     def merge_snapshot(self, snapshot: MinuteSnapshot) -> None:
@@ -95,6 +106,24 @@ class TickRepository(Protocol):
 
     def latest_prices(self, *, exchange: str) -> dict[str, LatestPrice]:
         """The newest price of every tracked pair of the exchange (the pair registry)."""
+        ...
+
+    def add_known_gaps(self, *, exchange: str, minutes: Mapping[str, Iterable[int]]) -> None:
+        """Record, per pair, minutes (ms) the exchange has no data for; repeating a minute is harmless."""
+        ...
+
+    def known_gaps_between(
+        self, *, exchange: str, start_ms: int, end_ms: int, pairs: Iterable[str] | None = None
+    ) -> dict[str, set[int]]:
+        """Recorded known-gap minutes per pair with start_ms ≤ minute < end_ms (pairs without any absent)."""
+        ...
+
+    def native_expiry(self) -> bool:
+        """True when the store itself deletes ticks whose `ttl` has passed (DynamoDB TTL enabled)."""
+        ...
+
+    def expire_ticks(self, *, exchange: str, pair: str, before_ms: int, limit: int) -> int:
+        """Delete the pair's oldest ticks with minute < before_ms, at most `limit`; returns the count."""
         ...
 
     def ensure_tables(self) -> list[str]:

@@ -30,12 +30,14 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from prices.domain import Tick, decimal_str, to_ms
+from prices.domain import HOUR_MS, Tick, decimal_str, to_ms
 from prices.repository.base import LatestPrice, RepositoryError
 from prices.repository.dynamodb_items import (
     RESERVED,
+    TTL_ATTRIBUTE,
     day_key,
     day_partitions,
+    known_gaps_from_item,
     month_key,
     month_partitions,
     number,
@@ -95,6 +97,7 @@ class DynamoTickRepository:
         connect_timeout_s: float = 3.0,
         read_timeout_s: float = 10.0,
         max_attempts: int = 4,
+        retention_days: int | None = None,
     ) -> None:
         if endpoint_url and not access_key_id:
             # Local endpoints (dynalite, moto) accept any credentials but boto3 needs some.
@@ -126,6 +129,8 @@ class DynamoTickRepository:
             )
         self.ticks_table = f"{table_prefix}ticks"
         self.aggregates_table = f"{table_prefix}aggregates"
+        self.retention_days = retention_days
+        self._native_expiry: bool | None = None  # decided once per instance, see native_expiry
 
     # --- tables ------------------------------------------------------------------------
 
@@ -157,7 +162,70 @@ class DynamoTickRepository:
             waiter = self.client.get_waiter("table_exists")
             for name in specs:
                 waiter.wait(TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 120})
+            if self.retention_days is not None:
+                self._enable_ttl()
         return created
+
+    def _enable_ttl(self) -> None:
+        """Turn on DynamoDB TTL for the ticks' `ttl` attribute where the endpoint supports it.
+
+        dynalite answers UpdateTimeToLive with UnknownOperationException; any refusal (also a
+        missing IAM permission) leaves expiry to the scheduled `prices.tasks.expire_ticks`.
+        """
+        try:
+            self.client.update_time_to_live(
+                TableName=self.ticks_table,
+                TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE},
+            )
+            self._decide_expiry(True, "enabled by ensure_tables")
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            if "already enabled" in error.get("Message", "").lower():
+                self._decide_expiry(True, "already enabled")
+            else:
+                self._decide_expiry(False, f"UpdateTimeToLive refused: {error.get('Code', '?')}")
+
+    def native_expiry(self) -> bool:
+        """True when DynamoDB TTL is enabled on the ticks table (DescribeTimeToLive, asked once).
+
+        False where TTL is off or the endpoint lacks it: then `expire_ticks` must delete
+        expired ticks. The answer is cached and logged once per repository instance.
+        """
+        if self._native_expiry is None:
+            refused = None
+            with self._errors("native_expiry"):
+                try:
+                    response = self.client.describe_time_to_live(TableName=self.ticks_table)
+                except ClientError as exc:
+                    refused = exc.response.get("Error", {}).get("Code", "?")
+                    if refused == "ResourceNotFoundException":
+                        raise
+            if refused is not None:
+                self._decide_expiry(False, f"DescribeTimeToLive refused: {refused}")
+            else:
+                description = response.get("TimeToLiveDescription", {})
+                status = description.get("TimeToLiveStatus", "DISABLED")
+                attribute = description.get("AttributeName")
+                native = status in ("ENABLED", "ENABLING") and attribute == TTL_ATTRIBUTE
+                self._decide_expiry(native, f"TTL status {status}")
+        return bool(self._native_expiry)
+
+    def _decide_expiry(self, native: bool, why: str) -> None:
+        if self._native_expiry is not None:
+            return
+        self._native_expiry = native
+        if native:
+            logger.info(
+                "ticks table %s: DynamoDB TTL on `ttl` (%s); DynamoDB deletes expired ticks",
+                self.ticks_table,
+                why,
+            )
+        else:
+            logger.info(
+                "ticks table %s: no DynamoDB TTL (%s); prices.tasks.expire_ticks deletes expired ticks",
+                self.ticks_table,
+                why,
+            )
 
     def delete_tables(self) -> None:
         """Drop both tables (tests and benchmarks use throw-away prefixes)."""
@@ -174,7 +242,8 @@ class DynamoTickRepository:
     def put_many(self, ticks: Sequence[Tick]) -> int:
         """BatchWriteItem in chunks of 25; UnprocessedItems are retried with jittered backoff."""
         unique = {(t.exchange, t.pair, t.minute_ms): t for t in ticks}  # a batch may not repeat a key
-        requests = [{"PutRequest": {"Item": tick_to_item(t)}} for t in unique.values()]
+        days = self.retention_days
+        requests = [{"PutRequest": {"Item": tick_to_item(t, retention_days=days)}} for t in unique.values()]
         with self._errors("put_many"):
             for offset in range(0, len(requests), BATCH_WRITE_MAX):
                 self._batch_write(requests[offset : offset + BATCH_WRITE_MAX])
@@ -232,6 +301,45 @@ class DynamoTickRepository:
         items = response.get("Items", [])
         return tick_from_item(items[0]) if items else None
 
+    def first(self, *, exchange: str, pair: str) -> Tick | None:
+        """Oldest tick of the pair (one ascending Query with Limit 1)."""
+        with self._errors("first"):
+            response = self.client.query(
+                TableName=self.ticks_table,
+                KeyConditionExpression="#s = :s",
+                ExpressionAttributeNames={"#s": "series"},
+                ExpressionAttributeValues={":s": {"S": f"{exchange}#{pair}"}},
+                ScanIndexForward=True,
+                Limit=1,
+                ConsistentRead=True,
+            )
+        items = response.get("Items", [])
+        return tick_from_item(items[0]) if items else None
+
+    def expire_ticks(self, *, exchange: str, pair: str, before_ms: int, limit: int) -> int:
+        """Query the oldest keys with minute < before_ms (at most `limit`); delete them 25 per batch."""
+        keys: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self.ticks_table,
+            "KeyConditionExpression": "#s = :s AND #m < :b",
+            "ExpressionAttributeNames": {"#s": "series", "#m": "minute"},
+            "ExpressionAttributeValues": {":s": {"S": f"{exchange}#{pair}"}, ":b": number(before_ms)},
+            "ProjectionExpression": "#s, #m",
+        }
+        while len(keys) < limit:
+            kwargs["Limit"] = limit - len(keys)
+            with self._errors("expire_ticks"):
+                response = self.client.query(**kwargs)
+            keys.extend({"series": i["series"], "minute": i["minute"]} for i in response.get("Items", []))
+            if "LastEvaluatedKey" not in response:
+                break
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        requests = [{"DeleteRequest": {"Key": key}} for key in keys]
+        with self._errors("expire_ticks"):
+            for offset in range(0, len(requests), BATCH_WRITE_MAX):
+                self._batch_write(requests[offset : offset + BATCH_WRITE_MAX])
+        return len(requests)
+
     # --- minute snapshots ---------------------------------------------------------------
 
     def _snapshot_key(self, exchange: str, minute_ms: int) -> dict[str, Any]:
@@ -246,6 +354,8 @@ class DynamoTickRepository:
         """
         item = self._snapshot_key(snapshot.exchange, snapshot.minute_ms)
         item["src"] = {"S": snapshot.source}
+        if snapshot.pending:
+            item["pending"] = number(1)
         item["prices"] = {
             "S": ";".join(
                 f"{self._pair_attr(pair)}={decimal_str(price)}" for pair, price in snapshot.prices.items()
@@ -264,6 +374,21 @@ class DynamoTickRepository:
                     return False
                 raise
         return True
+
+    def complete_snapshot(self, *, exchange: str, minute_ms: int) -> None:
+        """UpdateItem REMOVE pending, on condition that the snapshot exists (never creates one)."""
+        with self._errors("complete_snapshot"):
+            try:
+                self.client.update_item(
+                    TableName=self.aggregates_table,
+                    Key=self._snapshot_key(exchange, minute_ms),
+                    UpdateExpression="REMOVE #pending",
+                    ConditionExpression="attribute_exists(#sk)",
+                    ExpressionAttributeNames={"#pending": "pending", "#sk": "sk"},
+                )
+            except ClientError as exc:
+                if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                    raise
 
     def merge_snapshot(self, snapshot: MinuteSnapshot) -> None:
         """UpdateItem with SET #pair = if_not_exists(#pair, :price), 50 pairs per call."""
@@ -355,7 +480,7 @@ class DynamoTickRepository:
             projections = []
             for offset in range(0, max(len(pair_list), 1), PROJECTION_CHUNK):
                 chunk = pair_list[offset : offset + PROJECTION_CHUNK]
-                names = {"#pk": "pk", "#sk": "sk", "#src": "src", "#prices": "prices"}
+                names = {"#pk": "pk", "#sk": "sk", "#src": "src", "#prices": "prices", "#pending": "pending"}
                 names.update({f"#p{i}": self._pair_attr(p) for i, p in enumerate(chunk)})
                 projections.append((", ".join(names), names))
         merged: dict[int, dict[str, Any]] = {}
@@ -380,6 +505,44 @@ class DynamoTickRepository:
                         break
                     kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
         return [merged[sk] for sk in sorted(merged)]
+
+    # --- known gaps -------------------------------------------------------------------------
+
+    def add_known_gaps(self, *, exchange: str, minutes: Mapping[str, Iterable[int]]) -> None:
+        """UpdateItem ADD of a Number Set per pair on the hour's item, 50 pairs per call (idempotent)."""
+        by_hour: dict[int, dict[str, set[int]]] = {}
+        for pair, pair_minutes in minutes.items():
+            self._pair_attr(pair)
+            for minute_ms in pair_minutes:
+                by_hour.setdefault(minute_ms - minute_ms % HOUR_MS, {}).setdefault(pair, set()).add(minute_ms)
+        with self._errors("add_known_gaps"):
+            for hour_ms, pairs in sorted(by_hour.items()):
+                names_sorted = sorted(pairs)
+                for offset in range(0, len(names_sorted), UPDATE_CHUNK):
+                    chunk = names_sorted[offset : offset + UPDATE_CHUNK]
+                    self.client.update_item(
+                        TableName=self.aggregates_table,
+                        Key={"pk": {"S": f"{exchange}#gaps#{month_key(hour_ms)}"}, "sk": number(hour_ms)},
+                        UpdateExpression="ADD " + ", ".join(f"#p{i} :v{i}" for i in range(len(chunk))),
+                        ExpressionAttributeNames={f"#p{i}": pair for i, pair in enumerate(chunk)},
+                        ExpressionAttributeValues={
+                            f":v{i}": {"NS": [str(m) for m in sorted(pairs[p])]} for i, p in enumerate(chunk)
+                        },
+                    )
+
+    def known_gaps_between(
+        self, *, exchange: str, start_ms: int, end_ms: int, pairs: Iterable[str] | None = None
+    ) -> dict[str, set[int]]:
+        """Query each UTC-month partition of known-gap hour items overlapping [start_ms, end_ms)."""
+        if end_ms <= start_ms:
+            return {}
+        partitions = month_partitions(exchange, start_ms - start_ms % HOUR_MS, end_ms, kind="gaps")
+        wanted = set(pairs) if pairs is not None else None
+        gaps: dict[str, set[int]] = {}
+        for item in self._query_partitions(partitions, pairs):
+            for pair, minutes in known_gaps_from_item(item, start_ms, end_ms, wanted).items():
+                gaps.setdefault(pair, set()).update(minutes)
+        return gaps
 
     # --- 23-hour blocks -----------------------------------------------------------------------
 

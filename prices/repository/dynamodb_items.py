@@ -12,7 +12,7 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-from prices.domain import HOUR_MS, Tick, TickSource, decimal_str, from_ms, to_ms
+from prices.domain import HOUR_MS, MINUTE_MS, Tick, TickSource, decimal_str, from_ms, to_ms
 from prices.rollups import MinuteSnapshot
 from prices.statistics import Moments, Segment
 
@@ -22,7 +22,8 @@ TICK_DECIMAL_FIELDS = [
     f.name for f in fields(Tick) if f.name not in {"exchange", "pair", "minute", "source", "observed_at"}
 ]
 TICK_DECIMAL_SET = frozenset(TICK_DECIMAL_FIELDS)
-RESERVED = {"pk", "sk", "src", "values", "version", "prices"}
+RESERVED = {"pk", "sk", "src", "values", "version", "prices", "pending"}
+TTL_ATTRIBUTE = "ttl"  # ticks: epoch seconds after which DynamoDB TTL (or expire_ticks) deletes the item
 
 
 def number(value: Decimal | int) -> dict[str, str]:
@@ -54,15 +55,20 @@ def day_partitions(exchange: str, start_ms: int, end_ms: int) -> list[tuple[str,
     return parts
 
 
-def month_partitions(exchange: str, start_ms: int, end_ms: int) -> list[tuple[str, int, int]]:
-    """(pk, lo, hi) per UTC month overlapping [start_ms, end_ms), inclusive sort-key bounds."""
+def month_partitions(
+    exchange: str, start_ms: int, end_ms: int, *, kind: str = "1h"
+) -> list[tuple[str, int, int]]:
+    """(pk, lo, hi) per UTC month overlapping [start_ms, end_ms), inclusive sort-key bounds.
+
+    `kind` names the monthly items: "1h" (hour rollups) or "gaps" (known gaps).
+    """
     parts = []
     cursor = from_ms(start_ms).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
     while to_ms(cursor) < end_ms:
         following = (cursor + timedelta(days=32)).replace(day=1)
         lo, hi = max(start_ms, to_ms(cursor)), min(end_ms, to_ms(following)) - 1
         if lo <= hi:  # DynamoDB rejects BETWEEN with lo > hi (an empty range)
-            parts.append((f"{exchange}#1h#{cursor:%Y-%m}", lo, hi))
+            parts.append((f"{exchange}#{kind}#{cursor:%Y-%m}", lo, hi))
         cursor = following
     return parts
 
@@ -104,12 +110,15 @@ def segment_from_item(value: dict[str, Any]) -> Segment:
     )
 
 
-def tick_to_item(tick: Tick) -> dict[str, Any]:
+def tick_to_item(tick: Tick, *, retention_days: int | None = None) -> dict[str, Any]:
+    """The tick's item; with `retention_days`, a `ttl` of the minute's end + that many days (epoch s)."""
     item: dict[str, Any] = {
         "series": {"S": f"{tick.exchange}#{tick.pair}"},
         "minute": number(tick.minute_ms),
         "source": {"S": str(tick.source)},
     }
+    if retention_days is not None:
+        item[TTL_ATTRIBUTE] = number(expiry_s(tick.minute_ms, retention_days))
     for name in TICK_DECIMAL_FIELDS:
         value = getattr(tick, name)
         if value is not None:
@@ -117,6 +126,11 @@ def tick_to_item(tick: Tick) -> dict[str, Any]:
     if tick.observed_at is not None:
         item["observed_at"] = number(to_ms(tick.observed_at))
     return item
+
+
+def expiry_s(minute_ms: int, retention_days: int) -> int:
+    """When a tick of `minute_ms` leaves a retention of `retention_days`: minute end + days (epoch s)."""
+    return (minute_ms + MINUTE_MS) // 1000 + retention_days * 86_400
 
 
 def tick_from_item(item: dict[str, Any]) -> Tick:
@@ -150,4 +164,19 @@ def snapshot_from_item(exchange: str, item: dict[str, Any], wanted: set[str] | N
         minute_ms=int(item["sk"]["N"]),
         prices=prices,
         source=item.get("src", {}).get("S", "ticker"),
+        pending="pending" in item,
     )
+
+
+def known_gaps_from_item(
+    item: dict[str, Any], start_ms: int, end_ms: int, wanted: set[str] | None
+) -> dict[str, set[int]]:
+    """Per pair, the known-gap minutes of one hour item that fall in [start_ms, end_ms)."""
+    gaps: dict[str, set[int]] = {}
+    for name, value in item.items():
+        if name in RESERVED or (wanted is not None and name not in wanted):
+            continue
+        minutes = {int(m) for m in value["NS"] if start_ms <= int(m) < end_ms}
+        if minutes:
+            gaps[name] = minutes
+    return gaps

@@ -23,6 +23,8 @@ class InMemoryTickRepository:
         self.rollups: dict[str, dict[int, HourRollup]] = {}
         self.latest_registry: dict[str, dict[str, LatestPrice]] = {}
         self.blocks: dict[str, dict[int, BlockRollup]] = {}
+        self.pending: set[tuple[str, int]] = set()  # snapshots claimed pending, not completed yet
+        self.known_gaps: dict[str, dict[str, set[int]]] = {}
         self.put_calls = 0
 
     def ensure_tables(self) -> list[str]:
@@ -52,6 +54,25 @@ class InMemoryTickRepository:
             series = self.ticks.get((exchange, pair), {})
             return series[max(series)] if series else None
 
+    def first(self, *, exchange: str, pair: str) -> Tick | None:
+        """The pair's oldest tick, or None."""
+        with self._lock:
+            series = self.ticks.get((exchange, pair), {})
+            return series[min(series)] if series else None
+
+    def expire_ticks(self, *, exchange: str, pair: str, before_ms: int, limit: int) -> int:
+        """Forget the pair's oldest ticks with minute < before_ms, at most `limit`."""
+        with self._lock:
+            series = self.ticks.get((exchange, pair), {})
+            doomed = sorted(ms for ms in series if ms < before_ms)[: max(limit, 0)]
+            for minute_ms in doomed:
+                del series[minute_ms]
+            return len(doomed)
+
+    def native_expiry(self) -> bool:
+        """Memory never expires anything by itself."""
+        return False
+
     def claim_snapshot(self, snapshot: MinuteSnapshot) -> bool:
         """Create the minute's snapshot unless it exists."""
         with self._lock:
@@ -60,7 +81,14 @@ class InMemoryTickRepository:
                 return False
             minutes[snapshot.minute_ms] = {p: v.normalize() for p, v in snapshot.prices.items()}
             self.snapshot_sources[(snapshot.exchange, snapshot.minute_ms)] = snapshot.source
+            if snapshot.pending:
+                self.pending.add((snapshot.exchange, snapshot.minute_ms))
             return True
+
+    def complete_snapshot(self, *, exchange: str, minute_ms: int) -> None:
+        """Clear the minute's pending mark."""
+        with self._lock:
+            self.pending.discard((exchange, minute_ms))
 
     def merge_snapshot(self, snapshot: MinuteSnapshot) -> None:
         """Add prices for pairs the minute does not have yet."""
@@ -77,7 +105,11 @@ class InMemoryTickRepository:
             if prices is None:
                 return None
             return MinuteSnapshot(
-                exchange, minute_ms, dict(prices), self.snapshot_sources[(exchange, minute_ms)]
+                exchange,
+                minute_ms,
+                dict(prices),
+                self.snapshot_sources[(exchange, minute_ms)],
+                (exchange, minute_ms) in self.pending,
             )
 
     def snapshots_between(
@@ -88,12 +120,14 @@ class InMemoryTickRepository:
         with self._lock:
             minutes = {ms: dict(prices) for ms, prices in self.snapshots.get(exchange, {}).items()}
             sources = dict(self.snapshot_sources)
+            pending = set(self.pending)
         return [
             MinuteSnapshot(
                 exchange,
                 minute_ms,
                 {p: v for p, v in minutes[minute_ms].items() if wanted is None or p in wanted},
                 sources[(exchange, minute_ms)],
+                (exchange, minute_ms) in pending,
             )
             for minute_ms in sorted(minutes)
             if start_ms <= minute_ms < end_ms
@@ -150,6 +184,27 @@ class InMemoryTickRepository:
             stored = self.blocks.get(exchange, {})
             for end_ms in ends_ms:
                 stored.pop(end_ms, None)
+
+    def add_known_gaps(self, *, exchange: str, minutes: Mapping[str, Iterable[int]]) -> None:
+        """Add minutes to each pair's set of known gaps."""
+        with self._lock:
+            stored = self.known_gaps.setdefault(exchange, {})
+            for pair, pair_minutes in minutes.items():
+                stored.setdefault(pair, set()).update(pair_minutes)
+
+    def known_gaps_between(
+        self, *, exchange: str, start_ms: int, end_ms: int, pairs: Iterable[str] | None = None
+    ) -> dict[str, set[int]]:
+        """Known-gap minutes per pair in [start_ms, end_ms)."""
+        wanted = set(pairs) if pairs is not None else None
+        with self._lock:
+            stored = {pair: set(minutes) for pair, minutes in self.known_gaps.get(exchange, {}).items()}
+        gaps = {
+            pair: {m for m in minutes if start_ms <= m < end_ms}
+            for pair, minutes in stored.items()
+            if wanted is None or pair in wanted
+        }
+        return {pair: minutes for pair, minutes in gaps.items() if minutes}
 
     def update_latest(self, *, exchange: str, prices: Mapping[str, LatestPrice]) -> None:
         """Keep the newest price per pair."""

@@ -718,3 +718,174 @@ def test_delete_blocks_removes_only_the_named_ones(repo):
     repo.delete_blocks(exchange=EXCHANGE, ends_ms=[*ends[:27], T0_MS - HOUR_MS])
 
     assert [e for e in ends if repo.get_block(exchange=EXCHANGE, end_ms=e)] == ends[27:]
+
+
+# --- gap repair: first tick, pending snapshots, known gaps ------------------------------------
+
+
+def test_first_is_the_oldest_tick_of_the_pair(repo):
+    repo.put_many(
+        [
+            tick("BTCUSD", T0 + 5 * MINUTE, "7005"),
+            tick("BTCUSD", T0 + 2 * MINUTE, "7002"),
+            tick("ETHUSD", T0, "3000"),
+        ]
+    )
+
+    assert repo.first(exchange=EXCHANGE, pair="BTCUSD") == tick("BTCUSD", T0 + 2 * MINUTE, "7002")
+    assert repo.first(exchange=EXCHANGE, pair="XRPUSD") is None
+
+
+def test_a_snapshot_claimed_pending_stays_pending_until_completed(repo):
+    claimed = MinuteSnapshot(
+        EXCHANGE, T0_MS, {"BTCUSD": Decimal("7000"), "AAVE:USD": Decimal("90.5")}, pending=True
+    )
+    repo.claim_snapshot(claimed)
+    window = {"exchange": EXCHANGE, "start_ms": T0_MS, "end_ms": T0_MS + MINUTE_MS}
+
+    pending = [
+        repo.get_snapshot(exchange=EXCHANGE, minute_ms=T0_MS),
+        *repo.snapshots_between(**window),
+        *repo.snapshots_between(**window, pairs=["BTCUSD"]),
+    ]
+    repo.complete_snapshot(exchange=EXCHANGE, minute_ms=T0_MS)
+    repo.complete_snapshot(exchange=EXCHANGE, minute_ms=T0_MS)  # twice is harmless
+
+    assert [s.pending for s in pending] == [True, True, True]
+    assert pending[0] == claimed
+    assert repo.get_snapshot(exchange=EXCHANGE, minute_ms=T0_MS) == MinuteSnapshot(
+        EXCHANGE, T0_MS, claimed.prices, pending=False
+    )
+    assert [s.pending for s in repo.snapshots_between(**window, pairs=["BTCUSD"])] == [False]
+
+
+def test_completing_a_missing_snapshot_creates_nothing(repo):
+    repo.complete_snapshot(exchange=EXCHANGE, minute_ms=T0_MS)
+
+    assert repo.get_snapshot(exchange=EXCHANGE, minute_ms=T0_MS) is None
+    assert repo.claim_snapshot(snapshot(T0_MS, {"BTCUSD": "1"})) is True
+
+
+def test_known_gaps_accumulate_per_pair_across_hours_and_months(repo):
+    month_end = to_ms(datetime(2024, 5, 31, 23, 59, tzinfo=UTC))
+    repo.add_known_gaps(
+        exchange=EXCHANGE, minutes={"BTCUSD": [T0_MS, T0_MS + HOUR_MS], "AAVE:USD": [month_end]}
+    )
+    repo.add_known_gaps(exchange=EXCHANGE, minutes={"BTCUSD": [T0_MS, T0_MS + MINUTE_MS]})  # T0 again
+    repo.add_known_gaps(exchange=EXCHANGE, minutes={"BTCUSD": [month_end + MINUTE_MS]})
+
+    everything = repo.known_gaps_between(exchange=EXCHANGE, start_ms=T0_MS, end_ms=month_end + HOUR_MS)
+    first_hour = repo.known_gaps_between(
+        exchange=EXCHANGE, start_ms=T0_MS + MINUTE_MS, end_ms=T0_MS + HOUR_MS
+    )
+    one_pair = repo.known_gaps_between(
+        exchange=EXCHANGE, start_ms=T0_MS, end_ms=month_end + HOUR_MS, pairs=["AAVE:USD"]
+    )
+
+    assert everything == {
+        "BTCUSD": {T0_MS, T0_MS + MINUTE_MS, T0_MS + HOUR_MS, month_end + MINUTE_MS},
+        "AAVE:USD": {month_end},
+    }
+    assert first_hour == {"BTCUSD": {T0_MS + MINUTE_MS}}
+    assert one_pair == {"AAVE:USD": {month_end}}
+    assert repo.known_gaps_between(exchange="other", start_ms=T0_MS, end_ms=month_end) == {}
+    assert repo.known_gaps_between(exchange=EXCHANGE, start_ms=T0_MS, end_ms=T0_MS) == {}
+
+
+def test_known_gaps_of_more_than_50_pairs_in_one_hour(repo):
+    pairs = pair_names(120)
+
+    repo.add_known_gaps(
+        exchange=EXCHANGE, minutes={p: [T0_MS + (i % 60) * MINUTE_MS] for i, p in enumerate(pairs)}
+    )
+
+    gaps = repo.known_gaps_between(exchange=EXCHANGE, start_ms=T0_MS, end_ms=T0_MS + HOUR_MS)
+    assert gaps == {p: {T0_MS + (i % 60) * MINUTE_MS} for i, p in enumerate(pairs)}
+
+
+def test_known_gaps_are_not_snapshot_prices_or_rollups(repo):
+    hour = {"exchange": EXCHANGE, "start_ms": T0_MS, "end_ms": T0_MS + HOUR_MS}
+    repo.claim_snapshot(snapshot(T0_MS, {"BTCUSD": "7000"}))
+    repo.put_rollup(rollup(T0_MS, {"BTCUSD": ["7000"]}))
+
+    repo.add_known_gaps(exchange=EXCHANGE, minutes={"ETHUSD": [T0_MS]})
+
+    assert [s.prices for s in repo.snapshots_between(**hour)] == [{"BTCUSD": Decimal("7000")}]
+    assert [sorted(r.segments) for r in repo.rollups_between(**hour)] == [["BTCUSD"]]
+
+
+# --- retention ---------------------------------------------------------------------------------
+
+
+def test_expire_ticks_deletes_the_oldest_ticks_before_the_cutoff_within_the_limit(repo):
+    repo.put_many([tick("BTCUSD", T0 + i * MINUTE, f"{7000 + i}") for i in range(40)])
+    repo.put_many([tick("ETHUSD", T0, "3000")])
+
+    first = repo.expire_ticks(exchange=EXCHANGE, pair="BTCUSD", before_ms=T0_MS + 30 * MINUTE_MS, limit=26)
+    second = repo.expire_ticks(exchange=EXCHANGE, pair="BTCUSD", before_ms=T0_MS + 30 * MINUTE_MS, limit=26)
+    third = repo.expire_ticks(exchange=EXCHANGE, pair="BTCUSD", before_ms=T0_MS + 30 * MINUTE_MS, limit=26)
+
+    assert (first, second, third) == (26, 4, 0)
+    kept = list(
+        repo.between(
+            exchange=EXCHANGE, pair="BTCUSD", start=T0 - timedelta(hours=1), end=T0 + timedelta(hours=1)
+        )
+    )
+    assert [t.minute for t in kept] == [T0 + i * MINUTE for i in range(30, 40)]
+    assert repo.latest(exchange=EXCHANGE, pair="ETHUSD") == tick("ETHUSD", T0, "3000")
+
+
+def _backend(request: pytest.FixtureRequest) -> str:
+    return request.node.callspec.params["dynamo_repo"]
+
+
+def test_ensure_tables_with_retention_enables_ttl_where_the_endpoint_has_it(dynamo_repo, request, caplog):
+    with_retention = DynamoTickRepository(
+        table_prefix=dynamo_repo.ticks_table.removesuffix("ticks"),
+        region="us-east-1",
+        endpoint_url=dynamo_repo.client.meta.endpoint_url,
+        retention_days=30,
+    )
+    caplog.set_level("INFO", logger="prices.repository")
+
+    with_retention.ensure_tables()
+    answers = [with_retention.native_expiry(), with_retention.native_expiry()]
+    again = DynamoTickRepository(
+        table_prefix=dynamo_repo.ticks_table.removesuffix("ticks"),
+        region="us-east-1",
+        endpoint_url=dynamo_repo.client.meta.endpoint_url,
+    )
+
+    # dynalite has no UpdateTimeToLive; moto (in-process and server) has it, like AWS.
+    native = _backend(request) != "dynalite_server"
+    assert answers == [native, native]
+    assert again.native_expiry() is native  # asked with DescribeTimeToLive by a fresh instance
+    decisions = [r.getMessage() for r in caplog.records if "ticks table" in r.getMessage()]
+    assert len(decisions) == 2  # once per instance
+    assert (
+        "DynamoDB deletes expired ticks" if native else "expire_ticks deletes expired ticks"
+    ) in decisions[0]
+    assert dynamo_repo.native_expiry() is native
+
+
+def test_memory_never_expires_by_itself(memory_repo):
+    assert memory_repo.native_expiry() is False
+
+
+def test_ticks_get_a_ttl_of_their_minute_end_plus_the_retention(dynamo_repo):
+    with_retention = DynamoTickRepository(
+        table_prefix=dynamo_repo.ticks_table.removesuffix("ticks"),
+        region="us-east-1",
+        endpoint_url=dynamo_repo.client.meta.endpoint_url,
+        retention_days=30,
+    )
+    with_retention.put_many([tick("BTCUSD", T0)])
+    dynamo_repo.put_many([tick("ETHUSD", T0)])
+
+    def stored(pair: str) -> dict:
+        key = {"series": {"S": f"{EXCHANGE}#{pair}"}, "minute": {"N": str(T0_MS)}}
+        return dynamo_repo.client.get_item(TableName=dynamo_repo.ticks_table, Key=key)["Item"]
+
+    assert stored("BTCUSD")["ttl"] == {"N": str(T0_MS // 1000 + 60 + 30 * 86_400)}
+    assert "ttl" not in stored("ETHUSD")
+    assert with_retention.latest(exchange=EXCHANGE, pair="BTCUSD") == tick("BTCUSD", T0)
