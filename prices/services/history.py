@@ -73,10 +73,11 @@ def history_store(
     new.sort(key=lambda t: (t.exchange, t.minute_ms, t.pair))
     for offset in range(0, len(new), HISTORY_CHUNK):
         chunk = new[offset : offset + HISTORY_CHUNK]
-        # Snapshots first, ticks second: a run cut short in between is completed by a rerun,
-        # which sees the ticks missing and writes them (merge_snapshot keeps what is there).
-        snapshots_merge(repo, chunk)
+        # Ticks first, snapshots second: a price in a snapshot then always has its tick. A run
+        # cut short in between leaves minutes with a tick but no snapshot price; gap repair
+        # finds them missing from the aggregates and merges them from the ticks.
         repo.put_many(chunk)
+        snapshots_merge(repo, chunk)
         summary.stored += len(chunk)
         summary.pairs.update(t.pair for t in chunk)
         if progress:

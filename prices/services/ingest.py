@@ -81,12 +81,13 @@ def ticks_ingest(
             for row in batch.rows
         ]
         if not ticks:
-            summary.status = "stored"
-        else:
-            ticks = _claim_minute(repo, ticks, summary)
-            if ticks:
-                _store(repo, ticks)
-                summary.stored = len(ticks)
+            # Bitfinex always lists trading pairs: a body with none to store (empty, funding rows
+            # only, or PRICES_PAIRS naming no listed pair) is a failed cycle, not a stored one.
+            raise SourceError("tickers: no trading row to store")
+        ticks = _claim_minute(repo, ticks, summary)
+        if ticks:
+            _store(repo, ticks)
+            summary.stored = len(ticks)
     except (SourceError, RepositoryError) as exc:
         summary.status = "failed"
         summary.error = str(exc)
@@ -104,11 +105,18 @@ def ticks_ingest(
 
 
 def _claim_minute(repo: TickRepository, ticks: list[Tick], summary: IngestSummary) -> list[Tick]:
-    """Claim the minute's snapshot; return the ticks this run must write (maybe none)."""
+    """Claim the minute's snapshot and write the ticks this run owns; return them (maybe none).
+
+    The snapshot is claimed pending and completed once the ticks are written: a worker that
+    dies in between leaves a pending snapshot, which hour rollups leave out and gap repair
+    completes from the snapshot's prices (prices.services.gaps).
+    """
     minute_ms = ticks[0].minute_ms
     exchange = ticks[0].exchange
-    snapshot = MinuteSnapshot(exchange, minute_ms, {t.pair: t.last_price for t in ticks}, TickSource.TICKER)
-    if repo.claim_snapshot(snapshot):
+    prices = {t.pair: t.last_price for t in ticks}
+    if repo.claim_snapshot(MinuteSnapshot(exchange, minute_ms, prices, TickSource.TICKER, pending=True)):
+        repo.put_many(ticks)
+        repo.complete_snapshot(exchange=exchange, minute_ms=minute_ms)
         return ticks
     existing = repo.get_snapshot(exchange=exchange, minute_ms=minute_ms)
     if existing is None or existing.source == TickSource.TICKER:
@@ -119,6 +127,9 @@ def _claim_minute(repo: TickRepository, ticks: list[Tick], summary: IngestSummar
     missing = [t for t in ticks if t.pair not in existing.prices]
     summary.skipped["already_stored"] += len(ticks) - len(missing)
     if missing:
+        # Ticks before snapshot prices: a stored price then always has its tick, and a run cut
+        # short in between leaves the minute missing from the snapshot, where gap repair sees it.
+        repo.put_many(missing)
         repo.merge_snapshot(
             MinuteSnapshot(exchange, minute_ms, {t.pair: t.last_price for t in missing}, TickSource.TICKER)
         )
@@ -126,8 +137,7 @@ def _claim_minute(repo: TickRepository, ticks: list[Tick], summary: IngestSummar
 
 
 def _store(repo: TickRepository, ticks: Sequence[Tick]) -> None:
-    """Write ticks, the latest-price registry and the rollups of the hours they touch."""
-    repo.put_many(ticks)
+    """Update the latest-price registry and the rollups of the hours the written ticks touch."""
     exchange = ticks[0].exchange
     repo.update_latest(exchange=exchange, prices=newest_prices(ticks))
     rollups_refresh(

@@ -217,3 +217,17 @@ def test_rebuilding_rollups_from_ticks_restores_lost_aggregates():
 
     assert written == 3  # polls from 00:00:05 describe 2019-12-30T23:59 .. 2019-12-31T01:28
     assert repo.rollups["bitfinex"] == expected
+
+
+def test_a_response_without_any_trading_row_fails_the_cycle_and_claims_no_minute():
+    repo = InMemoryTickRepository()
+
+    summary = ticks_ingest(
+        source=FakeTickerSource([TickerBatch(rows=[], skipped=Counter({"funding": 3}))]),
+        repo=repo,
+        now=lambda: POLL,
+    )
+
+    assert summary.status == "failed" and summary.error == "tickers: no trading row to store"
+    assert summary.skipped == Counter({"funding": 3})
+    assert repo.snapshots == {} and repo.ticks == {}
