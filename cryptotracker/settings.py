@@ -235,6 +235,24 @@ AWS_ACCESS_KEY_ID = env.str("AWS_ACCESS_KEY_ID", default="") or None
 AWS_SECRET_ACCESS_KEY = env.str("AWS_SECRET_ACCESS_KEY", default="") or None
 DYNAMODB_TABLE_PREFIX = env.str("DYNAMODB_TABLE_PREFIX", default="cryptotracker_")
 
+
+def env_positive_int(name: str, default: str, *, optional: bool = False) -> int | None:
+    """A whole number ≥ 1; with `optional`, None when the variable is empty."""
+    raw = env.str(name, default=default).strip()
+    if not raw and optional:
+        return None
+    if not raw.isdigit() or int(raw) < 1:
+        raise ImproperlyConfigured(
+            f"{name}={raw!r} must be a whole number ≥ 1" + (" or empty" if optional else "")
+        )
+    return int(raw)
+
+
+# Gap repair (prices.tasks.repair_gaps): how far back it looks for missing minutes, and how many
+# candle requests one run may make (Bitfinex allows 30 a minute; runs are 2 minutes apart).
+PRICES_GAP_LOOKBACK_HOURS = env_positive_int("PRICES_GAP_LOOKBACK_HOURS", "24")
+PRICES_GAP_MAX_REQUESTS = env_positive_int("PRICES_GAP_MAX_REQUESTS", "15")
+
 # --- Email (alert notifications) ------------------------------------------------------
 # EMAIL_URL wins (smtp://user:password@host:587 with smtp+tls:// or smtp+ssl://, consolemail://,
 # filemail:///path); else EMAIL_HOST and friends select SMTP; else the console backend.

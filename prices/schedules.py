@@ -7,4 +7,7 @@ from cryptotracker.scheduling import ScheduleSpec
 SCHEDULES = [
     # Every minute: one request for all tickers, stored as the minute before the one it runs in.
     ScheduleSpec(func="prices.tasks.fetch_prices", minutes=1),
+    # Missing minutes (downtime, failed polls, dead workers) filled from candles, within the
+    # exchange's rate limits: at most PRICES_GAP_MAX_REQUESTS candle requests per run.
+    ScheduleSpec(func="prices.tasks.repair_gaps", minutes=2),
 ]

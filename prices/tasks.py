@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from prices.services import ticks_ingest
-from prices.sources import get_ticker_source
+from datetime import UTC, datetime
+
+from django.conf import settings
+
+from prices.services import gaps_repair, ticks_ingest
+from prices.sources import get_candle_source, get_ticker_source
 
 
 class IngestFailedError(RuntimeError):
@@ -15,4 +19,19 @@ def fetch_prices() -> str:
     summary = ticks_ingest(source=get_ticker_source())
     if not summary.ok:
         raise IngestFailedError(summary.line())
+    return summary.line()
+
+
+def repair_gaps() -> str:
+    """Find the minutes missing over the look-back and fill them from candles (every 2 minutes).
+
+    A bounded number of candle requests per run, no waiting on rate limits (the next run goes
+    on); raises RepositoryError so that django-q2 records a failed run.
+    """
+    summary = gaps_repair(
+        now=datetime.now(UTC),
+        source=get_candle_source(wait_on_rate_limit=False),
+        lookback_hours=settings.PRICES_GAP_LOOKBACK_HOURS,
+        max_requests=settings.PRICES_GAP_MAX_REQUESTS,
+    )
     return summary.line()

@@ -3,9 +3,11 @@
 - ingest: `ticks_ingest`, one polling cycle.
 - history: `history_store`, `candles_backfill`, `history_import`: candles and recorded files.
 - aggregates: `rollups_refresh`, `rollups_rebuild`: minute snapshots, hour rollups, blocks.
+- gaps: `gaps_scan`, `gaps_repair`: missing minutes per pair, filled from candles.
 """
 
 from prices.services.aggregates import rollups_rebuild, rollups_refresh
+from prices.services.gaps import GapRepairSummary, GapScan, gaps_repair, gaps_scan
 from prices.services.history import (
     HistorySummary,
     candle_ticks,
@@ -18,10 +20,14 @@ from prices.services.history import (
 from prices.services.ingest import IngestSummary, ticks_ingest
 
 __all__ = [
+    "GapRepairSummary",
+    "GapScan",
     "HistorySummary",
     "IngestSummary",
     "candle_ticks",
     "candles_backfill",
+    "gaps_repair",
+    "gaps_scan",
     "history_files",
     "history_import",
     "history_store",

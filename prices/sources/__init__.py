@@ -21,6 +21,18 @@ def get_ticker_source() -> TickerSource:
     return _bitfinex()
 
 
-def get_candle_source() -> CandleSource:
-    """The configured 1-minute candle source (Bitfinex)."""
-    return _bitfinex()
+@lru_cache(maxsize=1)
+def _bitfinex_candles_no_wait():  # noqa: ANN202 - BitfinexSource, imported lazily
+    from prices.sources.bitfinex import BitfinexSource
+
+    return BitfinexSource.from_settings(rate_limit_retries=0)
+
+
+def get_candle_source(*, wait_on_rate_limit: bool = True) -> CandleSource:
+    """The configured 1-minute candle source (Bitfinex).
+
+    With `wait_on_rate_limit=False`, a rate limit raises SourceError at once instead of sleeping
+    through Bitfinex's back-off (60 s and more) and retrying: for scheduled tasks, which must end
+    within django-q2's timeout and are run again later anyway.
+    """
+    return _bitfinex() if wait_on_rate_limit else _bitfinex_candles_no_wait()
