@@ -248,6 +248,9 @@ def env_positive_int(name: str, default: str, *, optional: bool = False) -> int 
     return int(raw)
 
 
+# Ticks older than this many days are deleted (DynamoDB TTL, else prices.tasks.expire_ticks);
+# empty = keep forever. Minute snapshots, hour rollups and blocks are kept either way.
+PRICES_RETENTION_DAYS = env_positive_int("PRICES_RETENTION_DAYS", "", optional=True)
 # Gap repair (prices.tasks.repair_gaps): how far back it looks for missing minutes, and how many
 # candle requests one run may make (Bitfinex allows 30 a minute; runs are 2 minutes apart).
 PRICES_GAP_LOOKBACK_HOURS = env_positive_int("PRICES_GAP_LOOKBACK_HOURS", "24")

@@ -10,4 +10,6 @@ SCHEDULES = [
     # Missing minutes (downtime, failed polls, dead workers) filled from candles, within the
     # exchange's rate limits: at most PRICES_GAP_MAX_REQUESTS candle requests per run.
     ScheduleSpec(func="prices.tasks.repair_gaps", minutes=2),
+    # Ticks past PRICES_RETENTION_DAYS, where the DynamoDB endpoint has no TTL (dynalite).
+    ScheduleSpec(func="prices.tasks.expire_ticks", minutes=60),
 ]

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from django.conf import settings
 
-from prices.services import gaps_repair, ticks_ingest
+from prices.services import gaps_repair, ticks_expire, ticks_ingest
 from prices.sources import get_candle_source, get_ticker_source
 
 
@@ -35,3 +35,8 @@ def repair_gaps() -> str:
         max_requests=settings.PRICES_GAP_MAX_REQUESTS,
     )
     return summary.line()
+
+
+def expire_ticks() -> str:
+    """Delete ticks past PRICES_RETENTION_DAYS where DynamoDB TTL does not (hourly; bounded)."""
+    return ticks_expire(now=datetime.now(UTC), retention_days=settings.PRICES_RETENTION_DAYS).line()

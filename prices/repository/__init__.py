@@ -19,6 +19,7 @@ def _repository(
     key: str | None,
     secret: str | None,
     timeout_s: float | None = None,
+    retention_days: int | None = None,
 ) -> TickRepository:
     from prices.repository.dynamodb import DynamoTickRepository
 
@@ -31,12 +32,14 @@ def _repository(
         endpoint_url=endpoint,
         access_key_id=key,
         secret_access_key=secret,
+        retention_days=retention_days,
         **limits,
     )
 
 
 def get_tick_repository(*, timeout_s: float | None = None) -> TickRepository:
-    """The DynamoDB repository configured by the DYNAMODB_* and AWS_* settings (one per process).
+    """The DynamoDB repository configured by the DYNAMODB_*, AWS_* and PRICES_RETENTION_DAYS
+    settings (one per process).
 
     With `timeout_s`, a separate instance whose connects and reads give up after that many
     seconds, without retries: for readiness probes, which must answer quickly when the
@@ -49,4 +52,5 @@ def get_tick_repository(*, timeout_s: float | None = None) -> TickRepository:
         settings.AWS_ACCESS_KEY_ID,
         settings.AWS_SECRET_ACCESS_KEY,
         timeout_s,
+        settings.PRICES_RETENTION_DAYS,
     )

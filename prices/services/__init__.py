@@ -4,6 +4,7 @@
 - history: `history_store`, `candles_backfill`, `history_import`: candles and recorded files.
 - aggregates: `rollups_refresh`, `rollups_rebuild`: minute snapshots, hour rollups, blocks.
 - gaps: `gaps_scan`, `gaps_repair`: missing minutes per pair, filled from candles.
+- retention: `ticks_expire`: deletes expired ticks where DynamoDB TTL does not.
 """
 
 from prices.services.aggregates import rollups_rebuild, rollups_refresh
@@ -18,8 +19,10 @@ from prices.services.history import (
     snapshot_ticks,
 )
 from prices.services.ingest import IngestSummary, ticks_ingest
+from prices.services.retention import ExpirySummary, ticks_expire
 
 __all__ = [
+    "ExpirySummary",
     "GapRepairSummary",
     "GapScan",
     "HistorySummary",
@@ -34,5 +37,6 @@ __all__ = [
     "rollups_rebuild",
     "rollups_refresh",
     "snapshot_ticks",
+    "ticks_expire",
     "ticks_ingest",
 ]
