@@ -104,7 +104,10 @@ class RuleInputSerializer(serializers.Serializer):
     cooldown_minutes = serializers.IntegerField(min_value=0, max_value=7 * 1440, default=60)
     expires_at = serializers.DateTimeField(required=False, allow_null=True)
     enabled = serializers.BooleanField(default=True)
-    channels = serializers.ListField(child=serializers.IntegerField(), required=False, default=list)
+    # Ids beyond a 64-bit integer are not ids: SQLite cannot even compare them.
+    channels = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=2**63 - 1), required=False, default=list
+    )
 
 
 def _rules_of(user):

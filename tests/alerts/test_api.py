@@ -98,6 +98,13 @@ def test_a_rule_cannot_use_another_users_channel(api, bob):
     assert response.json()["error"]["fields"] == {"channels": ["unknown channel"]}
 
 
+def test_a_channel_id_beyond_64_bits_is_a_400_naming_channels(api):
+    response = api.post(RULES, rule_body(channels=[2**63]), format="json")
+
+    assert response.status_code == 400
+    assert set(response.json()["error"]["fields"]) == {"channels"}
+
+
 # --- rules CRUD and validation ------------------------------------------------------------
 
 
