@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
+import logging
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
+from django.db import DatabaseError
 from django.db.models import Count
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -30,6 +32,8 @@ from prices.domain import EXCHANGE_BITFINEX
 if TYPE_CHECKING:
     from alerts.evaluation import EvaluationSummary
     from prices.services.ingest import IngestSummary
+
+logger = logging.getLogger(__name__)
 
 REGISTRY = CollectorRegistry()
 
@@ -139,7 +143,11 @@ class _DeliveriesByStatus:
     def collect(self) -> Iterator[Metric]:
         from alerts.models import Delivery
 
-        counts = dict(Delivery.objects.order_by().values_list("status").annotate(n=Count("pk")))
+        try:
+            counts = dict(Delivery.objects.order_by().values_list("status").annotate(n=Count("pk")))
+        except DatabaseError as exc:  # the counters are still worth a scrape; /readyz reports the database
+            logger.warning("metrics: cannot count deliveries: %s", exc)
+            return
         family = GaugeMetricFamily(
             "cryptotracker_alert_deliveries",
             "Alert deliveries by current status (the same on every web instance: aggregate with max).",

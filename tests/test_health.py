@@ -13,6 +13,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from django.db import OperationalError, connection
 from django.test import Client
 from django_q.models import Schedule
 
@@ -144,6 +145,21 @@ def test_readyz_is_503_when_no_tick_was_ever_stored(schedules, memory_configured
     assert response.status_code == 503
     freshness = response.json()["checks"]["freshness"]
     assert (freshness["ok"], freshness["pairs"], freshness["error"]) == (False, 0, "no tick stored yet")
+
+
+def test_readyz_is_503_when_the_database_fails(ready):
+    def database_down(execute, sql, params, many, context):
+        raise OperationalError("connection to server at db.internal failed: password authentication failed")
+
+    with connection.execute_wrapper(database_down):
+        response = readyz()
+
+    checks = response.json()["checks"]
+    assert response.status_code == 503
+    assert checks["database"] == {"ok": False, "error": "OperationalError"}
+    assert not checks["scheduler"]["ok"]
+    assert checks["dynamodb"]["ok"]
+    assert "db.internal" not in response.content.decode()
 
 
 def test_readyz_is_503_when_a_schedule_is_overdue_because_no_cluster_runs(ready):

@@ -13,6 +13,7 @@ from io import BytesIO
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import OperationalError, connection
 from django.test import Client
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -126,6 +127,20 @@ def test_metrics_exposes_the_counters_and_deliveries_by_status_in_prometheus_tex
     for status in ("pending", "sending", "retrying", "sent", "failed", "skipped"):
         assert exposed[("cryptotracker_alert_deliveries", (("status", status),))] == 0
     assert "no-store" in response["Cache-Control"]
+
+
+@pytest.mark.django_db
+def test_metrics_still_expose_the_counters_when_the_database_is_down():
+    def database_down(execute, sql, params, many, context):
+        raise OperationalError("connection refused")
+
+    with connection.execute_wrapper(database_down):
+        response = Client().get("/metrics")
+
+    exposed = samples(response.content.decode())
+    assert response.status_code == 200
+    assert ("cryptotracker_fetch_cycles_total", (("exchange", "bitfinex"), ("status", "failed"))) in exposed
+    assert not any(name == "cryptotracker_alert_deliveries" for name, _ in exposed)
 
 
 def test_metrics_need_the_bearer_token_when_one_is_set(settings):
