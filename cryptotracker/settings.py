@@ -331,6 +331,6 @@ LOGGING = {
     "loggers": {
         "prices": {"level": LOG_LEVEL},
         "alerts": {"level": LOG_LEVEL},
-        "django_q": {"level": LOG_LEVEL},
+        "django-q": {"level": LOG_LEVEL},  # django-q2 logs as "django-q", not "django_q"
     },
 }
