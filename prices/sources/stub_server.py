@@ -15,6 +15,7 @@ client is exercised against this server on 127.0.0.1. It answers:
 from __future__ import annotations
 
 import json
+import sys
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -46,6 +47,14 @@ class _JsonEncoder(json.JSONEncoder):
         return super().default(o)
 
 
+class _QuietServer(ThreadingHTTPServer):
+    """A client that gave up (a timeout fault) is not an error worth a traceback."""
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 class BitfinexStubServer:
     """A threaded HTTP server on 127.0.0.1 (port 0 = any free port); use as a context manager.
 
@@ -74,7 +83,7 @@ class BitfinexStubServer:
             def log_message(self, format: str, *args: object) -> None:  # noqa: A002
                 return
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self._server = _QuietServer(("127.0.0.1", port), Handler)
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
 
@@ -93,6 +102,13 @@ class BitfinexStubServer:
         """Answer the next request with this status and body (after `delay_s`, e.g. a timeout)."""
         with self._lock:
             self._faults.append((status, body.encode() if isinstance(body, str) else body, delay_s))
+
+    def clear_faults(self) -> int:
+        """Forget the queued faults no request has met yet; returns how many there were."""
+        with self._lock:
+            left = len(self._faults)
+            self._faults.clear()
+            return left
 
     def start(self) -> BitfinexStubServer:
         """Serve in a background thread."""
