@@ -6,8 +6,10 @@ Key design and item shapes are documented in docs/data-model.md. In short:
   the minute's start in ms since epoch UTC (N). One item per (exchange, pair, minute).
 * `<prefix>aggregates`: partition key `pk` (S), sort key `sk` (N), holding
   minute snapshots (pk "<exchange>#1m#YYYY-MM-DD", sk minute ms, one Number attribute per pair),
-  hour rollups (pk "<exchange>#1h#YYYY-MM", sk hour ms, one Map attribute per pair) and the
-  latest-price registry (pk "<exchange>#latest", sk 0, one Map attribute per pair).
+  hour rollups (pk "<exchange>#1h#YYYY-MM", sk hour ms, one Map attribute per pair), 23-hour
+  blocks (pk "<exchange>#23h#YYYY-MM"), known gaps (pk "<exchange>#gaps#YYYY-MM", sk hour ms,
+  one Number Set per pair) and the latest-price registry (pk "<exchange>#latest", sk 0, one Map
+  attribute per pair).
 
 Prices are DynamoDB Numbers written from Decimal strings (never floats) and read back as
 Decimal. Every botocore error is translated into RepositoryError. Every read is strongly
