@@ -488,7 +488,8 @@ def test_report_gaps_prints_coverage_per_pair_and_check_fails_while_minutes_are_
         )
 
     lines = out.getvalue().splitlines()
-    assert lines[1].split() == ["pair", "expected", "present", "known", "gaps", "pending", "missing", "coverage"]
+    header = ["pair", "expected", "present", "known", "gaps", "pending", "missing", "coverage"]
+    assert lines[1].split() == header
     assert lines[2].split() == ["BTCUSD", "10", "9", "0", "0", "1", "90.00%"]
     assert "missing ETHUSD: 2019-12-31T12:04Z" in lines
 
