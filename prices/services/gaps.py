@@ -53,6 +53,8 @@ GRACE_MINUTES = 2
 # One Bitfinex candle request returns up to 1,000 minutes; missing minutes of one pair that
 # fit in such a window are asked for together.
 WINDOW_MINUTES = 1000
+# A pair this far behind the newest minute of all pairs is no longer quoted by the exchange.
+DELISTED_AFTER_MS = HOUR_MS
 # Pairs named in one snapshot projection; beyond that the snapshots are read whole.
 PROJECTED_PAIRS_MAX = 80
 MISSING_RANGES_SHOWN = 8
@@ -173,7 +175,9 @@ def gaps_scan(
 
     The range ends at `until` (exclusive; default the newest stored minute less GRACE_MINUTES,
     and for each pair its own newest minute) and starts at `since` (default `lookback_hours`
-    before the end) or at the pair's first stored minute if later. `pairs` defaults to every
+    before the end) or at the pair's first stored minute if later. An explicit `until` holds
+    for every pair but those whose newest minute is DELISTED_AFTER_MS behind the newest of all
+    (the exchange stopped quoting them): they end at their newest minute. `pairs` defaults to every
     tracked pair. `now` (aware UTC) decides which pending snapshots belong to dead polls.
     Reads: the registry, rollups and known gaps of the range (a Query per month), snapshots of
     the hours not known complete (a Query per day), the first tick of pairs that seem to start
@@ -207,7 +211,9 @@ def gaps_scan(
     # known gaps are read from the minute snapshots.
     to_read: dict[str, list[tuple[int, int]]] = defaultdict(list)
     for pair, entry in sorted(registry.items()):
-        pair_end = end_ms if until else min(end_ms, entry.minute_ms + MINUTE_MS)
+        pair_end = min(end_ms, entry.minute_ms + MINUTE_MS)
+        if until and newest_ms - entry.minute_ms < DELISTED_AFTER_MS:
+            pair_end = end_ms  # an explicit end holds for every pair still quoted
         pair_start = start_ms
         if first_ms.get(pair, pair_end) > start_ms and entry.minute_ms >= start_ms:
             first = repo.first(exchange=exchange, pair=pair)  # did the pair start inside the range?

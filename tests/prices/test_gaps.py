@@ -163,6 +163,16 @@ def test_an_explicit_until_expects_every_pair_through_it(memory_repo):
     assert [from_ms(ms) for ms in scan.pairs["ETHUSD"].missing] == [m(10), m(11)]
 
 
+def test_an_explicit_until_still_ends_a_delisted_pair_at_its_newest_minute(memory_repo):
+    polls(memory_repo, range(0, 3), pairs=["BTCUSD", "XRPUSD"])
+    polls(memory_repo, range(3, 63), pairs=["BTCUSD"])  # XRPUSD is an hour behind: delisted
+
+    scan = gaps_scan(now=now_after(63), since=m(0), until=m(64), repo=memory_repo)
+
+    assert (from_ms(scan.pairs["XRPUSD"].end_ms), scan.pairs["XRPUSD"].missing) == (m(3), [])
+    assert [from_ms(ms) for ms in scan.pairs["BTCUSD"].missing] == [m(63)]
+
+
 def test_nothing_stored_means_nothing_expected(memory_repo):
     scan = gaps_scan(now=T0, repo=memory_repo)
 
