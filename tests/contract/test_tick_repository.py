@@ -638,6 +638,12 @@ def closed_port() -> int:
         lambda r: r.snapshots_between(exchange=EXCHANGE, start_ms=T0_MS, end_ms=T0_MS + HOUR_MS),
         lambda r: r.update_latest(exchange=EXCHANGE, prices={"BTCUSD": LatestPrice(T0_MS, Decimal("1"))}),
         lambda r: r.latest_prices(exchange=EXCHANGE),
+        lambda r: r.first(exchange=EXCHANGE, pair="BTCUSD"),
+        lambda r: r.complete_snapshot(exchange=EXCHANGE, minute_ms=T0_MS),
+        lambda r: r.add_known_gaps(exchange=EXCHANGE, minutes={"BTCUSD": [T0_MS]}),
+        lambda r: r.known_gaps_between(exchange=EXCHANGE, start_ms=T0_MS, end_ms=T0_MS + HOUR_MS),
+        lambda r: r.native_expiry(),
+        lambda r: r.expire_ticks(exchange=EXCHANGE, pair="BTCUSD", before_ms=T0_MS, limit=10),
     ],
     ids=[
         "ensure_tables",
@@ -648,6 +654,12 @@ def closed_port() -> int:
         "snapshots_between",
         "update_latest",
         "latest_prices",
+        "first",
+        "complete_snapshot",
+        "add_known_gaps",
+        "known_gaps_between",
+        "native_expiry",
+        "expire_ticks",
     ],
 )
 def test_an_unreachable_endpoint_raises_repository_error_with_one_line(call):
