@@ -4,8 +4,8 @@ Which minutes are expected: for every tracked pair, each minute from its first s
 (or the start of the look-back, or `since`) up to the newest stored minute of any pair less
 GRACE_MINUTES, and never past the pair's own newest minute (a pair the exchange stopped
 quoting is not expected any more). Which are present is read from the aggregates, not from
-every tick: an hour whose rollup counts all its minutes (known gaps included) is complete;
-only the other hours' minute snapshots are read. See docs/data-model.md, "Gap repair".
+every tick: an hour whose rollup counts all its 60 minutes is complete; only the other
+hours' minute snapshots are read. See docs/data-model.md, "Gap repair".
 
 A missing minute is repaired, in this order, from:
 
@@ -180,8 +180,8 @@ def gaps_scan(
     (the exchange stopped quoting them): they end at their newest minute. `pairs` defaults to every
     tracked pair. `now` (aware UTC) decides which pending snapshots belong to dead polls.
     Reads: the registry, rollups and known gaps of the range (a Query per month), snapshots of
-    the hours not known complete (a Query per day), the first tick of pairs that seem to start
-    inside the range. Raises RepositoryError.
+    the hours whose rollup counts fewer than 60 minutes (a Query per day), the first tick of
+    pairs that seem to start inside the range. Raises RepositoryError.
     """
     repo = repo or get_tick_repository()
     registry = repo.latest_prices(exchange=exchange)
@@ -207,8 +207,9 @@ def gaps_scan(
             first_ms[pair] = min(first_ms.get(pair, segment.first_ms), segment.first_ms)
     known = repo.known_gaps_between(exchange=exchange, start_ms=start_ms, end_ms=end_ms, pairs=projection)
 
-    # Each pair's range; hours whose minutes are not all accounted for by the rollup and the
-    # known gaps are read from the minute snapshots.
+    # Each pair's range; hours whose rollup does not count all their minutes are read from the
+    # minute snapshots. (Counting known gaps in too would be cheaper, but a known-gap minute
+    # that later got a price, from an import, would then hide a missing one.)
     to_read: dict[str, list[tuple[int, int]]] = defaultdict(list)
     for pair, entry in sorted(registry.items()):
         pair_end = min(end_ms, entry.minute_ms + MINUTE_MS)
@@ -222,15 +223,10 @@ def gaps_scan(
         if pair_end <= pair_start:
             continue
         coverage = scan.pairs[pair] = PairCoverage(pair, pair_start, pair_end)
-        pair_known = known.get(pair, set())
         for hour in range(hour_floor_ms(pair_start), pair_end, HOUR_MS):
             lo, hi = max(hour, pair_start), min(hour + HOUR_MS, pair_end)
-            count = counts[pair].get(hour, 0)
-            gaps = sum(1 for m in pair_known if lo <= m < hi)
-            expected = (hi - lo) // MINUTE_MS
-            if (lo, hi) == (hour, hour + HOUR_MS) and count + gaps >= expected:
-                coverage.present += count
-                coverage.known_gaps += expected - count
+            if (lo, hi) == (hour, hour + HOUR_MS) and counts[pair].get(hour, 0) >= 60:
+                coverage.present += 60
             else:
                 to_read[pair].append((lo, hi))
     if to_read:

@@ -230,17 +230,17 @@ def test_a_minute_without_a_candle_becomes_a_known_gap_and_is_not_asked_for_agai
     assert (coverage.present, coverage.known_gaps, coverage.missing, coverage.coverage) == (7, 1, [], 1.0)
 
 
-def test_an_hour_complete_with_its_known_gaps_is_judged_without_reading_snapshots(memory_repo):
-    polls(memory_repo, [i for i in range(0, 65) if i != 30])
-    memory_repo.add_known_gaps(
-        exchange="bitfinex", minutes={"BTCUSD": [to_ms(m(30))], "ETHUSD": [to_ms(m(30))]}
-    )
-    spy = Spy(memory_repo)
+def test_a_known_gap_that_later_got_a_price_hides_no_missing_minute(memory_repo):
+    polls(memory_repo, [i for i in range(0, 65) if i not in (30, 40)])
+    memory_repo.add_known_gaps(exchange="bitfinex", minutes={"BTCUSD": [to_ms(m(30))]})
+    # An import then brings a price for 12:30: 59 prices + 1 known gap, yet 12:40 is missing.
+    late = Tick(exchange="bitfinex", pair="BTCUSD", minute=m(30), last_price=Decimal(7030))
+    history_store(ticks=[late], repo=memory_repo)
 
-    scan = gaps_scan(now=now_after(65), since=m(0), until=m(60), repo=spy)
+    scan = gaps_scan(now=now_after(65), since=m(0), until=m(60), repo=memory_repo)
 
-    assert scan.complete and scan.pairs["BTCUSD"].known_gaps == 1
-    assert "snapshots_between" not in spy.calls
+    coverage = scan.pairs["BTCUSD"]
+    assert (coverage.present, coverage.known_gaps, coverage.missing) == (59, 0, [to_ms(m(40))])
 
 
 def test_missing_minutes_of_one_pair_are_asked_for_in_one_window(memory_repo):
