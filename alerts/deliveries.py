@@ -12,7 +12,7 @@ from django.db.models import F, Q
 
 from alerts.models import Delivery
 from alerts.notifications import NotificationError, Notifier, message_render, notifier_for
-from monitoring.metrics import delivery_attempt_record
+from cryptotracker.monitoring.metrics import delivery_attempt_record
 
 logger = logging.getLogger(__name__)
 

@@ -28,7 +28,7 @@ from alerts.rules import (
     condition_check,
     rule_step,
 )
-from monitoring.metrics import alert_evaluation_failure_record, alert_evaluation_record
+from cryptotracker.monitoring.metrics import alert_evaluation_failure_record, alert_evaluation_record
 from prices import selectors
 from prices.domain import MINUTE, minute_floor
 from prices.repository import TickRepository

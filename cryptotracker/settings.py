@@ -75,7 +75,7 @@ INSTALLED_APPS = [
     "django_q",
     "prices",
     "alerts",
-    "monitoring",
+    "cryptotracker.monitoring",
 ]
 
 MIDDLEWARE = [

@@ -10,7 +10,7 @@ urlpatterns = [
     path("api/v1/", include("prices.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
-    path("", include("monitoring.urls")),
+    path("", include("cryptotracker.monitoring.urls")),
     path("", include("prices.dashboards.urls")),
 ]
 

@@ -17,8 +17,8 @@ from django.db import OperationalError, connection
 from django.test import Client
 from prometheus_client.parser import text_string_to_metric_families
 
-from monitoring import metrics
-from monitoring.checks import metrics_protected_check
+from cryptotracker.monitoring import metrics
+from cryptotracker.monitoring.checks import metrics_protected_check
 from prices.repository.memory import InMemoryTickRepository
 from prices.services import ticks_ingest
 from prices.sources.base import SourceError, TickerBatch, TickerRow
@@ -191,7 +191,7 @@ RECORD_ONE_CYCLE = """
 import django
 django.setup()
 from prices.services.ingest import IngestSummary
-from monitoring.metrics import fetch_cycle_record
+from cryptotracker.monitoring.metrics import fetch_cycle_record
 fetch_cycle_record(IngestSummary(exchange="bitfinex", status="stored", stored=5, elapsed_ms=1500))
 """
 

@@ -6,8 +6,9 @@ from django.apps import AppConfig
 class MonitoringConfig(AppConfig):
     """Health and readiness endpoints, Prometheus metrics, deployment checks."""
 
-    name = "monitoring"
+    name = "cryptotracker.monitoring"
+    label = "monitoring"
     verbose_name = "Monitoring"
 
     def ready(self) -> None:
-        from monitoring import checks  # noqa: F401  (registers the deployment checks)
+        from cryptotracker.monitoring import checks  # noqa: F401  (registers the deployment checks)

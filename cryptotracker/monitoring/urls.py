@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from monitoring import views
+from cryptotracker.monitoring import views
 
 app_name = "monitoring"
 

@@ -6,8 +6,8 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
-from monitoring.health import readiness_check
-from monitoring.metrics import metrics_access, metrics_exposition
+from cryptotracker.monitoring.health import readiness_check
+from cryptotracker.monitoring.metrics import metrics_access, metrics_exposition
 
 _REFUSALS = {
     401: ("not_authenticated", "a bearer token (METRICS_TOKEN) is required"),

@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from monitoring.metrics import fetch_cycle_record
+from cryptotracker.monitoring.metrics import fetch_cycle_record
 from prices.domain import Tick, TickSource, hour_floor_ms, minute_of_observation
 from prices.repository import RepositoryError, TickRepository, get_tick_repository
 from prices.rollups import MinuteSnapshot

@@ -9,7 +9,7 @@ import pytest
 from alerts.deliveries import delivery_send
 from alerts.evaluation import EvaluationError, alert_rules_evaluate
 from alerts.models import AlertEvent, Delivery
-from monitoring import metrics
+from cryptotracker.monitoring import metrics
 from prices.repository.memory import InMemoryTickRepository
 from tests.alerts.helpers import minute
 

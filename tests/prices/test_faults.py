@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from monitoring import metrics
+from cryptotracker.monitoring import metrics
 from prices.domain import MINUTE, TickSource, to_ms
 from prices.repository.dynamodb import DynamoTickRepository
 from prices.services import gaps_repair, gaps_scan, ticks_ingest

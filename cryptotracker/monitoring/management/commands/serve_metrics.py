@@ -7,7 +7,7 @@ from wsgiref.simple_server import WSGIRequestHandler, make_server
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from monitoring.metrics import metrics_wsgi_app
+from cryptotracker.monitoring.metrics import metrics_wsgi_app
 
 
 class _QuietHandler(WSGIRequestHandler):
