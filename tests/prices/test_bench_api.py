@@ -1,0 +1,37 @@
+"""bench_api runs end to end (a smoke run with tiny numbers; the figures themselves are not tested)."""
+
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+
+from prices.repository import _repository
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db]
+
+
+def test_bench_api_seeds_measures_and_prints_every_figure_and_target(dynalite_server, settings):
+    settings.DYNAMODB_ENDPOINT_URL = dynalite_server
+    _repository.cache_clear()
+    out = StringIO()
+
+    try:
+        call_command(
+            "bench_api", "--pairs", "5", "--minutes", "90", "--repeat", "2", "--naive-repeat", "1", stdout=out
+        )
+    finally:
+        _repository.cache_clear()
+
+    text = out.getvalue()
+    for line in (
+        "rank via aggregates (uncached)",
+        "rank via API, cached",
+        "rank naive (every tick)",
+        "stats for one pair (24h)",
+        "history 24h via API",
+        "ingestion cycle",
+        "naive/aggregate:",
+        "tick writes ≤ ⌈5/25⌉ = 1: 1",
+    ):
+        assert line in text, line
+    assert "Seeded 450 ticks" in text
