@@ -54,6 +54,7 @@ def format_utc(value: datetime | None) -> str | None:
     """An aware datetime as ISO 8601 UTC with a Z suffix (milliseconds dropped when zero)."""
     if value is None:
         return None
-    value = value.astimezone(UTC)
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
     text = value.isoformat(timespec="milliseconds" if value.microsecond else "seconds")
     return text.replace("+00:00", "Z")

@@ -133,15 +133,19 @@ def expiry_s(minute_ms: int, retention_days: int) -> int:
     return (minute_ms + MINUTE_MS) // 1000 + retention_days * 86_400
 
 
+_SOURCES = {source.value: source for source in TickSource}
+
+
 def tick_from_item(item: dict[str, Any]) -> Tick:
     exchange, pair = item["series"]["S"].split("#", 1)
     values = {name: Decimal(value["N"]) for name, value in item.items() if name in TICK_DECIMAL_SET}
     observed = item.get("observed_at")
+    source = item.get("source")
     return Tick(
         exchange=exchange,
         pair=pair,
         minute=from_ms(int(item["minute"]["N"])),
-        source=TickSource(item.get("source", {}).get("S", TickSource.TICKER)),
+        source=TickSource.TICKER if source is None else _SOURCES.get(source["S"]) or TickSource(source["S"]),
         observed_at=from_ms(int(observed["N"])) if observed else None,
         **values,
     )

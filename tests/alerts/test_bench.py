@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import re
 from io import StringIO
+from unittest import mock
 
 import pytest
 from django.core.management import call_command
+from django.core.management.base import CommandError
 
 from alerts.models import AlertEvent, AlertRule
 
@@ -34,3 +36,10 @@ def test_bench_refuses_to_run_against_aws(settings):
 
     with pytest.raises(Exception, match="refusing to benchmark on AWS"):
         call_command("bench_alerts", stdout=StringIO())
+
+
+def test_bench_refuses_an_unmigrated_database_with_one_line():
+    with mock.patch("alerts.management.commands.bench_alerts.MigrationExecutor") as executor:
+        executor.return_value.migration_plan.return_value = [(object(), False)]
+        with pytest.raises(CommandError, match=r"unapplied migrations: run .*manage.py migrate"):
+            call_command("bench_alerts", "--store", "memory", stdout=StringIO())

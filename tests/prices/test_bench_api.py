@@ -6,6 +6,16 @@ import pytest
 from django.core.management import call_command
 
 from prices.repository import _repository
+from prices.signals import ticks_stored
+
+
+class Spy:
+    def __init__(self):
+        self.calls = []
+
+    def __call__(self, **kwargs):
+        self.calls.append(kwargs)
+
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
 
@@ -14,12 +24,16 @@ def test_bench_api_seeds_measures_and_prints_every_figure_and_target(dynalite_se
     settings.DYNAMODB_ENDPOINT_URL = dynalite_server
     _repository.cache_clear()
     out = StringIO()
+    spy = Spy()
+    ticks_stored.connect(spy, dispatch_uid="tests.spy", weak=False)
 
     try:
         call_command(
             "bench_api", "--pairs", "5", "--minutes", "90", "--repeat", "2", "--naive-repeat", "1", stdout=out
         )
+        spy_connected_after = any(key[0] == "tests.spy" for key, *_ in ticks_stored.receivers)
     finally:
+        ticks_stored.disconnect(dispatch_uid="tests.spy")
         _repository.cache_clear()
 
     text = out.getvalue()
@@ -35,3 +49,7 @@ def test_bench_api_seeds_measures_and_prints_every_figure_and_target(dynalite_se
     ):
         assert line in text, line
     assert "Seeded 450 ticks" in text
+    # Receivers outside the prices app (alerts' enqueueing) are not run by the measured cycles,
+    # and are connected again afterwards.
+    assert spy.calls == []
+    assert spy_connected_after
