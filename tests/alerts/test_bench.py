@@ -15,10 +15,13 @@ from alerts.models import AlertEvent, AlertRule
 pytestmark = pytest.mark.django_db
 
 
-def test_bench_alerts_prints_times_and_counts_and_leaves_nothing_behind():
+def test_bench_alerts_prints_times_and_counts_and_leaves_nothing_behind(
+    alerts_receiver, django_capture_on_commit_callbacks
+):
     out = StringIO()
 
-    call_command("bench_alerts", "--store", "memory", "--pairs", "3", "--rules", "60", stdout=out)
+    with django_capture_on_commit_callbacks() as callbacks:
+        call_command("bench_alerts", "--store", "memory", "--pairs", "3", "--rules", "60", stdout=out)
 
     text = out.getvalue()
     runs = re.findall(
@@ -29,6 +32,7 @@ def test_bench_alerts_prints_times_and_counts_and_leaves_nothing_behind():
     assert "evaluated, 60 rules" in text
     assert AlertRule.objects.count() == 0
     assert AlertEvent.objects.count() == 0
+    assert callbacks == []  # seeding the throw-away prices enqueues no alert evaluation
 
 
 def test_bench_refuses_to_run_against_aws(settings):

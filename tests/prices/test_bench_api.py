@@ -4,6 +4,7 @@ from io import StringIO
 
 import pytest
 from django.core.management import call_command
+from django.core.management.base import CommandError
 
 from prices.repository import _repository
 from prices.signals import ticks_stored
@@ -53,3 +54,10 @@ def test_bench_api_seeds_measures_and_prints_every_figure_and_target(dynalite_se
     # and are connected again afterwards.
     assert spy.calls == []
     assert spy_connected_after
+
+
+def test_bench_api_refuses_to_seed_aws(settings):
+    settings.DYNAMODB_ENDPOINT_URL = None
+
+    with pytest.raises(CommandError, match="refusing to seed 432,000 items on AWS"):
+        call_command("bench_api", stdout=StringIO())

@@ -20,9 +20,8 @@ import statistics
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -37,26 +36,11 @@ from prices.importers import read_snapshot_file
 from prices.repository import LatestPrice, RepositoryError, _repository, get_tick_repository
 from prices.rollups import MinuteSnapshot
 from prices.services import rollups_refresh, ticks_ingest
-from prices.signals import ticks_stored
+from prices.signals import prices_receivers_only
 from prices.sources.bitfinex import BitfinexSource
 from prices.sources.stub_server import ROOT, BitfinexStubServer
 
 SNAPSHOT = ROOT / "tests" / "fixtures" / "history" / "4min_of_bitfinex_prices_fixed.json"
-
-
-@contextmanager
-def _only_prices_receivers() -> Iterator[None]:
-    """Keep, for the block, only the `ticks_stored` receivers whose dispatch_uid is the prices app's."""
-    with ticks_stored.lock:
-        saved = list(ticks_stored.receivers)
-        ticks_stored.receivers = [r for r in saved if str(r[0][0]).startswith("prices.")]
-        ticks_stored.sender_receivers_cache.clear()
-    try:
-        yield
-    finally:
-        with ticks_stored.lock:
-            ticks_stored.receivers = saved
-            ticks_stored.sender_receivers_cache.clear()
 
 
 def _five_digits(value: float) -> Decimal:
@@ -97,6 +81,11 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=1)
 
     def handle(self, *args, **options):
+        if not settings.DYNAMODB_ENDPOINT_URL:
+            raise CommandError(
+                "DYNAMODB_ENDPOINT_URL is empty: refusing to seed 432,000 items on AWS; "
+                "point it at dynalite (make run) or another local endpoint"
+            )
         prefix = f"bench_{uuid.uuid4().hex[:8]}_"
         self.rng = random.Random(options["seed"])
         # The API is measured, not its rate limits: the benchmark's own requests would hit them.
@@ -270,7 +259,7 @@ class Command(BaseCommand):
 
             # Listeners outside the prices app (alerts enqueues an evaluation task) are not
             # part of the cycle, and must not put tasks for throw-away tables in the queue.
-            with _only_prices_receivers():
+            with prices_receivers_only():
                 return self._measure(counter, "ingestion cycle (fetch→store→rollups)", repeat, ingest)
 
     def _report(self, results: dict, pairs: int) -> None:
