@@ -230,7 +230,9 @@ class Command(BaseCommand):
             counter, "rank naive (every tick)", options["naive_repeat"], rank_naive
         )
         results["stats"] = self._measure(counter, "stats for one pair (24h)", repeat, stats_one)
-        results["history"] = self._measure(counter, "history 24h via API (1,440 ticks)", repeat, history_24h)
+        results["history"] = self._measure(
+            counter, f"history 24h via API ({minutes:,} ticks)", repeat, history_24h
+        )
         results["ingest"] = self._measure_ingestion(counter, repo, prices, end, min(repeat, 10))
         self._report(results, len(levels))
 
