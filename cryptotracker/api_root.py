@@ -22,7 +22,7 @@ LINKS = {
 }
 
 
-class ApiRoot(APIView):
+class EndpointListApi(APIView):
     """Absolute URLs of the API's collections, its OpenAPI schema and its Swagger UI (public)."""
 
     permission_classes = [AllowAny]

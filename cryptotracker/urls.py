@@ -4,12 +4,12 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from cryptotracker.api_root import ApiRoot
+from cryptotracker.api_root import EndpointListApi
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/alerts/", include("alerts.api.urls")),
-    path("api/v1/", ApiRoot.as_view(), name="api-root"),
+    path("api/v1/", EndpointListApi.as_view(), name="api-root"),
     path("api/v1/", include("prices.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
