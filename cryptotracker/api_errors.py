@@ -12,16 +12,6 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
 
-class BadParameterError(APIException):
-    """HTTP 400 naming the query parameter that is wrong."""
-
-    status_code = status.HTTP_400_BAD_REQUEST
-    default_code = "invalid_parameter"
-
-    def __init__(self, parameter: str, message: str) -> None:
-        super().__init__(detail={parameter: [message]})
-
-
 class ServiceUnavailableError(APIException):
     """HTTP 503: a backing store (DynamoDB) is unreachable."""
 

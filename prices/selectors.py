@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from prices.domain import (
     EXCHANGE_BITFINEX,
@@ -395,6 +396,59 @@ def pairs_overview(
         PairOverview(p.exchange, p.pair, p.last_price, p.last_minute, stats.get(p.pair.name, empty))
         for p in pairs
     ]
+
+
+# Sort keys of `pairs_page`; "-key" sorts descending. Pairs whose key is null come last either way.
+PAIR_ORDERINGS: dict[str, Callable[[PairOverview], Any]] = {
+    "pair": lambda o: o.pair.name,
+    "last_price": lambda o: o.last_price,
+    "last_minute": lambda o: o.last_minute,
+    "change_24h_pct": lambda o: o.stats.change_pct,
+    "std_24h": lambda o: o.stats.std,
+    "relative_std_24h": lambda o: o.stats.relative_std,
+}
+PAIR_ORDERING_CHOICES = (*PAIR_ORDERINGS, *(f"-{key}" for key in PAIR_ORDERINGS))
+
+
+@dataclass(frozen=True, slots=True)
+class PairsPage:
+    """One page of `pairs_page`: `count` matching pairs in `pages` pages (≥ 1), `results` of page `page`."""
+
+    count: int
+    page: int
+    pages: int
+    results: list[PairOverview]
+
+
+def pairs_page(
+    *,
+    overview: Sequence[PairOverview],
+    quote: str = "",
+    search: str = "",
+    ordering: str = "pair",
+    page: int = 1,
+    page_size: int = 100,
+) -> PairsPage:
+    """The pairs of `overview` (from `pairs_overview`) filtered, sorted and cut into pages (no I/O).
+
+    `quote` keeps one quote currency, `search` a case-insensitive substring of the pair name;
+    `ordering` is a key of PAIR_ORDERINGS, "-" first for descending. A page past the last is
+    empty. Raises ValueError for an unknown ordering or a page or page_size below 1.
+    """
+    key = PAIR_ORDERINGS.get(ordering.removeprefix("-"))
+    if key is None or page < 1 or page_size < 1:
+        raise ValueError(f"bad pairs_page arguments: ordering={ordering!r} page={page} page_size={page_size}")
+    quote, search = quote.upper(), search.upper()
+    rows = [o for o in overview if (not quote or o.pair.quote == quote) and search in o.pair.name]
+    present = [o for o in rows if key(o) is not None]
+    rows = sorted(present, key=key, reverse=ordering.startswith("-")) + [o for o in rows if key(o) is None]
+    offset = (page - 1) * page_size
+    return PairsPage(
+        count=len(rows),
+        page=page,
+        pages=max(1, -(-len(rows) // page_size)),
+        results=rows[offset : offset + page_size],
+    )
 
 
 def hourly_points(

@@ -10,7 +10,6 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.authentication import SessionAuthentication, TokenAuthentication
 from rest_framework.exceptions import ValidationError
-from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -20,14 +19,14 @@ from alerts import services
 from alerts.backtest import alert_rule_backtest
 from alerts.models import AlertEvent, AlertRule, Delivery, NotificationChannel
 from alerts.rules import Condition, Direction, TriggerMode
-from cryptotracker.api_errors import BadParameterError, ServiceUnavailableError
+from cryptotracker.api_errors import ServiceUnavailableError
+from cryptotracker.params import BadParameterError, PageNumberParamPagination, int_param
 from prices.api.fields import DecimalStringField, UtcDateTimeField
-from prices.api.params import parse_int_param
 from prices.domain import EXCHANGE_BITFINEX
 from prices.repository import RepositoryError
 
 
-class Pagination(PageNumberPagination):
+class Pagination(PageNumberParamPagination):
     """?page=N&page_size=M (default 50, at most 200); body {count, next, previous, results}."""
 
     page_size = 50
@@ -209,7 +208,7 @@ class AlertRuleBacktestApi(AlertsApiView):
     )
     def post(self, request: Request, rule_id: int) -> Response:
         rule = get_object_or_404(AlertRule, owner=request.user, pk=rule_id)
-        days = parse_int_param("days", request.query_params.get("days"), default=7, minimum=1, maximum=30)
+        days = int_param("days", request.query_params.get("days"), default=7, minimum=1, maximum=30)
         result = alert_rule_backtest(rule=rule, days=days)
         body: dict[str, Any] = {
             "rule": rule.pk,
@@ -371,7 +370,7 @@ class AlertEventListApi(AlertsApiView):
         events = _events_of(request.user).order_by("-minute", "-id")
         rule = request.query_params.get("rule")
         if rule:
-            rule_id = parse_int_param("rule", rule, default=0, minimum=1, maximum=2**62)
+            rule_id = int_param("rule", rule, default=0, minimum=1, maximum=2**62)
             events = events.filter(rule_id=rule_id)
         return self.paginated(events, EventOutputSerializer)
 

@@ -10,7 +10,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from prices.api.params import format_utc
+from cryptotracker.params import iso_z
 from prices.domain import decimal_str
 
 
@@ -35,4 +35,4 @@ class UtcDateTimeField(serializers.Field):
         super().__init__(**kwargs)
 
     def to_representation(self, value: datetime | None) -> str | None:
-        return format_utc(value)
+        return iso_z(value)

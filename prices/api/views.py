@@ -9,16 +9,24 @@ from django.http import HttpResponse
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.exceptions import NotFound
-from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import AllowAny
 from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.utils.urls import replace_query_param
 from rest_framework.views import APIView
 
-from cryptotracker.api_errors import BadParameterError, ServiceUnavailableError
+from cryptotracker.api_errors import ServiceUnavailableError
+from cryptotracker.params import (
+    DATETIME_HELP,
+    BadParameterError,
+    choice_param,
+    datetime_param,
+    int_param,
+    iso_z,
+    pairs_param,
+)
 from prices import selectors
-from prices.api.params import format_utc, parse_datetime_param, parse_int_param
 from prices.api.renderers import CsvRenderer
 from prices.api.serializers import (
     CandleSerializer,
@@ -36,14 +44,8 @@ from prices.repository import RepositoryError
 HISTORY_DEFAULT_SPAN = timedelta(hours=24)
 HISTORY_PAGE_DEFAULT = 1440
 HISTORY_PAGE_MAX = 10_000
-PAIR_ORDERINGS = {
-    "pair": lambda o: o.pair.name,
-    "last_price": lambda o: o.last_price,
-    "last_minute": lambda o: o.last_minute,
-    "change_24h_pct": lambda o: o.stats.change_pct,
-    "std_24h": lambda o: o.stats.std,
-    "relative_std_24h": lambda o: o.stats.relative_std,
-}
+PAIRS_PAGE_SIZE = 100
+PAIRS_PAGE_MAX = 500
 
 
 class PriceApiView(APIView):
@@ -71,35 +73,20 @@ def _known_format(pair: str) -> str:
         raise NotFound(f"pair {pair!r} is not tracked") from None
 
 
-def _choice(request: Request, name: str, choices: list[str] | tuple[str, ...] | dict, default: str) -> str:
-    raw = request.query_params.get(name) or default
-    if raw not in choices:
-        raise BadParameterError(name, f"{raw!r} is not one of {', '.join(choices)}")
-    return raw
-
-
 def _window_end(request: Request) -> datetime:
-    end = parse_datetime_param("end", request.query_params.get("end"))
+    end = datetime_param("end", request.query_params.get("end"))
     return minute_ceil(end) if end else selectors.window_end_default()
 
 
 END_PARAM = OpenApiParameter(
     "end",
     str,
-    description="Window end, ISO 8601 with Z or an offset (%2B for +); rounded up to the minute. "
+    description=f"Window end. {DATETIME_HELP} Rounded up to the minute. "
     "Default: the end of the newest stored minute.",
 )
 WINDOW_PARAM = OpenApiParameter(
     "window", str, enum=list(selectors.WINDOWS), description="Window length (default 24h)."
 )
-
-
-class PairPagination(PageNumberPagination):
-    """?page= and ?page_size= (≤ 500) over the tracked pairs."""
-
-    page_size = 100
-    page_size_query_param = "page_size"
-    max_page_size = 500
 
 
 class PairListApi(PriceApiView):
@@ -112,29 +99,47 @@ class PairListApi(PriceApiView):
             OpenApiParameter(
                 "ordering",
                 str,
-                enum=[*PAIR_ORDERINGS, *(f"-{k}" for k in PAIR_ORDERINGS)],
-                description="Sort key.",
+                enum=list(selectors.PAIR_ORDERING_CHOICES),
+                description="Sort key; - first for descending (default pair). Nulls come last.",
             ),
-            OpenApiParameter("page", int),
-            OpenApiParameter("page_size", int),
+            OpenApiParameter("page", int, description="Page number, from 1."),
+            OpenApiParameter(
+                "page_size",
+                int,
+                description=f"Pairs per page (1–{PAIRS_PAGE_MAX}, default {PAIRS_PAGE_SIZE}).",
+            ),
         ],
         responses=PairSerializer(many=True),
         operation_id="pairs_list",
     )
     def get(self, request: Request) -> Response:
+        params = request.query_params
         overview, _ = cached("pairs_overview", lambda: selectors.pairs_overview())
-        quote = (request.query_params.get("quote") or "").upper()
-        search = (request.query_params.get("search") or "").upper()
-        ordering = _choice(request, "ordering", [*PAIR_ORDERINGS, *(f"-{k}" for k in PAIR_ORDERINGS)], "pair")
-        rows = [o for o in overview if (not quote or o.pair.quote == quote) and search in o.pair.name]
-        key = PAIR_ORDERINGS[ordering.lstrip("-")]
-        present = [o for o in rows if key(o) is not None]
-        rows = sorted(present, key=key, reverse=ordering.startswith("-")) + [
-            o for o in rows if key(o) is None
-        ]
-        paginator = PairPagination()
-        page = paginator.paginate_queryset(rows, request, view=self)
-        return paginator.get_paginated_response(PairSerializer(page, many=True).data)
+        page = selectors.pairs_page(
+            overview=overview,
+            quote=params.get("quote") or "",
+            search=params.get("search") or "",
+            ordering=choice_param(params, "ordering", selectors.PAIR_ORDERING_CHOICES, "pair"),
+            page=int_param("page", params.get("page"), default=1, minimum=1, maximum=10**9),
+            page_size=int_param(
+                "page_size",
+                params.get("page_size"),
+                default=PAIRS_PAGE_SIZE,
+                minimum=1,
+                maximum=PAIRS_PAGE_MAX,
+            ),
+        )
+        if page.page > page.pages:
+            raise BadParameterError("page", f"page {page.page} does not exist; pages are 1 to {page.pages}")
+        url = request.build_absolute_uri()
+        return Response(
+            {
+                "count": page.count,
+                "next": replace_query_param(url, "page", page.page + 1) if page.page < page.pages else None,
+                "previous": replace_query_param(url, "page", page.page - 1) if page.page > 1 else None,
+                "results": PairSerializer(page.results, many=True).data,
+            }
+        )
 
 
 class PairDetailApi(PriceApiView):
@@ -153,8 +158,10 @@ class PairHistoryApi(PriceApiView):
 
     @extend_schema(
         parameters=[
-            OpenApiParameter("start", str, description="ISO 8601 (inclusive). Default: end − 24 h."),
-            OpenApiParameter("end", str, description="ISO 8601 (exclusive). Default: now."),
+            OpenApiParameter("start", str, description=f"Inclusive. {DATETIME_HELP} Default: end − 24 h."),
+            OpenApiParameter(
+                "end", str, description=f"Exclusive; rounded up to the minute. {DATETIME_HELP} Default: now."
+            ),
             OpenApiParameter(
                 "interval",
                 str,
@@ -172,9 +179,9 @@ class PairHistoryApi(PriceApiView):
     )
     def get(self, request: Request, pair: str) -> Response:
         pair = _known_format(pair)
-        interval = _choice(request, "interval", INTERVALS, "1m")
+        interval = choice_param(request.query_params, "interval", INTERVALS, "1m")
         start, end = history_range(request)
-        limit = parse_int_param(
+        limit = int_param(
             "limit",
             request.query_params.get("limit"),
             default=HISTORY_PAGE_DEFAULT,
@@ -211,8 +218,8 @@ class PairHistoryApi(PriceApiView):
                 "exchange": EXCHANGE_BITFINEX,
                 "pair": pair,
                 "interval": interval,
-                "start": format_utc(start),
-                "end": format_utc(end),
+                "start": iso_z(start),
+                "end": iso_z(end),
                 "count": len(rows),
                 "next": next_url,
                 "results": serializer(rows, many=True).data,
@@ -222,11 +229,9 @@ class PairHistoryApi(PriceApiView):
 
 def history_range(request: Request) -> tuple[datetime, datetime]:
     """[start, end) from the query string; end defaults to now (next minute), start to end − 24 h."""
-    end = parse_datetime_param("end", request.query_params.get("end"))
+    end = datetime_param("end", request.query_params.get("end"))
     end = minute_ceil(end) if end else minute_ceil(datetime.now(UTC))
-    start = parse_datetime_param(
-        "start", request.query_params.get("start"), default=end - HISTORY_DEFAULT_SPAN
-    )
+    start = datetime_param("start", request.query_params.get("start"), default=end - HISTORY_DEFAULT_SPAN)
     if start >= end:
         raise BadParameterError("start", "must be before end")
     return start, end
@@ -265,7 +270,7 @@ class PairStatsApi(PriceApiView):
     )
     def get(self, request: Request, pair: str) -> Response:
         summary = selectors.pair_get(pair=pair)
-        window = _choice(request, "window", selectors.WINDOWS, "24h")
+        window = choice_param(request.query_params, "window", selectors.WINDOWS, "24h")
         minutes = selectors.WINDOWS[window]
         end = _window_end(request)
         stats = selectors.pair_stats(pair=summary.pair.name, window_minutes=minutes, end=end)
@@ -273,8 +278,8 @@ class PairStatsApi(PriceApiView):
             {
                 "pair": summary.pair.name,
                 "window": window,
-                "start": format_utc(end - minutes * MINUTE),
-                "end": format_utc(end),
+                "start": iso_z(end - minutes * MINUTE),
+                "end": iso_z(end),
                 "stats": StatsSerializer(stats).data,
             }
         )
@@ -309,15 +314,16 @@ class RankApi(PriceApiView):
         ),
     )
     def get(self, request: Request) -> Response:
-        window = _choice(request, "window", selectors.WINDOWS, "24h")
-        metric = _choice(request, "metric", selectors.RANK_METRICS, "relative_std")
-        limit = parse_int_param(
-            "limit", request.query_params.get("limit"), default=1000, minimum=1, maximum=1000
-        )
-        pairs = _pairs_param(request)
-        end = parse_datetime_param("end", request.query_params.get("end"))
+        window = choice_param(request.query_params, "window", selectors.WINDOWS, "24h")
+        metric = choice_param(request.query_params, "metric", selectors.RANK_METRICS, "relative_std")
+        limit = int_param("limit", request.query_params.get("limit"), default=1000, minimum=1, maximum=1000)
+        pairs = None
+        if request.query_params.get("pairs"):
+            tracked = [summary.pair.name for summary in selectors.pairs_list()]
+            pairs = pairs_param(request.query_params, tracked=tracked) or None
+        end = datetime_param("end", request.query_params.get("end"))
         end = minute_ceil(end) if end else None
-        key = f"rank:{window}:{metric}:{limit}:{','.join(pairs or [])}:{format_utc(end) or ''}"
+        key = f"rank:{window}:{metric}:{limit}:{','.join(pairs or [])}:{iso_z(end) or ''}"
 
         def body() -> dict[str, Any]:
             return cached(
@@ -339,21 +345,9 @@ class RankApi(PriceApiView):
         return {
             "window": window,
             "metric": metric,
-            "start": format_utc(end - minutes * MINUTE),
-            "end": format_utc(end),
+            "start": iso_z(end - minutes * MINUTE),
+            "end": iso_z(end),
             "coverage_floor": selectors.COVERAGE_FLOOR,
             "count": len(entries),
             "results": RankEntrySerializer(entries, many=True).data,
         }
-
-
-def _pairs_param(request: Request) -> list[str] | None:
-    raw = request.query_params.get("pairs")
-    if not raw:
-        return None
-    names = [p.strip().upper() for p in raw.split(",") if p.strip()]
-    tracked = {s.pair.name for s in selectors.pairs_list()}
-    unknown = [p for p in names if p not in tracked]
-    if unknown:
-        raise BadParameterError("pairs", f"unknown pairs: {', '.join(unknown)}")
-    return names

@@ -16,6 +16,7 @@ from typing import Any
 
 import plotly.graph_objects as go
 
+from cryptotracker.params import iso_z
 from prices.dashboards.downsampling import (
     MAX_POINTS,
     MINUTE_MS,
@@ -23,7 +24,7 @@ from prices.dashboards.downsampling import (
     bucket_minutes,
     downsample_gapped,
 )
-from prices.domain import Pair, Tick, from_ms, to_ms
+from prices.domain import Pair, Tick, to_ms
 from prices.ohlc import Ohlc, ohlc_aggregate
 
 FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, 'Helvetica Neue', Arial, sans-serif"
@@ -37,12 +38,6 @@ VOLUME = "#8c959f"
 # Okabe & Ito's colour-blind-safe palette (yellow dropped: too pale on white), then dashed repeats.
 COMPARE_COLORS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#7F7F00")
 LONE_MARKER = 5
-
-
-def iso_z(moment: datetime | int) -> str:
-    """An aware datetime or ms since the epoch as ISO 8601 UTC with Z (seconds precision)."""
-    value = from_ms(moment) if isinstance(moment, int) else moment.astimezone(UTC)
-    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _utc_label(moment: datetime) -> str:

@@ -11,7 +11,7 @@ import difflib
 import functools
 import json
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import plotly.graph_objects as go
@@ -23,6 +23,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 from plotly.utils import PlotlyJSONEncoder
 
+from cryptotracker.params import BadParameterError, choice_param, datetime_param, pairs_param
 from prices import selectors as price_selectors
 from prices.cache import cached
 from prices.dashboards import figures, selectors
@@ -38,17 +39,15 @@ CHART_CONFIG = {
 }
 
 
-class BadParameterError(ValueError):
-    """A query parameter of a dashboard endpoint that cannot be used (HTTP 400)."""
-
-
 def _html_errors(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """Render a 503 page when the price store is unreachable, instead of a server error."""
+    """Render a 400 page for a bad parameter and a 503 page when the price store is unreachable."""
 
     @functools.wraps(view)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         try:
             return view(request, *args, **kwargs)
+        except BadParameterError as exc:
+            return render(request, "dashboards/bad_request.html", {"error": exc}, status=400)
         except RepositoryError:
             return render(request, "dashboards/unavailable.html", status=503)
 
@@ -70,17 +69,6 @@ def _json_errors(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespons
             return JsonResponse({"error": "The price store is unavailable; try again shortly."}, status=503)
 
     return wrapper
-
-
-def _choice(
-    request: HttpRequest, name: str, options: dict[str, Any], default: str, *, strict: bool = False
-) -> str:
-    raw = request.GET.get(name) or default
-    if raw in options:
-        return raw
-    if strict:
-        raise BadParameterError(f"{name}: expected one of {', '.join(options)}, got {raw!r}")
-    return default
 
 
 def _figure_json(fig: go.Figure) -> dict[str, Any]:
@@ -180,8 +168,8 @@ def pair_detail(request: HttpRequest, pair: str) -> HttpResponse:
     if pair != pair.upper():
         query = request.META.get("QUERY_STRING", "")
         return redirect(reverse("dashboards:pair", args=[pair.upper()]) + (f"?{query}" if query else ""))
-    range_key = _choice(request, "range", selectors.RANGES, selectors.DEFAULT_RANGE)
-    view_key = _choice(request, "view", selectors.CHART_VIEWS, selectors.DEFAULT_VIEW)
+    range_key = choice_param(request.GET, "range", selectors.RANGES, selectors.DEFAULT_RANGE, strict=False)
+    view_key = choice_param(request.GET, "view", selectors.CHART_VIEWS, selectors.DEFAULT_VIEW, strict=False)
     try:
         window = selectors.pair_window_get(pair=pair, range_key=range_key)
     except price_selectors.PairNotFoundError:
@@ -210,8 +198,8 @@ def pair_detail(request: HttpRequest, pair: str) -> HttpResponse:
 @_json_errors
 def pair_chart_data(request: HttpRequest, pair: str) -> JsonResponse:
     """The pair chart of `?range=&view=` as Plotly JSON, with its note and statistics HTML."""
-    range_key = _choice(request, "range", selectors.RANGES, selectors.DEFAULT_RANGE, strict=True)
-    view_key = _choice(request, "view", selectors.CHART_VIEWS, selectors.DEFAULT_VIEW, strict=True)
+    range_key = choice_param(request.GET, "range", selectors.RANGES, selectors.DEFAULT_RANGE)
+    view_key = choice_param(request.GET, "view", selectors.CHART_VIEWS, selectors.DEFAULT_VIEW)
     window = selectors.pair_window_get(pair=pair, range_key=range_key)
     fig = _pair_figure(window, view_key)
     start, end, stats = selectors.pair_window_stats(window=window)
@@ -228,20 +216,6 @@ def pair_chart_data(request: HttpRequest, pair: str) -> JsonResponse:
     )
 
 
-def _visible_bound(raw: str | None, name: str) -> datetime | None:
-    """A plotly.js axis value ('2019-12-31 06:12:33.5', ISO with or without Z) as aware UTC."""
-    if not raw:
-        return None
-    text = raw.strip().replace(" ", "T").removesuffix("Z")
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        raise BadParameterError(
-            f"{name}: {raw!r} is not a date and time such as 2019-12-31T06:00:00Z"
-        ) from None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 @require_GET
 @_json_errors
 def pair_stats_fragment(request: HttpRequest, pair: str) -> HttpResponse:
@@ -250,10 +224,10 @@ def pair_stats_fragment(request: HttpRequest, pair: str) -> HttpResponse:
     The minutes drawn at x in [start, end] are those from ceil(start) to floor(end), so the
     window is [ceil(start), floor(end) + 1 min), clipped to the `?range=` window.
     """
-    range_key = _choice(request, "range", selectors.RANGES, selectors.DEFAULT_RANGE, strict=True)
+    range_key = choice_param(request.GET, "range", selectors.RANGES, selectors.DEFAULT_RANGE)
     window = selectors.pair_window_get(pair=pair, range_key=range_key)
-    lo = _visible_bound(request.GET.get("start"), "start")
-    hi = _visible_bound(request.GET.get("end"), "end")
+    lo = datetime_param("start", request.GET.get("start"))
+    hi = datetime_param("end", request.GET.get("end"))
     start, end, stats = selectors.pair_window_stats(
         window=window,
         start=minute_ceil(lo) if lo else None,
@@ -265,11 +239,6 @@ def pair_stats_fragment(request: HttpRequest, pair: str) -> HttpResponse:
 # --- compare ----------------------------------------------------------------------------
 
 
-def _pairs_param(request: HttpRequest) -> list[str]:
-    """`?pairs=BTCUSD,ETHUSD` and/or repeated `?pairs=` (the form's checkboxes)."""
-    return [name for value in request.GET.getlist("pairs") for name in value.split(",") if name.strip()]
-
-
 def _compare_figure(comparison: selectors.Comparison) -> go.Figure:
     return figures.compare_figure(series=comparison.series, start=comparison.start, end=comparison.end)
 
@@ -278,8 +247,8 @@ def _compare_figure(comparison: selectors.Comparison) -> go.Figure:
 @_html_errors
 def compare(request: HttpRequest) -> HttpResponse:
     """`/compare/?pairs=BTCUSD,ETHUSD&range=24h`: % change of several pairs on one chart."""
-    range_key = _choice(request, "range", selectors.RANGES, selectors.DEFAULT_RANGE)
-    comparison = selectors.comparison_get(pairs=_pairs_param(request), range_key=range_key)
+    range_key = choice_param(request.GET, "range", selectors.RANGES, selectors.DEFAULT_RANGE, strict=False)
+    comparison = selectors.comparison_get(pairs=pairs_param(request.GET), range_key=range_key)
     context: dict[str, Any] = {
         "nav": "compare",
         "comparison": comparison,
@@ -300,10 +269,10 @@ def compare(request: HttpRequest) -> HttpResponse:
 @_json_errors
 def compare_chart_data(request: HttpRequest) -> JsonResponse:
     """The compare chart of `?pairs=&range=` as Plotly JSON."""
-    range_key = _choice(request, "range", selectors.RANGES, selectors.DEFAULT_RANGE, strict=True)
-    comparison = selectors.comparison_get(pairs=_pairs_param(request), range_key=range_key)
+    range_key = choice_param(request.GET, "range", selectors.RANGES, selectors.DEFAULT_RANGE)
+    comparison = selectors.comparison_get(pairs=pairs_param(request.GET), range_key=range_key)
     if comparison.end is None:
-        raise BadParameterError("no prices are stored yet")
+        raise BadParameterError("pairs", "no prices are stored yet")
     fig = _compare_figure(comparison)
     return JsonResponse(
         {

@@ -10,7 +10,7 @@ from django import template
 from django.templatetags.static import static
 from django.urls import NoReverseMatch, reverse
 
-from prices.dashboards.figures import iso_z as _iso_z
+from cryptotracker.params import iso_z as _iso_z
 from prices.dashboards.staticfiles import plotly_js_path
 
 register = template.Library()

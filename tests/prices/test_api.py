@@ -200,7 +200,13 @@ def test_pair_detail_returns_the_newest_tick_with_candle_fields(api):
         ("/api/v1/pairs/BTCUSD/history/?start=2020-01-01T00:00:00Z&end=2019-12-31T00:00:00Z", "start"),
         ("/api/v1/pairs/BTCUSD/history/?start=yesterday", "start"),
         ("/api/v1/pairs/BTCUSD/history/?end=2019-12-31T00:00:00+01:00", "end"),  # '+' unencoded → space
-        ("/api/v1/pairs/BTCUSD/history/?end=2019-12-31T00:00:00", "end"),  # naive
+        ("/api/v1/pairs/BTCUSD/history/?end=9999-12-31T23:59:00Z", "end"),  # out of range
+        ("/api/v1/pairs/BTCUSD/history/?start=0001-01-01T00:00:00Z", "start"),
+        ("/api/v1/pairs/BTCUSD/stats/?window=7d&end=9999-12-31T23:59:00Z", "end"),
+        ("/api/v1/pairs/BTCUSD/stats/?end=0001-01-01T00:00:00Z", "end"),
+        ("/api/v1/pairs/BTCUSD/stats/?end=0001-01-01T00:00:00%2B01:00", "end"),
+        ("/api/v1/rank/?window=7d&end=9999-12-31T23:59:00Z", "end"),
+        ("/api/v1/rank/?end=0001-01-01T00:00:00Z", "end"),
         ("/api/v1/pairs/BTCUSD/history/?interval=2m", "interval"),
         ("/api/v1/pairs/BTCUSD/history/?limit=0", "limit"),
         ("/api/v1/pairs/BTCUSD/history/?cursor=abc", "cursor"),
@@ -275,3 +281,25 @@ def test_an_unknown_api_path_is_a_json_404(api, settings):
         "message": "no API endpoint at /api/v1/nothing-here/",
         "fields": {},
     }
+
+
+def test_a_datetime_without_an_offset_is_read_as_utc(api):
+    naive = api.get("/api/v1/pairs/BTCUSD/stats/?window=1h&end=2019-12-31T12:00:00").json()
+    utc = api.get("/api/v1/pairs/BTCUSD/stats/?window=1h&end=2019-12-31T12:00:00Z").json()
+
+    assert naive["end"] == "2019-12-31T12:00:00Z"
+    assert naive == utc
+    assert naive["stats"]["count"] > 0
+
+
+def test_the_openapi_schema_says_that_datetimes_without_an_offset_are_utc(api):
+    paths = api.get("/api/schema/?format=json").json()["paths"]
+
+    for path, name in (
+        ("/api/v1/pairs/{pair}/history/", "start"),
+        ("/api/v1/pairs/{pair}/history/", "end"),
+        ("/api/v1/pairs/{pair}/stats/", "end"),
+        ("/api/v1/rank/", "end"),
+    ):
+        (parameter,) = [p for p in paths[path]["get"]["parameters"] if p["name"] == name]
+        assert "without an offset the time is read as UTC" in parameter["description"], (path, name)

@@ -321,6 +321,14 @@ def test_stats_fragment_rejects_a_malformed_bound(market, client):
     assert "start" in response.json()["error"]
 
 
+@pytest.mark.parametrize("bound", ["9999-12-31T23:59:00Z", "0001-01-01T00:00:00Z"])
+def test_stats_fragment_rejects_an_out_of_range_bound(market, client, bound):
+    response = client.get("/pairs/BTCUSD/stats/", {"end": bound})
+
+    assert response.status_code == 400
+    assert response.json()["error"].startswith("end: ")
+
+
 def test_chart_data_rejects_an_unknown_range(market, client):
     response = client.get("/pairs/BTCUSD/chart.json?range=2y")
 

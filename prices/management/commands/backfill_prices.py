@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from prices.api.params import format_utc
+from cryptotracker.params import iso_z
 from prices.domain import InvalidPairError, Pair, minute_ceil, minute_floor
 from prices.management.commands._cli import parse_cli_datetime, progress_bar
 from prices.repository import RepositoryError
@@ -42,4 +42,4 @@ class Command(BaseCommand):
                 )
         except (SourceError, RepositoryError) as exc:
             raise CommandError(f"backfill failed: {exc}") from exc
-        self.stdout.write(f"Backfill {format_utc(start)}..{format_utc(end)}: {summary.line()}")
+        self.stdout.write(f"Backfill {iso_z(start)}..{iso_z(end)}: {summary.line()}")

@@ -1,0 +1,102 @@
+"""The shared request-parameter parsers: datetimes, choices, pairs, integers and iso_z."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from django.http import QueryDict
+
+from cryptotracker.params import (
+    DATETIME_MAX,
+    BadParameterError,
+    choice_param,
+    datetime_param,
+    int_param,
+    iso_z,
+    pairs_param,
+)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("2019-12-31T06:30:00Z", datetime(2019, 12, 31, 6, 30, tzinfo=UTC)),
+        ("2019-12-31T06:30:00", datetime(2019, 12, 31, 6, 30, tzinfo=UTC)),  # no offset: UTC
+        ("2019-12-31T07:30:00+01:00", datetime(2019, 12, 31, 6, 30, tzinfo=UTC)),
+        ("2019-12-31", datetime(2019, 12, 31, tzinfo=UTC)),
+        ("2019-12-31 06:30:00.5", datetime(2019, 12, 31, 6, 30, 0, 500_000, tzinfo=UTC)),  # plotly.js
+    ],
+)
+def test_datetimes_are_read_as_aware_utc(raw, expected):
+    value = datetime_param("end", raw)
+
+    assert value == expected
+    assert value.tzinfo is UTC
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "9999-12-31T23:59:00Z",
+        "0001-01-01T00:00:00Z",
+        "0001-01-01T00:00:00+01:00",  # before datetime.min once in UTC
+        "1969-12-31T23:59:59Z",
+        "2100-01-01T00:00:00Z",
+        "yesterday",
+        "2019-12-31T00:00:00 01:00",  # '+' sent unencoded arrives as a space
+    ],
+)
+def test_unusable_datetimes_are_a_bad_parameter_naming_it(raw):
+    with pytest.raises(BadParameterError) as caught:
+        datetime_param("end", raw)
+
+    assert caught.value.parameter == "end"
+    assert str(caught.value).startswith("end: ")
+
+
+def test_the_last_accepted_datetime_leaves_room_for_a_window_and_rounding():
+    last = datetime_param("end", "2099-12-31T23:59:59.999999Z")
+
+    assert last is not None and last < DATETIME_MAX
+    assert last + timedelta(days=7) < datetime.max.replace(tzinfo=UTC)
+
+
+def test_an_absent_datetime_is_the_default():
+    default = datetime(2020, 1, 1, tzinfo=UTC)
+
+    assert datetime_param("start", None, default=default) is default
+    assert datetime_param("start", "", default=default) is default
+
+
+def test_choice_is_strict_unless_told_otherwise():
+    params = QueryDict("range=2y")
+
+    with pytest.raises(BadParameterError, match="range"):
+        choice_param(params, "range", ["1h", "24h"], "24h")
+    assert choice_param(params, "range", ["1h", "24h"], "24h", strict=False) == "24h"
+    assert choice_param(QueryDict(""), "range", ["1h", "24h"], "24h") == "24h"
+
+
+def test_pairs_are_split_upper_cased_and_checked_against_the_tracked_ones():
+    params = QueryDict("pairs=btcusd,ETHUSD&pairs=BTCUSD&pairs=")
+
+    assert pairs_param(params) == ["BTCUSD", "ETHUSD"]
+    with pytest.raises(BadParameterError, match="unknown pairs: ETHUSD"):
+        pairs_param(params, tracked=["BTCUSD"])
+
+
+def test_int_param_bounds():
+    assert int_param("limit", "5", default=1, minimum=1, maximum=10) == 5
+    assert int_param("limit", None, default=3, minimum=1, maximum=10) == 3
+    with pytest.raises(BadParameterError, match="between 1 and 10"):
+        int_param("limit", "11", default=1, minimum=1, maximum=10)
+    with pytest.raises(BadParameterError, match="not an integer"):
+        int_param("limit", "abc", default=1, minimum=1, maximum=10)
+
+
+def test_iso_z_renders_utc_with_z():
+    assert iso_z(datetime(2019, 12, 31, 7, 0, tzinfo=timezone(timedelta(hours=1)))) == "2019-12-31T06:00:00Z"
+    assert iso_z(1577750400000) == "2019-12-31T00:00:00Z"
+    assert iso_z(datetime(2019, 12, 31, 0, 0, 0, 250_000, tzinfo=UTC)) == "2019-12-31T00:00:00.250Z"
+    assert iso_z(None) is None
