@@ -11,7 +11,7 @@ from django.conf import settings
 from django.db.models import F, Q
 
 from alerts.models import Delivery
-from alerts.notifications import NotificationError, Notifier, message_render, notifier_for
+from alerts.notifications import NotificationError, Notifier, SendReport, message_render, notifier_for
 from cryptotracker.monitoring.metrics import delivery_attempt_record
 
 logger = logging.getLogger(__name__)
@@ -55,18 +55,20 @@ def delivery_send(
         return "not_due"
     delivery = Delivery.objects.select_related("event__rule").get(pk=delivery_id)
     error: NotificationError | None = None
+    report: SendReport | None = None
     try:
         message = message_render(delivery.event)
-        notifier_factory(delivery.kind).send(target=delivery.target, message=message)
+        report = notifier_factory(delivery.kind).send(target=delivery.target, message=message)
     except NotificationError as exc:
         error = exc
     except Exception as exc:  # a template or programming error must not leave the row in `sending`
         logger.exception("delivery %s raised unexpectedly", delivery_id)
         error = NotificationError(f"{exc.__class__.__name__}: {exc}")
-    log = [
-        *delivery.log,
-        {"at": now.strftime("%Y-%m-%dT%H:%M:%SZ"), "error": error.message if error else None},
-    ]
+    attempt = {"at": now.strftime("%Y-%m-%dT%H:%M:%SZ"), "error": error.message if error else None}
+    source = error or report
+    if source is not None and source.status is not None:
+        attempt.update(status=source.status, elapsed_ms=source.elapsed_ms)
+    log = [*delivery.log, attempt]
     if error is None:
         status, fields = Delivery.Status.SENT, {"sent_at": now, "next_attempt_at": None, "last_error": ""}
         logger.info(

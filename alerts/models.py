@@ -131,7 +131,8 @@ class AlertEvent(models.Model):
 class Delivery(models.Model):
     """The sending of one event on one channel: status, attempts, errors, next attempt, sent time.
 
-    `log` holds every attempt as {"at": ISO time, "error": text or null}. While `sending`,
+    `log` holds every attempt as {"at": ISO time, "error": text or null}, plus "status" (HTTP
+    status code) and "elapsed_ms" for HTTP channels; never an answer's body. While `sending`,
     `next_attempt_at` is the end of the sender's lease: a sender that died is retried after it.
     """
 

@@ -1,8 +1,8 @@
 """Notification channels' adapters: message rendering, email (Django mail) and webhooks (HTTP JSON POST).
 
-The only module of alerts that imports the email framework and the HTTP library. Adapters
-raise NotificationError (never a library exception); `permanent=True` means retrying the
-same message cannot help (a 4xx answer, an invalid address).
+The only module of alerts that imports the email framework; HTTP goes through alerts.outbound
+(the guarded path). Adapters raise NotificationError (never a library exception);
+`permanent=True` means retrying the same message cannot help (a 4xx answer, a refused address).
 """
 
 from __future__ import annotations
@@ -12,12 +12,12 @@ import smtplib
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import requests
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 from django.urls import reverse
 
+from alerts import outbound
 from alerts.models import AlertEvent, AlertRule, NotificationChannel
 from alerts.rules import Condition, State, TriggerMode
 from prices.domain import decimal_str
@@ -28,12 +28,29 @@ USER_AGENT = "cryptotracker-alerts/1.0"
 
 
 class NotificationError(Exception):
-    """Sending failed; `permanent` when a retry cannot succeed."""
+    """Sending failed; `permanent` when a retry cannot succeed; HTTP status and elapsed ms when known."""
 
-    def __init__(self, message: str, *, permanent: bool = False) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        permanent: bool = False,
+        status: int | None = None,
+        elapsed_ms: int | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.permanent = permanent
+        self.status = status
+        self.elapsed_ms = elapsed_ms
+
+
+@dataclass(frozen=True, slots=True)
+class SendReport:
+    """What a successful send can tell: the HTTP status and elapsed milliseconds (None for email)."""
+
+    status: int | None = None
+    elapsed_ms: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +129,7 @@ def message_render(event: AlertEvent, *, test: bool = False) -> Message:
 class Notifier(Protocol):
     """Sends one rendered message to one target; raises NotificationError."""
 
-    def send(self, *, target: str, message: Message) -> None:
+    def send(self, *, target: str, message: Message) -> SendReport | None:
         """Deliver `message` to `target` (an address or URL)."""
         ...
 
@@ -141,26 +158,28 @@ def email_send(*, to: str, subject: str, text: str, html: str | None = None) -> 
 
 
 class WebhookNotifier:
-    """POSTs the JSON payload (Slack-compatible `text` plus structured fields) with a timeout."""
+    """POSTs the JSON payload (Slack-compatible `text` plus structured fields) through alerts.outbound."""
 
     def __init__(self, *, timeout_s: float | None = None) -> None:
         self.timeout_s = timeout_s if timeout_s is not None else settings.ALERTS_WEBHOOK_TIMEOUT_S
 
-    def send(self, *, target: str, message: Message) -> None:
-        """POST to `target`; 2xx is success, 4xx (except 408/429) permanent, anything else retryable."""
+    def send(self, *, target: str, message: Message) -> SendReport:
+        """POST to `target`; 2xx is success, 3xx and 4xx (except 408/429) and refused addresses
+        permanent, anything else retryable. The answer's body is never read or stored."""
         try:
-            response = requests.post(
-                target, json=message.payload, timeout=self.timeout_s, headers={"User-Agent": USER_AGENT}
+            response = outbound.post_json(
+                target, payload=message.payload, timeout_s=self.timeout_s, user_agent=USER_AGENT
             )
-        except requests.RequestException as exc:
-            raise NotificationError(f"webhook {target} failed: {exc.__class__.__name__}: {exc}") from exc
-        if 200 <= response.status_code < 300:
-            return
-        permanent = 400 <= response.status_code < 500 and response.status_code not in (408, 429)
-        raise NotificationError(
-            f"webhook {target} answered HTTP {response.status_code}: {response.text[:200]}",
-            permanent=permanent,
-        )
+        except outbound.OutboundRefusedError as exc:
+            raise NotificationError(f"webhook refused: {exc.message}", permanent=True) from None
+        except outbound.OutboundError as exc:
+            raise NotificationError(
+                f"webhook {exc.message}",
+                permanent=exc.permanent,
+                status=exc.status,
+                elapsed_ms=exc.elapsed_ms,
+            ) from None
+        return SendReport(status=response.status, elapsed_ms=response.elapsed_ms)
 
 
 def notifier_for(kind: str) -> Notifier:

@@ -17,6 +17,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.urls import reverse
 
+from alerts import outbound
 from alerts.evaluation import rule_spec
 from alerts.models import AlertEvent, AlertRule, NotificationChannel
 from alerts.notifications import NotificationError, email_send, message_render, notifier_for
@@ -223,10 +224,13 @@ def _validate_target(kind: str, target: str) -> None:
             EmailValidator()(target)
         elif kind == NotificationChannel.Kind.WEBHOOK:
             URLValidator(schemes=["http", "https"])(target)
+            outbound.url_check(target)
         else:
             raise AlertValidationError({"kind": "must be email or webhook"})
     except ValidationError:
         raise AlertValidationError({"target": f"not a valid {kind} target"}) from None
+    except outbound.OutboundRefusedError as exc:
+        raise AlertValidationError({"target": f"this address is not allowed: {exc.message}"}) from None
 
 
 def channel_create(*, owner, kind: str, target: str, name: str = "") -> NotificationChannel:

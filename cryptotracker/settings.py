@@ -291,6 +291,14 @@ ALERTS_DELIVERY_MAX_ATTEMPTS = env.int("ALERTS_DELIVERY_MAX_ATTEMPTS", default=8
 ALERTS_DELIVERY_BACKOFF_S = env.int("ALERTS_DELIVERY_BACKOFF_S", default=60)
 ALERTS_DELIVERY_BACKOFF_MAX_S = env.int("ALERTS_DELIVERY_BACKOFF_MAX_S", default=3600)
 ALERTS_WEBHOOK_TIMEOUT_S = env.float("ALERTS_WEBHOOK_TIMEOUT_S", default=10.0)
+# Internal networks (IPs or CIDRs) that webhooks and Apprise services may reach on purpose, e.g. a
+# LAN ntfy; empty = only public addresses (alerts/outbound.py, docs/alerts.md: Outbound guard).
+try:
+    ALERTS_OUTBOUND_ALLOWED_NETWORKS = [
+        ipaddress.ip_network(item, strict=False) for item in env_list("ALERTS_OUTBOUND_ALLOWED_NETWORKS", "")
+    ]
+except ValueError as exc:
+    raise ImproperlyConfigured(f"ALERTS_OUTBOUND_ALLOWED_NETWORKS: {exc}") from exc
 
 # --- Monitoring: readiness and Prometheus (README: Health, readiness and metrics) ---------
 # Connect and read timeout of readiness's DynamoDB call (no retries).

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import socket
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 
 import pytest
@@ -12,6 +13,7 @@ from alerts.models import AlertRule, NotificationChannel
 from prices.repository.memory import InMemoryTickRepository
 from prices.services import history_store
 from tests.alerts.helpers import T0, ticks
+from tests.alerts.receiver import Receiver, receiver_running
 
 
 @pytest.fixture
@@ -74,3 +76,28 @@ def configured_repo(monkeypatch, seed) -> InMemoryTickRepository:
     seed("ETHUSD", [150, 151, 152])
     monkeypatch.setattr("prices.repository._repository", lambda *args: repo)
     return repo
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A real HTTP receiver on 127.0.0.1 that records whether (and how) it was called."""
+    with receiver_running() as running:
+        yield running
+
+
+@pytest.fixture
+def resolve_to(monkeypatch) -> Callable[[dict[str, str]], None]:
+    """Make alerts.outbound's one DNS function answer these names with these addresses (others fail)."""
+
+    def patch(names: dict[str, str]) -> None:
+        def fake_resolve(host, port, *args, **kwargs):
+            if host not in names:
+                raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+            address = names[host]
+            family = socket.AF_INET6 if ":" in address else socket.AF_INET
+            sockaddr = (address, int(port or 0), 0, 0) if ":" in address else (address, int(port or 0))
+            return [(family, socket.SOCK_STREAM, 6, "", sockaddr)]
+
+        monkeypatch.setattr("alerts.outbound.resolve", fake_resolve)
+
+    return patch
