@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
 from rest_framework import status
-from rest_framework.exceptions import APIException
+from rest_framework.exceptions import APIException, NotFound, PermissionDenied
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
+
+from cryptotracker.api_parsers import RequestTooLargeError
 
 
 class ServiceUnavailableError(APIException):
@@ -27,7 +31,17 @@ def _flatten(detail: Any) -> dict[str, list[str]]:
 
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    """DRF exception handler producing {"error": {status, code, message, fields}}."""
+    """DRF exception handler producing {"error": {status, code, message, fields}}.
+
+    Django's own exceptions are translated first, so that their code and message are DRF's
+    ("not_found", "permission_denied") rather than a generic "error" with a `detail` field.
+    """
+    if isinstance(exc, Http404):
+        exc = NotFound(str(exc) or None)
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = PermissionDenied(str(exc) or None)
+    elif isinstance(exc, RequestDataTooBig):
+        exc = RequestTooLargeError()
     response = exception_handler(exc, context)
     if response is None:
         return None

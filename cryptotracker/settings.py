@@ -161,6 +161,10 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 
+# The largest request body (API, admin, forms) read into memory: alert rules and channels are
+# well under 1 KB, so 256 KiB refuses junk early (413 in the API) and fits any real request.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 256 * 1024
+
 # --- Django REST Framework and the OpenAPI schema ------------------------------------
 # Request rates per client ("120/min"; s, min, hour, day); empty = unlimited. Counted in the
 # cache: per process without REDIS_URL, shared by every process and host with it.
@@ -190,6 +194,14 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {"anon": API_THROTTLE_ANON, "user": API_THROTTLE_USER},
     # Proxies in front of the app whose X-Forwarded-For entry names the client (0: REMOTE_ADDR).
     "NUM_PROXIES": API_NUM_PROXIES,
+    # Bodies bounded in size and JSON nesting (413/400 in the error shape, not a 500).
+    "DEFAULT_PARSER_CLASSES": [
+        "cryptotracker.api_parsers.BoundedJSONParser",
+        "cryptotracker.api_parsers.BoundedFormParser",
+        "cryptotracker.api_parsers.BoundedMultiPartParser",
+    ],
+    # An unknown ?format= is a 400 naming the parameter (DRF: 404).
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "cryptotracker.params.FormatParamNegotiation",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "cryptotracker.api_errors.api_exception_handler",
     "DATETIME_FORMAT": "iso-8601",
