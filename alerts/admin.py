@@ -11,6 +11,18 @@ from alerts import services
 from alerts.deliveries import deliveries_retry
 from alerts.evaluation import rule_spec
 from alerts.models import AlertEvent, AlertRule, Delivery, NotificationChannel
+from alerts.rules import CONDITIONS, FIELDS
+
+
+def _param_help(name: str) -> str:
+    """Which conditions use a parameter field, with their label, unit and help (from the registry)."""
+    uses = []
+    for kind in CONDITIONS.values():
+        param = kind.param(name)
+        if param is not None:
+            unit = f" ({param.unit})" if param.unit else ""
+            uses.append(f"{kind.condition.value}: {param.label}{unit}. {param.help}")
+    return " · ".join(uses) or "Not used by any condition."
 
 
 class AlertRuleForm(forms.ModelForm):
@@ -19,6 +31,12 @@ class AlertRuleForm(forms.ModelForm):
     class Meta:
         model = AlertRule
         fields = "__all__"
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name in FIELDS:
+            if name in self.fields:
+                self.fields[name].help_text = _param_help(name)
 
     def clean(self):
         cleaned = super().clean()
@@ -60,7 +78,7 @@ class AlertRuleAdmin(admin.ModelAdmin):
         (None, {"fields": ("owner", "name", "exchange", "pair", "enabled", "expires_at")}),
         (
             "Condition",
-            {"fields": ("condition", "threshold", "percent", "window_minutes", "multiplier", "direction")},
+            {"fields": ("condition", *FIELDS)},
         ),
         ("Notifications", {"fields": ("trigger_mode", "cooldown_minutes", "channels")}),
         ("State", {"fields": readonly_fields}),

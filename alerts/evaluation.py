@@ -16,6 +16,7 @@ from django.db.models import Q
 
 from alerts.models import AlertEvent, AlertRule, Delivery, NotificationChannel
 from alerts.rules import (
+    FIELDS,
     Check,
     Condition,
     Direction,
@@ -45,15 +46,10 @@ class EvaluationError(Exception):
 
 
 def rule_spec(rule: AlertRule | _RuleRow) -> RuleSpec:
-    """The pure RuleSpec of a rule (model instance or row)."""
-    return RuleSpec(
-        condition=Condition(rule.condition),
-        threshold=rule.threshold,
-        percent=rule.percent,
-        window_minutes=rule.window_minutes,
-        multiplier=rule.multiplier,
-        direction=Direction(rule.direction),
-    )
+    """The pure RuleSpec of a rule (model instance or row); raises ValueError for unknown choices."""
+    values = {name: getattr(rule, name) for name in FIELDS}
+    values["direction"] = Direction(values["direction"])
+    return RuleSpec(condition=Condition(rule.condition), **values)
 
 
 def rule_memory(rule: AlertRule | _RuleRow) -> RuleMemory:
@@ -104,7 +100,9 @@ class _Inputs:
     pairs_by_window: dict[int, list[str]]
     stats: dict[tuple[int, datetime], dict[str, WindowStats]] = field(default_factory=dict)
 
-    def window_stats(self, window: int, minute: datetime, pair: str) -> WindowStats | None:
+    def window_stats(self, window: int, minute: datetime, pair: str) -> WindowStats:
+        """The pair's WindowStats of the `window` minutes ending with `minute` (one read per
+        window and minute for all pairs); empty stats when the pair has no data there."""
         key = (window, minute)
         if key not in self.stats:
             self.stats[key] = selectors.pairs_stats(
@@ -114,7 +112,7 @@ class _Inputs:
                 exchange=self.exchange,
                 repo=self.repo,
             )
-        return self.stats[key].get(pair)
+        return self.stats[key].get(pair) or WindowStats.of(None, expected=window)
 
 
 @dataclass(slots=True)
@@ -182,8 +180,9 @@ def _load_inputs(
             continue
         first = _first_minute(rule, minute, catch_up)
         span = max(span, (minute - first) // MINUTE + lookback)
-        if spec.condition is Condition.VOLATILITY_ABOVE:
-            pairs_by_window[spec.window_minutes].add(rule.pair)
+        aggregate = spec.kind.aggregate(spec)
+        if aggregate is not None:
+            pairs_by_window[aggregate.window_minutes].add(rule.pair)
     raw = selectors.recent_prices(
         end=minute + MINUTE, minutes=span, pairs=sorted(pairs), exchange=exchange, repo=repo
     )
@@ -210,13 +209,12 @@ def _evaluate_rule(
     memory = rule_memory(rule)
     series = inputs.series[rule.pair]
     recorded = []
+    aggregate = spec.kind.aggregate(spec)
     current = _first_minute(rule, minute, catch_up)
     while current <= minute and memory.enabled:
-        stats = None
-        if spec.condition is Condition.VOLATILITY_ABOVE:
-            stats = inputs.window_stats(spec.window_minutes, current, rule.pair) or WindowStats.of(
-                None, expected=spec.window_minutes
-            )
+        stats = (
+            None if aggregate is None else inputs.window_stats(aggregate.window_minutes, current, rule.pair)
+        )
         check = condition_check(spec, series, current, pair=rule.pair, stale_minutes=stale, stats=stats)
         memory, transition = rule_step(
             memory,
@@ -246,7 +244,7 @@ def alert_rules_evaluate(
     (select_for_update; BEGIN IMMEDIATE on SQLite), so concurrent or repeated evaluations
     of a minute record each state change once; the (rule, minute) unique constraint backs
     this up. Prices are read with one recent_prices call (plus one pairs_stats call per
-    volatility window and minute), whatever the number of rules per pair. A rule whose
+    aggregate window and minute), whatever the number of rules per pair. A rule whose
     evaluation raises is logged, counted in `errors` and skipped; the others go on.
     With `defer_missing` (the safety-net schedule), a minute with no stored tick for any
     rule's pair that ended less than ALERTS_INGEST_GRACE_S before `now` is left for later
@@ -259,67 +257,109 @@ def alert_rules_evaluate(
     now = now or datetime.now(UTC)
     stale = settings.ALERTS_STALE_MINUTES
     catch_up = settings.ALERTS_CATCH_UP_MINUTES
-    summary = EvaluationSummary(minute=minute)
-    grace = timedelta(seconds=settings.ALERTS_INGEST_GRACE_S)
-    fallback: datetime | None = None
-    delivery_ids: list[int] = []
     with transaction.atomic():
         # Lock the due rules first (a second evaluator of this minute waits here, then finds
         # them evaluated); prices are read while holding the lock.
-        rows = _due_rules(minute).select_for_update().order_by("pk").values_list(*_ROW_FIELDS)
-        rules = [_RuleRow(*row) for row in rows]
-        if not rules:
-            summary.status = "idle"
-            return _finish(summary, started)
-        inputs = _inputs_for(rules, minute, stale=stale, catch_up=catch_up, repo=repo)
-        stored = any(minute in series.minutes for i in inputs.values() for series in i.series.values())
-        if defer_missing and not stored and now < minute + MINUTE + grace:
+        rules = _rules_load(minute)
+        inputs = _inputs_for(rules, minute, stale=stale, catch_up=catch_up, repo=repo) if rules else {}
+        grace = timedelta(seconds=settings.ALERTS_INGEST_GRACE_S)
+        if rules and defer_missing and not _any_stored(inputs, minute) and now < minute + MINUTE + grace:
             # The minute's ticks may still be on their way: judge the newest minute past its
             # grace instead (when ingestion has stopped, that is where rules go to no_data).
             fallback = minute_floor(now - MINUTE - grace)
-        else:
-            changes: dict[tuple, list[int]] = defaultdict(list)
-            recorded: list[_Recorded] = []
-            evaluated: list[int] = []
-            for rule in rules:
-                evaluated.append(rule.pk)
-                try:
-                    first = _first_minute(rule, minute, catch_up)
-                    memory, events = _evaluate_rule(
-                        rule, minute, inputs[rule.exchange], stale=stale, catch_up=catch_up
-                    )
-                except Exception:
-                    logger.exception(
-                        "alert rule %s (%s) failed to evaluate at %s", rule.pk, rule.condition, minute
-                    )
-                    summary.errors += 1
-                    continue
-                summary.rule_minutes += (minute - first) // MINUTE + 1
-                summary.states[memory.state.value] += 1
-                recorded.extend(events)
-                changed = _changed_fields(rule, memory)
-                if changed:
-                    changes[tuple(sorted(changed.items()))].append(rule.pk)
-            summary.rules = len(evaluated)
-            delivery_ids = _record(recorded, summary, now=now)
-            # One UPDATE per distinct set of new values (few: they share the evaluated minutes),
-            # then one per chunk for the bookkeeping every evaluated rule gets.
-            for fields, ids in changes.items():
-                for offset in range(0, len(ids), ID_CHUNK):
-                    AlertRule.objects.filter(pk__in=ids[offset : offset + ID_CHUNK]).update(**dict(fields))
-            for offset in range(0, len(evaluated), ID_CHUNK):
-                AlertRule.objects.filter(pk__in=evaluated[offset : offset + ID_CHUNK]).update(
-                    last_evaluated_minute=minute
-                )
-            if delivery_ids:
-                send = enqueue or _enqueue_deliveries
-                transaction.on_commit(lambda: send(delivery_ids))
-    if fallback is not None:
-        logger.info(
-            "alerts minute %s: no ticks yet, evaluating %s (past its grace) instead", minute, fallback
+            logger.info(
+                "alerts minute %s: no ticks yet, evaluating %s (past its grace) instead", minute, fallback
+            )
+            minute = fallback
+            rules = [rule for rule in rules if _due_at(rule, minute)]
+            inputs = _inputs_for(rules, minute, stale=stale, catch_up=catch_up, repo=repo) if rules else {}
+        summary = EvaluationSummary(minute=minute)
+        if not rules:
+            summary.status = "idle"
+            return _finish(summary, started)
+        evaluated, memories, recorded = _rules_evaluate(
+            rules, minute, inputs, summary, stale=stale, catch_up=catch_up
         )
-        return alert_rules_evaluate(minute=fallback, now=now, repo=repo, enqueue=enqueue)
+        delivery_ids = _results_persist(evaluated, memories, recorded, minute, summary, now=now)
+        if delivery_ids:
+            send = enqueue or _enqueue_deliveries
+            transaction.on_commit(lambda: send(delivery_ids))
     return _finish(summary, started)
+
+
+def _rules_load(minute: datetime) -> list[_RuleRow]:
+    """The rules due at `minute`, locked, as rows (ordered by id so lockers never deadlock)."""
+    rows = _due_rules(minute).select_for_update().order_by("pk").values_list(*_ROW_FIELDS)
+    return [_RuleRow(*row) for row in rows]
+
+
+def _due_at(rule: _RuleRow, minute: datetime) -> bool:
+    return rule.last_evaluated_minute is None or rule.last_evaluated_minute < minute
+
+
+def _any_stored(inputs: dict[str, _Inputs], minute: datetime) -> bool:
+    return any(minute in series.minutes for i in inputs.values() for series in i.series.values())
+
+
+def _rules_evaluate(
+    rules: list[_RuleRow],
+    minute: datetime,
+    inputs: dict[str, _Inputs],
+    summary: EvaluationSummary,
+    *,
+    stale: int,
+    catch_up: int,
+) -> tuple[list[int], list[tuple[_RuleRow, RuleMemory]], list[_Recorded]]:
+    """Evaluate each rule over its due minutes (pure but for logging); a failing rule is counted
+    in `summary.errors` and still marked evaluated. Returns (evaluated ids, new memories, events)."""
+    evaluated: list[int] = []
+    memories: list[tuple[_RuleRow, RuleMemory]] = []
+    recorded: list[_Recorded] = []
+    for rule in rules:
+        evaluated.append(rule.pk)
+        try:
+            first = _first_minute(rule, minute, catch_up)
+            memory, events = _evaluate_rule(
+                rule, minute, inputs[rule.exchange], stale=stale, catch_up=catch_up
+            )
+        except Exception:
+            logger.exception("alert rule %s (%s) failed to evaluate at %s", rule.pk, rule.condition, minute)
+            summary.errors += 1
+            continue
+        summary.rule_minutes += (minute - first) // MINUTE + 1
+        summary.states[memory.state.value] += 1
+        recorded.extend(events)
+        memories.append((rule, memory))
+    summary.rules = len(evaluated)
+    return evaluated, memories, recorded
+
+
+def _results_persist(
+    evaluated: list[int],
+    memories: list[tuple[_RuleRow, RuleMemory]],
+    recorded: list[_Recorded],
+    minute: datetime,
+    summary: EvaluationSummary,
+    *,
+    now: datetime,
+) -> list[int]:
+    """Insert events and deliveries, save the rules' new memories; returns the pending delivery ids."""
+    delivery_ids = _record(recorded, summary, now=now)
+    changes: dict[tuple, list[int]] = defaultdict(list)
+    for rule, memory in memories:
+        changed = _changed_fields(rule, memory)
+        if changed:
+            changes[tuple(sorted(changed.items()))].append(rule.pk)
+    # One UPDATE per distinct set of new values (few: they share the evaluated minutes),
+    # then one per chunk for the bookkeeping every evaluated rule gets.
+    for fields, ids in changes.items():
+        for offset in range(0, len(ids), ID_CHUNK):
+            AlertRule.objects.filter(pk__in=ids[offset : offset + ID_CHUNK]).update(**dict(fields))
+    for offset in range(0, len(evaluated), ID_CHUNK):
+        AlertRule.objects.filter(pk__in=evaluated[offset : offset + ID_CHUNK]).update(
+            last_evaluated_minute=minute
+        )
+    return delivery_ids
 
 
 def _inputs_for(

@@ -6,7 +6,6 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
@@ -21,7 +20,7 @@ from alerts import outbound
 from alerts.evaluation import rule_spec
 from alerts.models import AlertEvent, AlertRule, NotificationChannel
 from alerts.notifications import NotificationError, email_send, message_render, notifier_for
-from alerts.rules import Condition, Direction, RuleSpec, State, TriggerMode
+from alerts.rules import FIELDS, Condition, Direction, RuleSpec, State, TriggerMode
 from prices import selectors
 from prices.domain import EXCHANGE_BITFINEX, minute_floor
 from prices.repository import TickRepository
@@ -29,7 +28,7 @@ from prices.repository import TickRepository
 VERIFY_SALT = "alerts.channel-verify"
 VERIFY_MAX_AGE_S = 7 * 24 * 3600
 logger = logging.getLogger(__name__)
-SPEC_FIELDS = ("condition", "threshold", "percent", "window_minutes", "multiplier", "direction")
+SPEC_FIELDS = ("condition", *FIELDS)  # what a rule's condition is made of (see alerts.rules.FIELDS)
 
 
 class AlertValidationError(ValueError):
@@ -67,24 +66,20 @@ def alert_rule_errors(
 
 
 def _spec_of(data: dict[str, Any]) -> RuleSpec:
+    """The RuleSpec of `condition` plus parameter fields (missing ones take their defaults)."""
     try:
         condition = Condition(data["condition"])
     except ValueError:
         raise AlertValidationError(
             {"condition": f"must be one of {', '.join(c.value for c in Condition)}"}
         ) from None
+    values = {name: data.get(name) for name in FIELDS}
+    values["direction"] = values["direction"] or Direction.EITHER.value
     try:
-        direction = Direction(data.get("direction") or Direction.EITHER.value)
+        values["direction"] = Direction(values["direction"])
     except ValueError:
         raise AlertValidationError({"direction": "must be up, down or either"}) from None
-    return RuleSpec(
-        condition=condition,
-        threshold=data.get("threshold"),
-        percent=data.get("percent"),
-        window_minutes=data.get("window_minutes"),
-        multiplier=data.get("multiplier"),
-        direction=direction,
-    )
+    return RuleSpec(condition=condition, **values)
 
 
 def _check_channels(owner, channels: Sequence[NotificationChannel]) -> None:
@@ -100,28 +95,24 @@ def alert_rule_create(
     pair: str,
     condition: str,
     exchange: str = EXCHANGE_BITFINEX,
-    threshold: Decimal | None = None,
-    percent: Decimal | None = None,
-    window_minutes: int | None = None,
-    multiplier: Decimal | None = None,
-    direction: str = Direction.EITHER.value,
     trigger_mode: str = TriggerMode.REARM.value,
     cooldown_minutes: int = 60,
     expires_at: datetime | None = None,
     enabled: bool = True,
     channels: Sequence[NotificationChannel] = (),
     repo: TickRepository | None = None,
+    **params: Any,
 ) -> AlertRule:
-    """Validate and create a rule owned by `owner`; raises AlertValidationError (field → message)."""
-    data = {
-        "condition": condition,
-        "threshold": threshold,
-        "percent": percent,
-        "window_minutes": window_minutes,
-        "multiplier": multiplier,
-        "direction": direction,
-    }
-    spec = _spec_of(data)
+    """Validate and create a rule owned by `owner`; raises AlertValidationError (field → message).
+
+    `params` are the condition's parameters, by the field names of alerts.rules.FIELDS
+    (threshold, percent, window_minutes, …); unused ones stay empty. An unknown name is a
+    TypeError.
+    """
+    unknown = set(params) - set(FIELDS)
+    if unknown:
+        raise TypeError(f"unknown rule parameters: {', '.join(sorted(unknown))}")
+    spec = _spec_of({"condition": condition, **params})
     errors = alert_rule_errors(exchange=exchange, pair=pair, spec=spec, trigger_mode=trigger_mode, repo=repo)
     if errors:
         raise AlertValidationError(errors)
@@ -135,7 +126,8 @@ def alert_rule_create(
         cooldown_minutes=cooldown_minutes,
         expires_at=expires_at,
         enabled=enabled,
-        **{**data, "condition": spec.condition.value, "direction": spec.direction.value},
+        condition=spec.condition.value,
+        **{name: spec.value(name) for name in FIELDS},
     )
     rule.channels.set(channels)
     return rule

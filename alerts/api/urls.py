@@ -7,6 +7,7 @@ from alerts.api import views
 app_name = "alerts"
 
 urlpatterns = [
+    path("conditions/", views.AlertConditionListApi.as_view(), name="condition-list"),
     path("rules/", views.AlertRuleListApi.as_view(), name="rule-list"),
     path("rules/<int:rule_id>/", views.AlertRuleDetailApi.as_view(), name="rule-detail"),
     path("rules/<int:rule_id>/backtest/", views.AlertRuleBacktestApi.as_view(), name="rule-backtest"),

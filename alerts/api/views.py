@@ -18,7 +18,7 @@ from rest_framework.views import APIView
 from alerts import services
 from alerts.backtest import alert_rule_backtest
 from alerts.models import AlertEvent, AlertRule, Delivery, NotificationChannel
-from alerts.rules import Condition, Direction, TriggerMode
+from alerts.rules import CONDITIONS, FIELDS, Condition, Field, ParamType, TriggerMode, conditions_describe
 from cryptotracker.api_errors import ServiceUnavailableError
 from cryptotracker.params import BadParameterError, PageNumberParamPagination, int_param
 from prices.api.fields import DecimalStringField, UtcDateTimeField
@@ -56,7 +56,22 @@ class AlertsApiView(APIView):
 # --- rules ------------------------------------------------------------------------------
 
 
-class RuleOutputSerializer(serializers.Serializer):
+def _output_field(field: Field) -> serializers.Field:
+    if field.type is ParamType.DECIMAL:
+        return DecimalStringField()
+    if field.type is ParamType.INTEGER:
+        return serializers.IntegerField(allow_null=True)
+    return serializers.CharField(allow_null=True)
+
+
+RuleParamsOutputSerializer = type(
+    "RuleParamsOutputSerializer",
+    (serializers.Serializer,),
+    {name: _output_field(field) for name, field in FIELDS.items()},
+)
+
+
+class RuleOutputSerializer(RuleParamsOutputSerializer):
     """An alert rule as returned by the API (decimals as exact strings, times ISO 8601 UTC with Z)."""
 
     id = serializers.IntegerField()
@@ -64,11 +79,6 @@ class RuleOutputSerializer(serializers.Serializer):
     exchange = serializers.CharField()
     pair = serializers.CharField()
     condition = serializers.CharField()
-    threshold = DecimalStringField()
-    percent = DecimalStringField()
-    window_minutes = serializers.IntegerField(allow_null=True)
-    multiplier = DecimalStringField()
-    direction = serializers.CharField()
     trigger_mode = serializers.CharField()
     cooldown_minutes = serializers.IntegerField()
     expires_at = UtcDateTimeField()
@@ -85,18 +95,45 @@ class RuleOutputSerializer(serializers.Serializer):
         return sorted(channel.pk for channel in rule.channels.all())
 
 
-class RuleInputSerializer(serializers.Serializer):
-    """Accepted rule fields; parameters are checked against the condition by alerts.services."""
+def _parameter_field(field: Field) -> serializers.Field:
+    """The input field of one parameter: its type only; which values a condition accepts is
+    checked by alerts.services with the condition registry (one validator for API and admin)."""
+    if field.type is ParamType.DECIMAL:
+        return serializers.DecimalField(
+            max_digits=field.max_digits, decimal_places=field.decimal_places, required=False, allow_null=True
+        )
+    if field.type is ParamType.INTEGER:
+        return serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=2**31 - 1)
+    choices = sorted(
+        {
+            value
+            for kind in CONDITIONS.values()
+            for p in kind.params
+            if p.name == field.name
+            for value, _ in p.choices
+        }
+    )
+    if field.default is not None:
+        return serializers.ChoiceField(choices=choices, default=field.default)
+    return serializers.ChoiceField(choices=choices, required=False, allow_null=True)
+
+
+# The condition's parameters, one input field per alerts.rules.FIELDS entry.
+RuleParamsSerializer = type(
+    "RuleParamsSerializer",
+    (serializers.Serializer,),
+    {name: _parameter_field(field) for name, field in FIELDS.items()},
+)
+
+
+class RuleInputSerializer(RuleParamsSerializer):
+    """Accepted rule fields; the condition's parameters (alerts.rules.FIELDS) are checked against the
+    condition by alerts.services."""
 
     name = serializers.CharField(max_length=100)
     exchange = serializers.ChoiceField(choices=[EXCHANGE_BITFINEX], default=EXCHANGE_BITFINEX)
     pair = serializers.CharField(max_length=32)
     condition = serializers.ChoiceField(choices=[c.value for c in Condition])
-    threshold = serializers.DecimalField(max_digits=30, decimal_places=12, required=False, allow_null=True)
-    percent = serializers.DecimalField(max_digits=12, decimal_places=6, required=False, allow_null=True)
-    window_minutes = serializers.IntegerField(required=False, allow_null=True, min_value=1)
-    multiplier = serializers.DecimalField(max_digits=12, decimal_places=6, required=False, allow_null=True)
-    direction = serializers.ChoiceField(choices=[d.value for d in Direction], default=Direction.EITHER.value)
     trigger_mode = serializers.ChoiceField(
         choices=[m.value for m in TriggerMode], default=TriggerMode.REARM.value
     )
@@ -107,6 +144,37 @@ class RuleInputSerializer(serializers.Serializer):
     channels = serializers.ListField(
         child=serializers.IntegerField(min_value=1, max_value=2**63 - 1), required=False, default=list
     )
+
+
+class ConditionOutputSerializer(serializers.Serializer):
+    """A condition of the registry and its parameters (labels, help, units, allowed values)."""
+
+    class ParamSerializer(serializers.Serializer):
+        name = serializers.CharField()
+        type = serializers.ChoiceField(choices=[t.value for t in ParamType])
+        label = serializers.CharField()
+        help = serializers.CharField()
+        unit = serializers.CharField()
+        required = serializers.BooleanField()
+        default = serializers.CharField(allow_null=True)
+        minimum = serializers.JSONField(allow_null=True)
+        maximum = serializers.JSONField(allow_null=True)
+        exclusive_minimum = serializers.BooleanField()
+        decimal_places = serializers.IntegerField(allow_null=True)
+        choices = serializers.ListField(child=serializers.DictField())
+
+    condition = serializers.CharField()
+    label = serializers.CharField()
+    description = serializers.CharField()
+    params = ParamSerializer(many=True)
+
+
+class AlertConditionListApi(AlertsApiView):
+    """GET: every alert condition with its parameters, as the forms and the validator know them."""
+
+    @extend_schema(responses=ConditionOutputSerializer(many=True), operation_id="alerts_conditions_list")
+    def get(self, request: Request) -> Response:
+        return Response(ConditionOutputSerializer(conditions_describe(), many=True).data)
 
 
 def _rules_of(user):

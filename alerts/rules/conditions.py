@@ -1,0 +1,473 @@
+"""The condition registry: one small class per condition with its parameters, validator and check.
+
+A new kind of alert is one `ConditionKind` subclass registered here (plus its tests): the API
+serializer, the admin form, the browser forms, evaluation and backtests all read
+`CONDITIONS`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, ClassVar
+
+from alerts.rules.base import (
+    DIRECTION_PARAM,
+    FIELDS,
+    MAX_WINDOW_MINUTES,
+    Check,
+    Condition,
+    Direction,
+    Param,
+    PriceSeries,
+    State,
+    fmt,
+    hhmm,
+    quantize,
+    state_of,
+)
+from prices.domain import MINUTE
+from prices.statistics import WindowStats
+
+
+@dataclass(frozen=True, slots=True)
+class RuleSpec:
+    """A condition and its parameters (attributes named as in `FIELDS`).
+
+    `threshold`: price in quote currency (price_*/crosses_*). `percent`: move in % for
+    pct_change, relative standard deviation in % for volatility_above. `window_minutes`:
+    the look-back N. `multiplier`: K for spike. `direction`: pct_change only.
+    """
+
+    condition: Condition
+    threshold: Decimal | None = None
+    percent: Decimal | None = None
+    window_minutes: int | None = None
+    multiplier: Decimal | None = None
+    direction: Direction = Direction.EITHER
+
+    @property
+    def kind(self) -> ConditionKind:
+        """The registry entry of the condition."""
+        return CONDITIONS[self.condition]
+
+    def errors(self) -> dict[str, str]:
+        """Validation errors by field name (empty when valid): required, unused and out-of-range values."""
+        return self.kind.errors(self)
+
+    def lookback_minutes(self, stale_minutes: int) -> int:
+        """Minutes of prices before the evaluated minute that `condition_check` may read."""
+        return max(stale_minutes, self.kind.lookback(self, stale_minutes)) + 1
+
+    def value(self, name: str) -> Any:
+        """A parameter's value as stored (enums as their string value)."""
+        value = getattr(self, name)
+        return value.value if isinstance(value, Direction) else value
+
+
+SPEC_PARAMETERS = tuple(f.name for f in fields(RuleSpec) if f.name != "condition")
+assert tuple(FIELDS) == SPEC_PARAMETERS, "RuleSpec attributes and FIELDS must agree"
+
+
+@dataclass(frozen=True, slots=True)
+class Aggregate:
+    """Aggregated statistics a condition reads at each minute: the pair's WindowStats over the
+    `window_minutes` ending with the minute (from prices.selectors.pairs_stats)."""
+
+    window_minutes: int
+
+
+@dataclass(frozen=True, slots=True)
+class CheckInput:
+    """What a check reads besides the series: the pair, its fresh newest point, aggregates.
+
+    `stats` is the pair's WindowStats for the condition's `Aggregate` (None: compute from the
+    series, as backtests do).
+    """
+
+    pair: str
+    stale_minutes: int
+    at: datetime
+    price: Decimal
+    stats: WindowStats | None = None
+
+
+class ConditionKind:
+    """One condition: label, description, parameters, and its check.
+
+    Subclasses set `condition`, `label`, `description`, `params` and implement `check`; they
+    may override `lookback` (minutes of prices before the evaluated minute the check reads),
+    `aggregate` (statistics read from aggregates) and `validate` (checks beyond one
+    parameter's range); `evaluate` to skip the common stale-data test.
+    """
+
+    condition: ClassVar[Condition]
+    label: ClassVar[str]
+    description: ClassVar[str]
+    params: ClassVar[tuple[Param, ...]] = ()
+
+    def param(self, name: str) -> Param | None:
+        """This condition's parameter `name`, or None when it does not use it."""
+        return next((p for p in self.params if p.name == name), None)
+
+    def errors(self, spec: RuleSpec) -> dict[str, str]:
+        """Required and unused parameters first; then ranges and `validate`."""
+        errors: dict[str, str] = {}
+        for name, field in FIELDS.items():
+            param, value = self.param(name), spec.value(name)
+            if param is not None and param.required and value is None:
+                errors[name] = f"required for {self.condition.value}"
+            elif param is None and value != field.default:
+                errors[name] = (
+                    f"not used by {self.condition.value}; leave it empty"
+                    if field.default is None
+                    else f"not used by {self.condition.value}; leave it at {field.default}"
+                )
+        if errors:
+            return errors
+        for param in self.params:
+            value = spec.value(param.name)
+            message = param.error(value) if value is not None else None
+            if message:
+                errors[param.name] = message
+        return errors or self.validate(spec)
+
+    def validate(self, spec: RuleSpec) -> dict[str, str]:
+        """Errors beyond single parameters' ranges (by field)."""
+        return {}
+
+    def lookback(self, spec: RuleSpec, stale_minutes: int) -> int:
+        """Minutes of prices before the evaluated minute the check reads (besides staleness)."""
+        return 0
+
+    def aggregate(self, spec: RuleSpec) -> Aggregate | None:
+        """The aggregated statistics the check reads, or None."""
+        return None
+
+    def evaluate(
+        self,
+        spec: RuleSpec,
+        series: PriceSeries,
+        minute: datetime,
+        *,
+        pair: str,
+        stale_minutes: int,
+        stats: WindowStats | None = None,
+    ) -> Check:
+        """NO_DATA without a tick in the `stale_minutes` ending at `minute`, else `check`."""
+        latest = series.latest(minute)
+        if latest is None or latest[0] <= minute - stale_minutes * MINUTE:
+            seen = f"last tick {hhmm(latest[0])}" if latest else "no recent tick"
+            return Check(
+                State.NO_DATA,
+                latest[1] if latest else None,
+                Decimal(stale_minutes),
+                f"{pair}: no fresh data ({seen}; stale after {stale_minutes} min)",
+            )
+        data = CheckInput(pair=pair, stale_minutes=stale_minutes, at=latest[0], price=latest[1], stats=stats)
+        return self.check(spec, series, minute, data)
+
+    def check(self, spec: RuleSpec, series: PriceSeries, minute: datetime, data: CheckInput) -> Check:
+        """The target state at `minute` (aware UTC minute start) given fresh data; too little
+        history is NORMAL."""
+        raise NotImplementedError
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready description of the condition and its parameters."""
+        return {
+            "condition": self.condition.value,
+            "label": self.label,
+            "description": self.description,
+            "params": [p.as_dict() for p in self.params],
+        }
+
+
+CONDITIONS: dict[Condition, ConditionKind] = {}
+
+
+def register(cls: type[ConditionKind]) -> type[ConditionKind]:
+    """Class decorator: add a condition to the registry (one per Condition)."""
+    assert cls.condition not in CONDITIONS, f"{cls.condition} registered twice"
+    CONDITIONS[cls.condition] = cls()
+    return cls
+
+
+def _threshold(help_text: str) -> Param:
+    return Param(
+        "threshold", "Threshold", help_text, unit="quote currency", minimum=Decimal(0), exclusive_minimum=True
+    )
+
+
+def _window(help_text: str, *, minimum: int = 1, label: str = "Window") -> Param:
+    return Param(
+        "window_minutes", label, help_text, unit="minutes", minimum=minimum, maximum=MAX_WINDOW_MINUTES
+    )
+
+
+class _Level(ConditionKind):
+    above: ClassVar[bool]
+
+    def check(self, spec, series, minute, data):
+        above, price, threshold = self.above, data.price, spec.threshold
+        holds = price > threshold if above else price < threshold
+        relation = ("above" if above else "below") if holds else ("not above" if above else "not below")
+        return Check(
+            state_of(holds),
+            price,
+            threshold,
+            f"{data.pair} last price {fmt(price)} is {relation} {fmt(threshold)}",
+        )
+
+
+@register
+class PriceAbove(_Level):
+    condition = Condition.PRICE_ABOVE
+    label = "Price above"
+    description = "The last price is above the threshold."
+    params = (_threshold("Fires while the last price is strictly above this price."),)
+    above = True
+
+
+@register
+class PriceBelow(_Level):
+    condition = Condition.PRICE_BELOW
+    label = "Price below"
+    description = "The last price is below the threshold."
+    params = (_threshold("Fires while the last price is strictly below this price."),)
+    above = False
+
+
+class _Crossing(ConditionKind):
+    above: ClassVar[bool]
+
+    def lookback(self, spec, stale_minutes):
+        return 1
+
+    def check(self, spec, series, minute, data):
+        word = "above" if self.above else "below"
+        price, threshold = data.price, spec.threshold
+        previous = series.latest(data.at - MINUTE)
+        if data.at != minute or previous is None:
+            return Check(
+                State.NORMAL, price, threshold, f"{data.pair}: no new tick to compare with {fmt(threshold)}"
+            )
+        before = previous[1]
+        holds = before <= threshold < price if self.above else before >= threshold > price
+        verb = f"crossed {word}" if holds else f"did not cross {word}"
+        return Check(
+            state_of(holds),
+            price,
+            threshold,
+            f"{data.pair} last price {fmt(price)} {verb} {fmt(threshold)} (was {fmt(before)})",
+        )
+
+
+@register
+class CrossesAbove(_Crossing):
+    condition = Condition.CROSSES_ABOVE
+    label = "Crosses above"
+    description = "The minute's tick is above the threshold and the tick before it was not."
+    params = (_threshold("Fires in the minute the price crosses above this price."),)
+    above = True
+
+
+@register
+class CrossesBelow(_Crossing):
+    condition = Condition.CROSSES_BELOW
+    label = "Crosses below"
+    description = "The minute's tick is below the threshold and the tick before it was not."
+    params = (_threshold("Fires in the minute the price crosses below this price."),)
+    above = False
+
+
+def _holds(direction: Direction, value, limit) -> bool:
+    return {
+        Direction.UP: value >= limit,
+        Direction.DOWN: value <= -limit,
+        Direction.EITHER: abs(value) >= limit,
+    }[direction]
+
+
+@register
+class PctChange(ConditionKind):
+    condition = Condition.PCT_CHANGE
+    label = "% change"
+    description = "The price moved by at least the percentage within the window."
+    params = (
+        Param(
+            "percent",
+            "Move",
+            "Fires when the price moved at least this much from its value a window earlier.",
+            unit="%",
+            minimum=Decimal(0),
+            exclusive_minimum=True,
+        ),
+        _window("Compare with the price this many minutes earlier."),
+        DIRECTION_PARAM,
+    )
+
+    def lookback(self, spec, stale_minutes):
+        return spec.window_minutes + stale_minutes
+
+    def check(self, spec, series, minute, data):
+        window, price, pair = spec.window_minutes, data.price, data.pair
+        start = minute - window * MINUTE
+        reference = series.latest(start)
+        if reference is None or reference[0] <= start - data.stale_minutes * MINUTE:
+            return Check(State.NORMAL, price, None, f"{pair}: not enough history for a {window} min change")
+        ref_price = reference[1]
+        change = (price - ref_price) * 100 / ref_price
+        holds = _holds(spec.direction, change, spec.percent)
+        verb = "rose" if change > 0 else "fell" if change < 0 else "did not move"
+        return Check(
+            state_of(holds),
+            price,
+            ref_price,
+            f"{pair} {verb} {abs(change):.3f} % in {window} min: {fmt(price)} now vs {fmt(ref_price)} "
+            f"at {hhmm(reference[0])} (threshold {spec.direction.value} {fmt(spec.percent)} %)",
+        )
+
+
+@register
+class Spike(ConditionKind):
+    condition = Condition.SPIKE
+    label = "Spike"
+    description = "The price is at least K times its average over the window before it."
+    params = (
+        Param(
+            "multiplier",
+            "K",
+            "Fires when the last price is at least K times the average (3 = three times).",
+            unit="×",
+            minimum=Decimal(1),
+            exclusive_minimum=True,
+        ),
+        _window("Average the ticks of this many minutes before the current one.", minimum=2),
+    )
+
+    def lookback(self, spec, stale_minutes):
+        return spec.window_minutes
+
+    def check(self, spec, series, minute, data):
+        window, price, pair = spec.window_minutes, data.price, data.pair
+        mean, _ = series.mean(minute - window * MINUTE, data.at)
+        if mean is None:
+            return Check(
+                State.NORMAL, price, None, f"{pair}: no prices in the {window} min before {hhmm(data.at)}"
+            )
+        mean = quantize(mean)
+        holds = price >= spec.multiplier * mean
+        return Check(
+            state_of(holds),
+            price,
+            mean,
+            f"{pair} last price {fmt(price)} is {price / mean:.3f} × its {window} min average {fmt(mean)} "
+            f"(threshold {fmt(spec.multiplier)} ×)",
+        )
+
+
+VOLATILITY_WINDOWS = (60, 360, 1440)
+
+
+@register
+class VolatilityAbove(ConditionKind):
+    condition = Condition.VOLATILITY_ABOVE
+    label = "Volatility above"
+    description = "The relative standard deviation of the window's minute prices is above the percentage."
+    params = (
+        Param(
+            "percent",
+            "Relative std",
+            "Fires when the sample standard deviation / mean of the window's prices exceeds this.",
+            unit="%",
+            minimum=Decimal(0),
+            exclusive_minimum=True,
+        ),
+        Param(
+            "window_minutes",
+            "Window",
+            "The window of the price statistics.",
+            unit="minutes",
+            choices=tuple((w, {60: "1 h", 360: "6 h", 1440: "24 h"}[w]) for w in VOLATILITY_WINDOWS),
+        ),
+    )
+
+    def aggregate(self, spec):
+        return Aggregate(spec.window_minutes)
+
+    def check(self, spec, series, minute, data):
+        window, pair = spec.window_minutes, data.pair
+        end = minute + MINUTE
+        stats = data.stats
+        relative = (
+            stats.relative_std if stats is not None else series.relative_std(end - window * MINUTE, end)
+        )
+        if relative is None:
+            return Check(
+                State.NORMAL, None, spec.percent, f"{pair}: not enough prices for {window} min volatility"
+            )
+        observed = quantize(Decimal(repr(relative * 100)))
+        holds = observed > spec.percent
+        relation = "above" if holds else "not above"
+        return Check(
+            state_of(holds),
+            observed,
+            spec.percent,
+            f"{pair} {window} min relative std {observed:.4f} % is {relation} {fmt(spec.percent)} %",
+        )
+
+
+@register
+class NoData(ConditionKind):
+    condition = Condition.NO_DATA
+    label = "No data"
+    description = "No tick for the pair for the window (data stopped)."
+    params = (_window("Fires when the newest tick is this many minutes old or older."),)
+
+    def lookback(self, spec, stale_minutes):
+        return spec.window_minutes
+
+    def evaluate(self, spec, series, minute, *, pair, stale_minutes, stats=None):
+        # Missing data is this condition, so there is no staleness test first.
+        window = spec.window_minutes
+        latest = series.latest(minute)
+        since = None if latest is None else Decimal((minute - latest[0]) // MINUTE)
+        if latest is None or latest[0] <= minute - window * MINUTE:
+            last = "no tick loaded" if latest is None else f"last tick {hhmm(latest[0])}"
+            return Check(State.FIRING, since, Decimal(window), f"{pair}: no tick for {window} min ({last})")
+        return Check(State.NORMAL, since, Decimal(window), f"{pair}: last tick {hhmm(latest[0])}")
+
+
+assert set(CONDITIONS) == set(Condition), "every Condition needs a registered ConditionKind"
+
+
+def condition_check(
+    spec: RuleSpec,
+    series: PriceSeries,
+    minute: datetime,
+    *,
+    pair: str,
+    stale_minutes: int,
+    stats: WindowStats | None = None,
+) -> Check:
+    """Decide a rule's target state at `minute` (aware UTC minute start) from the pair's prices.
+
+    Every condition except no_data first requires a tick within the `stale_minutes` minutes
+    ending at `minute`, else the result is NO_DATA. `stats` are the pair's WindowStats for
+    the condition's `aggregate` (e.g. volatility_above over [minute − window + 1, minute + 1));
+    when None they are computed from `series`. Never raises for missing data: too little
+    history means NORMAL.
+    """
+    return spec.kind.evaluate(spec, series, minute, pair=pair, stale_minutes=stale_minutes, stats=stats)
+
+
+def conditions_describe() -> list[dict[str, Any]]:
+    """Every condition with its parameters, JSON-ready, in Condition order."""
+    return [CONDITIONS[c].as_dict() for c in Condition]
+
+
+def param_conditions() -> Mapping[str, list[str]]:
+    """For each parameter field, the conditions that use it."""
+    return {name: [c.value for c in Condition if CONDITIONS[c].param(name)] for name in FIELDS}
