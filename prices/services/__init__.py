@@ -1,13 +1,15 @@
 """Price writes (services): ingest a polled minute, store history, maintain aggregates.
 
+- minutes: `minutes_store`, the one write path (and write order) of stored minutes.
 - ingest: `ticks_ingest`, one polling cycle.
 - history: `history_store`, `candles_backfill`, `history_import`: candles and recorded files.
-- aggregates: `rollups_refresh`, `rollups_rebuild`: minute snapshots, hour rollups, blocks.
+- aggregates: `rollups_refresh`: hour rollups and blocks from minute snapshots.
+- rebuild: `rollups_rebuild`: snapshots and rollups of a range again from the stored ticks.
 - gaps: `gaps_scan`, `gaps_repair`: missing minutes per pair, filled from candles.
 - retention: `ticks_expire`: deletes expired ticks where DynamoDB TTL does not.
 """
 
-from prices.services.aggregates import rollups_rebuild, rollups_refresh
+from prices.services.aggregates import rollups_refresh
 from prices.services.gaps import GapRepairSummary, GapScan, gaps_repair, gaps_scan
 from prices.services.history import (
     HistorySummary,
@@ -19,6 +21,8 @@ from prices.services.history import (
     snapshot_ticks,
 )
 from prices.services.ingest import IngestSummary, ticks_ingest
+from prices.services.minutes import MinutesStored, StoreMode, minutes_store
+from prices.services.rebuild import rollups_rebuild
 from prices.services.retention import ExpirySummary, ticks_expire
 
 __all__ = [
@@ -27,6 +31,8 @@ __all__ = [
     "GapScan",
     "HistorySummary",
     "IngestSummary",
+    "MinutesStored",
+    "StoreMode",
     "candle_ticks",
     "candles_backfill",
     "gaps_repair",
@@ -34,6 +40,7 @@ __all__ = [
     "history_files",
     "history_import",
     "history_store",
+    "minutes_store",
     "rollups_rebuild",
     "rollups_refresh",
     "snapshot_ticks",

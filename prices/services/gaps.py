@@ -30,7 +30,6 @@ from datetime import datetime
 from prices.domain import (
     EXCHANGE_BITFINEX,
     HOUR_MS,
-    MINUTE,
     MINUTE_MS,
     Tick,
     TickSource,
@@ -40,9 +39,9 @@ from prices.domain import (
 )
 from prices.repository import TickRepository, get_tick_repository
 from prices.rollups import MinuteSnapshot
-from prices.services.aggregates import newest_prices, rollups_refresh, snapshots_merge
+from prices.services.aggregates import rollups_refresh
 from prices.services.history import candle_ticks, history_store
-from prices.signals import ticks_stored
+from prices.services.minutes import StoreMode, minutes_store
 from prices.sources.base import CandleSource, SourceError
 
 logger = logging.getLogger(__name__)
@@ -422,8 +421,8 @@ def _complete_pending(repo: TickRepository, snapshot: MinuteSnapshot) -> int:
     """Write the ticks a dead poll left unwritten from its pending snapshot; returns ticks written.
 
     Ticks the poll did write are kept (they carry the ticker's other fields); the others are
-    made from the snapshot's prices with source `snapshot`. Then the snapshot is completed and
-    the registry and the hour's rollup (whose 23-hour blocks are dropped) are refreshed.
+    made from the snapshot's prices with source `snapshot`. `minutes_store` then completes
+    the snapshot and refreshes the registry, the hour's rollup and its 23-hour blocks.
     """
     minute = from_ms(snapshot.minute_ms)
     ticks = [
@@ -432,32 +431,22 @@ def _complete_pending(repo: TickRepository, snapshot: MinuteSnapshot) -> int:
         )
         for pair, price in sorted(snapshot.prices.items())
     ]
-    end = minute + MINUTE
-    missing = [
-        t for t in ticks if not any(repo.between(exchange=t.exchange, pair=t.pair, start=minute, end=end))
-    ]
-    if missing:
-        repo.put_many(missing)
-    repo.complete_snapshot(exchange=snapshot.exchange, minute_ms=snapshot.minute_ms)
-    repo.update_latest(exchange=snapshot.exchange, prices=newest_prices(ticks))
-    rollups_refresh(exchange=snapshot.exchange, hours_ms=[hour_floor_ms(snapshot.minute_ms)], repo=repo)
+    missing = minutes_store(
+        exchange=snapshot.exchange, ticks=ticks, repo=repo, mode=StoreMode.PENDING, sender=gaps_repair
+    ).written
     logger.warning(
         "gap repair: minute %s was claimed by a poll that died before storing it; wrote %d ticks "
         "from its snapshot",
         _fmt(snapshot.minute_ms),
-        len(missing),
+        missing,
     )
-    ticks_stored.send(
-        sender=gaps_repair, exchange=snapshot.exchange, minutes=[minute], source=TickSource.SNAPSHOT
-    )
-    return len(missing)
+    return missing
 
 
 def _restore_from_ticks(repo: TickRepository, ticks: Sequence[Tick]) -> None:
     """Put stored ticks' prices back into their minute snapshots and refresh those hours' rollups."""
-    snapshots_merge(repo, ticks)
-    rollups_refresh(
-        exchange=ticks[0].exchange, hours_ms={hour_floor_ms(t.minute_ms) for t in ticks}, repo=repo
+    minutes_store(
+        exchange=ticks[0].exchange, ticks=ticks, repo=repo, mode=StoreMode.STORED, sender=gaps_repair
     )
     logger.warning(
         "gap repair %s: %d stored ticks were missing from the minute snapshots; restored",

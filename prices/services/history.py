@@ -12,13 +12,10 @@ from pathlib import Path
 from prices.domain import EXCHANGE_BITFINEX, Tick, TickSource, from_ms, hour_floor_ms, minute_of_observation
 from prices.importers import ImportFileError, SnapshotRecord, read_candle_file, read_snapshot_file
 from prices.repository import LatestPrice, TickRepository, get_tick_repository
-from prices.services.aggregates import Progress, rollups_refresh, snapshots_merge
-from prices.signals import ticks_stored
+from prices.services.minutes import Progress, StoreMode, minutes_store
 from prices.sources.base import Candle, CandleSource
 
 logger = logging.getLogger(__name__)
-
-HISTORY_CHUNK = 2000  # ticks per write round of history_store
 
 
 @dataclass
@@ -44,9 +41,9 @@ def history_store(
 ) -> HistorySummary:
     """Store historical ticks (candles, imports) for minutes not stored yet; never overwrite.
 
-    Reads the stored minutes of each pair over the ticks' span first, writes only new ones,
-    adds them to the minute snapshots (keeping prices already there), refreshes the affected
-    hour rollups and the latest-price registry. Idempotent: storing the same ticks twice
+    Reads the stored minutes of each pair over the ticks' span first, then hands the new
+    ones to `minutes_store` (ticks, minute snapshots keeping prices already there, the
+    latest-price registry, the affected hour rollups and blocks). Idempotent: storing the same ticks twice
     stores nothing the second time. `progress(n)` is called with the number of ticks handled.
     Raises RepositoryError.
     """
@@ -69,38 +66,29 @@ def history_store(
             progress(len(series) - len(fresh))
     if summary.skipped["duplicate_in_input"] == 0:
         del summary.skipped["duplicate_in_input"]
-    # Minute-major order: each snapshot update then carries every pair of its minute.
-    new.sort(key=lambda t: (t.exchange, t.minute_ms, t.pair))
-    for offset in range(0, len(new), HISTORY_CHUNK):
-        chunk = new[offset : offset + HISTORY_CHUNK]
-        # Ticks first, snapshots second: a price in a snapshot then always has its tick. A run
-        # cut short in between leaves minutes with a tick but no snapshot price; gap repair
-        # finds them missing from the aggregates and merges them from the ticks.
-        repo.put_many(chunk)
-        snapshots_merge(repo, chunk)
-        summary.stored += len(chunk)
-        summary.pairs.update(t.pair for t in chunk)
-        if progress:
-            progress(len(chunk))
-    # Registry and rollups cover every input hour, stored now or before, so a rerun after an
-    # interrupted run completes them too.
-    hours: dict[str, set[int]] = defaultdict(set)
-    for (exchange, pair), series in by_series.items():
-        latest = repo.latest(exchange=exchange, pair=pair)
-        if latest is not None:
-            repo.update_latest(
-                exchange=exchange, prices={pair: LatestPrice(latest.minute_ms, latest.last_price)}
-            )
-        hours[exchange].update(hour_floor_ms(t.minute_ms) for t in series)
-    for exchange, exchange_hours in hours.items():
-        rollups_refresh(exchange=exchange, hours_ms=exchange_hours, repo=repo)
-    if new:
-        ticks_stored.send(
+    # The registry and rollups cover every input hour, stored now or before, so a rerun after
+    # an interrupted run completes them too.
+    latest = {}
+    for exchange, pair in by_series:
+        newest = repo.latest(exchange=exchange, pair=pair)
+        if newest is not None:
+            latest[(exchange, pair)] = LatestPrice(newest.minute_ms, newest.last_price)
+    for exchange in sorted({exchange for exchange, _ in by_series}):
+        fresh = [t for t in new if t.exchange == exchange]
+        stored = minutes_store(
+            exchange=exchange,
+            ticks=fresh,
+            repo=repo,
+            mode=StoreMode.NEW,
             sender=history_store,
-            exchange=new[0].exchange,
-            minutes=sorted({t.minute for t in new}),
-            source=new[0].source,
+            latest={pair: entry for (ex, pair), entry in latest.items() if ex == exchange},
+            hours_ms={
+                hour_floor_ms(t.minute_ms) for (ex, _), s in by_series.items() if ex == exchange for t in s
+            },
+            progress=progress,
         )
+        summary.stored += len(stored.ticks)
+        summary.pairs.update(t.pair for t in stored.ticks)
     return summary
 
 

@@ -5,16 +5,14 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from cryptotracker.monitoring.metrics import fetch_cycle_record
-from prices.domain import Tick, TickSource, hour_floor_ms, minute_of_observation
+from prices.domain import minute_of_observation
 from prices.repository import RepositoryError, TickRepository, get_tick_repository
-from prices.rollups import MinuteSnapshot
-from prices.services.aggregates import newest_prices, rollups_refresh
-from prices.signals import ticks_stored
+from prices.services.minutes import StoreMode, minutes_store
 from prices.sources.base import SourceError, TickerSource
 
 logger = logging.getLogger(__name__)
@@ -64,17 +62,22 @@ def ticks_ingest(
 ) -> IngestSummary:
     """Run one polling cycle: fetch all tickers, store the minute they describe, refresh rollups.
 
-    The minute is `minute_of_observation(now())`. The first run to claim a minute's snapshot
+    The minute is `minute_of_observation(t)` where t = `now()` when the tickers reply has
+    arrived: a reply that crosses into the next minute describes that minute (the minute it
+    missed is left to gap repair). The first run to claim a minute's snapshot
     stores it; a repeated or concurrent run for the same minute stores nothing ("duplicate").
     Never raises for exchange or store failures: they end the cycle with status "failed"
     and one log line, and nothing half-parsed is stored.
     """
     repo = repo or get_tick_repository()
     started = time.monotonic()
-    observed_at = now()
-    summary = IngestSummary(exchange=source.exchange, minute=minute_of_observation(observed_at))
+    summary = IngestSummary(exchange=source.exchange)
     try:
         batch = source.fetch_tickers()
+        # The reply's arrival decides the minute: a poll sent at 08:05:58 whose answer arrives
+        # at 08:06:06 carries the 08:05 candle's close, not 08:04's.
+        observed_at = now()
+        summary.minute = minute_of_observation(observed_at)
         summary.skipped.update(batch.skipped)
         ticks = [
             row.to_tick(exchange=source.exchange, minute=summary.minute, observed_at=observed_at)
@@ -84,65 +87,21 @@ def ticks_ingest(
             # Bitfinex always lists trading pairs: a body with none to store (empty, funding rows
             # only, or PRICES_PAIRS naming no listed pair) is a failed cycle, not a stored one.
             raise SourceError("tickers: no trading row to store")
-        ticks = _claim_minute(repo, ticks, summary)
-        if ticks:
-            _store(repo, ticks)
-            summary.stored = len(ticks)
+        stored = minutes_store(
+            exchange=source.exchange, ticks=ticks, repo=repo, mode=StoreMode.POLL, sender=ticks_ingest
+        )
+        summary.status = stored.status
+        summary.skipped.update(stored.skipped)
+        summary.stored = len(stored.ticks)
     except (SourceError, RepositoryError) as exc:
         summary.status = "failed"
         summary.error = str(exc)
+        if summary.minute is None:  # no reply: the minute the cycle would have described now
+            summary.minute = minute_of_observation(now())
     summary.elapsed_ms = round((time.monotonic() - started) * 1000)
     if summary.ok:
         logger.info("ingest %s", summary.line())
     else:
         logger.error("ingest %s", summary.line())
     fetch_cycle_record(summary)
-    if summary.stored:
-        ticks_stored.send(
-            sender=ticks_ingest, exchange=summary.exchange, minutes=[summary.minute], source=TickSource.TICKER
-        )
     return summary
-
-
-def _claim_minute(repo: TickRepository, ticks: list[Tick], summary: IngestSummary) -> list[Tick]:
-    """Claim the minute's snapshot and write the ticks this run owns; return them (maybe none).
-
-    The snapshot is claimed pending and completed once the ticks are written: a worker that
-    dies in between leaves a pending snapshot, which hour rollups leave out and gap repair
-    completes from the snapshot's prices (prices.services.gaps).
-    """
-    minute_ms = ticks[0].minute_ms
-    exchange = ticks[0].exchange
-    prices = {t.pair: t.last_price for t in ticks}
-    if repo.claim_snapshot(MinuteSnapshot(exchange, minute_ms, prices, TickSource.TICKER, pending=True)):
-        repo.put_many(ticks)
-        repo.complete_snapshot(exchange=exchange, minute_ms=minute_ms)
-        return ticks
-    existing = repo.get_snapshot(exchange=exchange, minute_ms=minute_ms)
-    if existing is None or existing.source == TickSource.TICKER:
-        summary.status = "duplicate"
-        summary.skipped["duplicate_minute"] += len(ticks)
-        return []
-    # The minute was partly filled from candles (gap repair): add only the pairs it lacks.
-    missing = [t for t in ticks if t.pair not in existing.prices]
-    summary.skipped["already_stored"] += len(ticks) - len(missing)
-    if missing:
-        # Ticks before snapshot prices: a stored price then always has its tick, and a run cut
-        # short in between leaves the minute missing from the snapshot, where gap repair sees it.
-        repo.put_many(missing)
-        repo.merge_snapshot(
-            MinuteSnapshot(exchange, minute_ms, {t.pair: t.last_price for t in missing}, TickSource.TICKER)
-        )
-    return missing
-
-
-def _store(repo: TickRepository, ticks: Sequence[Tick]) -> None:
-    """Update the latest-price registry and the rollups of the hours the written ticks touch."""
-    exchange = ticks[0].exchange
-    repo.update_latest(exchange=exchange, prices=newest_prices(ticks))
-    rollups_refresh(
-        exchange=exchange,
-        hours_ms={hour_floor_ms(t.minute_ms) for t in ticks},
-        repo=repo,
-        invalidate_blocks=False,
-    )

@@ -12,6 +12,7 @@ import json
 import math
 import random
 import socket
+import threading
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -595,6 +596,30 @@ def test_unprocessed_items_are_retried(dynamo_repo, monkeypatch):
     assert (
         list(dynamo_repo.between(exchange=EXCHANGE, pair="BTCUSD", start=T0, end=T0 + 60 * MINUTE)) == ticks
     )
+
+
+def test_parallel_tick_batches_each_retry_their_unprocessed_items(dynamo_repo, monkeypatch):
+    """100 ticks are 4 BatchWriteItem calls sent in parallel; each first answers "unprocessed"."""
+    real = dynamo_repo.client.batch_write_item
+    seen: list[str] = []
+    lock = threading.Lock()
+
+    def first_try_of_each_chunk_unprocessed(**kwargs):
+        (requests,) = kwargs["RequestItems"].values()
+        first = requests[0]["PutRequest"]["Item"]["minute"]["N"]
+        with lock:
+            retry = first in seen
+            seen.append(first)
+        return real(**kwargs) if retry else {"UnprocessedItems": kwargs["RequestItems"]}
+
+    monkeypatch.setattr(dynamo_repo.client, "batch_write_item", first_try_of_each_chunk_unprocessed)
+    ticks = [tick(minute=T0 + i * MINUTE) for i in range(100)]
+
+    assert dynamo_repo.put_many(ticks) == 100
+
+    assert len(seen) == 8 and len(set(seen)) == 4
+    stored = list(dynamo_repo.between(exchange=EXCHANGE, pair="BTCUSD", start=T0, end=T0 + 100 * MINUTE))
+    assert stored == ticks
 
 
 def test_unprocessed_items_left_after_the_retries_raise_repository_error(dynamo_repo, monkeypatch):

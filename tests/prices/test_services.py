@@ -231,3 +231,29 @@ def test_a_response_without_any_trading_row_fails_the_cycle_and_claims_no_minute
     assert summary.status == "failed" and summary.error == "tickers: no trading row to store"
     assert summary.skipped == Counter({"funding": 3})
     assert repo.snapshots == {} and repo.ticks == {}
+
+
+def test_a_reply_that_arrives_in_the_next_minute_describes_that_minute():
+    """The poll is sent at 08:05:58 (which would describe 08:04); the stub answers at 08:06:06."""
+    from prices.sources.bitfinex import BitfinexSource
+    from prices.sources.stub_server import TICKERS_FIXTURE, BitfinexStubServer
+
+    clock = {"now": datetime(2019, 12, 31, 8, 5, 58, tzinfo=UTC)}
+
+    def late_reply() -> bytes:
+        clock["now"] = datetime(2019, 12, 31, 8, 6, 6, tzinfo=UTC)  # the exchange took 8 s
+        return TICKERS_FIXTURE.read_bytes()
+
+    repo = InMemoryTickRepository()
+    with BitfinexStubServer(tickers=late_reply) as stub:
+        summary = ticks_ingest(
+            source=BitfinexSource(base_url=stub.url, timeout_s=5, retries=0),
+            repo=repo,
+            now=lambda: clock["now"],
+        )
+
+    assert summary.status == "stored" and summary.stored > 0
+    assert summary.minute == datetime(2019, 12, 31, 8, 5, tzinfo=UTC)
+    assert sorted(repo.snapshots["bitfinex"]) == [to_ms(summary.minute)]
+    tick = repo.latest(exchange="bitfinex", pair="BTCUSD")
+    assert tick.minute == summary.minute and tick.observed_at == clock["now"]

@@ -1,0 +1,222 @@
+"""minutes_store: the one write path for stored minutes, owning the order of the writes.
+
+"A price in a minute snapshot means its tick is stored" is a write order, not a
+transaction (dynalite has none): every writer of minutes — the poll (`ticks_ingest`),
+history (`history_store`: backfills, imports, gap repair's candles), gap repair's completion
+of a pending minute and its restore of orphaned ticks, and `rollups_rebuild` — calls
+`minutes_store`, which writes, in this order:
+
+1. the minute snapshot claim (polls only: `pending`, with the prices), or nothing;
+2. the ticks (`put_many`: parallel batches, unprocessed items retried);
+3. the snapshot prices (`complete_snapshot` for a claim, else `merge_snapshot`);
+4. the latest-price registry;
+5. the hour rollups of the touched hours (the poll folds its one minute in; others rebuild
+   the hours from their snapshots), the 23-hour blocks that depend on them, and the live
+   window statistics;
+6. the `ticks_stored` signal.
+
+Whatever step a writer dies at, the aggregates show the minute as missing (no price, a
+pending one, or a rollup counting fewer prices than its snapshots) and gap repair, which
+reads only the aggregates, finds it. See docs/data-model.md.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from decimal import Decimal
+from enum import StrEnum
+
+from prices.domain import Tick, TickSource, from_ms, hour_floor_ms
+from prices.repository import LatestPrice, TickRepository
+from prices.rollups import MinuteSnapshot
+from prices.services.aggregates import rollups_refresh
+from prices.signals import ticks_stored
+
+Progress = Callable[[int], None]
+
+STORE_CHUNK = 2000  # ticks per write round of a history store: ticks, then their snapshot prices
+
+
+class StoreMode(StrEnum):
+    """How `minutes_store` writes the minute snapshots of its ticks.
+
+    POLL: one polled minute; the snapshot is claimed (first writer wins) before the ticks.
+    NEW: ticks not stored yet (candles, imports); their prices are merged after the ticks.
+    STORED: ticks already in the table (gap repair's orphans, rebuilds); only their prices
+    are merged back into the snapshots.
+    PENDING: the ticks of a minute a dead poll claimed; those missing are written, then the
+    snapshot's pending mark is cleared.
+    """
+
+    POLL = "poll"
+    NEW = "new"
+    STORED = "stored"
+    PENDING = "pending"
+
+
+@dataclass
+class MinutesStored:
+    """What `minutes_store` wrote: `ticks` (written, or whose prices were merged), `status`.
+
+    `written` is the number of ticks put into the ticks table (PENDING: those the dead poll
+    had not written; STORED: 0).
+    `status` is "stored", or "duplicate" when a poll's minute was already claimed by another
+    run; `skipped` counts ticks left out by reason ("duplicate_minute", "already_stored").
+    """
+
+    ticks: list[Tick] = field(default_factory=list)
+    written: int = 0
+    status: str = "stored"
+    skipped: Counter[str] = field(default_factory=Counter)
+
+
+def minutes_store(
+    *,
+    exchange: str,
+    ticks: Sequence[Tick],
+    repo: TickRepository,
+    mode: StoreMode,
+    sender: object,
+    latest: Mapping[str, LatestPrice] | None = None,
+    hours_ms: Iterable[int] = (),
+    progress: Progress | None = None,
+) -> MinutesStored:
+    """Store `ticks` (all of `exchange`) and everything derived from them, in the documented order.
+
+    `latest` adds registry entries (the newer of it and `ticks` wins per pair), and `hours_ms` adds hours
+    (starts, ms) whose rollups are refreshed: history passes each pair's newest stored tick
+    and every input hour, so a rerun after an interrupted run completes them. No signal is
+    sent in mode STORED (nothing new was stored).
+    `progress(n)` is called with the number of ticks written per round. The poll's ticks
+    must all describe one minute. Raises RepositoryError; what was written before stays
+    written and is visible to gap repair as missing or pending.
+    """
+    result = MinutesStored()
+    if any(t.exchange != exchange for t in ticks):
+        raise ValueError(f"minutes_store: every tick must be of {exchange}")
+    if not ticks:
+        pass
+    elif mode is StoreMode.POLL:
+        result.ticks = _poll_minute(repo, ticks, result)
+        result.written = len(result.ticks)
+    elif mode is StoreMode.PENDING:
+        result.ticks, result.written = _pending_minute(repo, ticks)
+    else:
+        result.ticks = _history_minutes(repo, ticks, write_ticks=mode is StoreMode.NEW, progress=progress)
+        result.written = len(result.ticks) if mode is StoreMode.NEW else 0
+    stored = result.ticks
+    hours = {hour_floor_ms(t.minute_ms) for t in stored} | set(hours_ms)
+    if not stored and not latest and not hours:
+        return result
+    registry = newest_prices(stored)
+    for pair, entry in (latest or {}).items():
+        if pair not in registry or registry[pair].minute_ms < entry.minute_ms:
+            registry[pair] = entry
+    repo.update_latest(exchange=exchange, prices=registry)
+    # The poll only adds the newest minute, whose hour no stored block contains (blocks are
+    # stored once all their hours are complete), so it deletes none.
+    rollups_refresh(
+        exchange=exchange, hours_ms=hours, repo=repo, invalidate_blocks=mode is not StoreMode.POLL
+    )
+    if stored and mode is not StoreMode.STORED:
+        ticks_stored.send(
+            sender=sender,
+            exchange=exchange,
+            minutes=sorted({from_ms(t.minute_ms) for t in stored}),
+            source=stored[0].source,
+        )
+    return result
+
+
+def _poll_minute(repo: TickRepository, ticks: Sequence[Tick], result: MinutesStored) -> list[Tick]:
+    """Claim the minute's snapshot and write the ticks this run owns; return them (maybe none).
+
+    The snapshot is claimed pending and completed once the ticks are written: a worker that
+    dies in between leaves a pending snapshot, which hour rollups leave out and gap repair
+    completes from the snapshot's prices (prices.services.gaps).
+    """
+    minute_ms = ticks[0].minute_ms
+    exchange = ticks[0].exchange
+    if any(t.minute_ms != minute_ms for t in ticks):
+        raise ValueError("a poll stores one minute")
+    prices = {t.pair: t.last_price for t in ticks}
+    if repo.claim_snapshot(MinuteSnapshot(exchange, minute_ms, prices, TickSource.TICKER, pending=True)):
+        repo.put_many(ticks)
+        repo.complete_snapshot(exchange=exchange, minute_ms=minute_ms)
+        return list(ticks)
+    existing = repo.get_snapshot(exchange=exchange, minute_ms=minute_ms)
+    if existing is None or existing.source == TickSource.TICKER:
+        result.status = "duplicate"
+        result.skipped["duplicate_minute"] += len(ticks)
+        return []
+    # The minute was partly filled from candles (gap repair): add only the pairs it lacks.
+    missing = [t for t in ticks if t.pair not in existing.prices]
+    result.skipped["already_stored"] += len(ticks) - len(missing)
+    if missing:
+        # Ticks before snapshot prices: a stored price then always has its tick, and a run cut
+        # short in between leaves the minute missing from the snapshot, where gap repair sees it.
+        repo.put_many(missing)
+        snapshots_merge(repo, missing)
+    return missing
+
+
+def _pending_minute(repo: TickRepository, ticks: Sequence[Tick]) -> tuple[list[Tick], int]:
+    """Write the ticks of a pending minute that are not stored yet, then complete its snapshot.
+
+    Ticks the poll did write are kept (they carry the ticker's other fields). Returns all
+    `ticks` (their prices are the snapshot's) and the number written.
+    """
+    minute = ticks[0].minute
+    end = from_ms(ticks[0].minute_ms + 60_000)
+    missing = [
+        t for t in ticks if not any(repo.between(exchange=t.exchange, pair=t.pair, start=minute, end=end))
+    ]
+    if missing:
+        repo.put_many(missing)
+    repo.complete_snapshot(exchange=ticks[0].exchange, minute_ms=ticks[0].minute_ms)
+    return list(ticks), len(missing)
+
+
+def _history_minutes(
+    repo: TickRepository, ticks: Sequence[Tick], *, write_ticks: bool, progress: Progress | None
+) -> list[Tick]:
+    """Ticks first, snapshot prices second, in rounds of STORE_CHUNK, minute-major."""
+    # Minute-major order: each snapshot update then carries every pair of its minute.
+    ordered = sorted(ticks, key=lambda t: (t.exchange, t.minute_ms, t.pair))
+    for offset in range(0, len(ordered), STORE_CHUNK):
+        chunk = ordered[offset : offset + STORE_CHUNK]
+        # A run cut short between the two leaves minutes with a tick but no snapshot price;
+        # gap repair finds them missing from the aggregates and merges them from the ticks.
+        if write_ticks:
+            repo.put_many(chunk)
+        snapshots_merge(repo, chunk)
+        if progress:
+            progress(len(chunk))
+    return ordered
+
+
+def snapshots_merge(repo: TickRepository, ticks: Iterable[Tick]) -> list[MinuteSnapshot]:
+    """Merge the ticks' prices into their minute snapshots (stored prices are kept)."""
+    by_minute: dict[tuple[str, int], dict[str, Decimal]] = defaultdict(dict)
+    sources: dict[tuple[str, int], str] = {}
+    for tick in ticks:
+        by_minute[(tick.exchange, tick.minute_ms)][tick.pair] = tick.last_price
+        sources[(tick.exchange, tick.minute_ms)] = tick.source
+    snapshots = [MinuteSnapshot(ex, ms, prices, sources[(ex, ms)]) for (ex, ms), prices in by_minute.items()]
+    # One UpdateItem per minute; a few threads hide the round trips (boto3 clients are thread-safe).
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(repo.merge_snapshot, snapshots))
+    return snapshots
+
+
+def newest_prices(ticks: Iterable[Tick]) -> dict[str, LatestPrice]:
+    """Per pair, the minute and last price of its newest tick among `ticks`."""
+    newest: dict[str, LatestPrice] = {}
+    for tick in ticks:
+        current = newest.get(tick.pair)
+        if current is None or current.minute_ms < tick.minute_ms:
+            newest[tick.pair] = LatestPrice(tick.minute_ms, tick.last_price)
+    return newest
