@@ -1,6 +1,8 @@
-"""Admin for alerts: rules (filters, enable/disable, test notification), channels, events with deliveries."""
+"""Admin for alerts: rules (filters, actions, history), channels, events with their deliveries."""
 
 from __future__ import annotations
+
+from datetime import UTC, datetime
 
 from django import forms
 from django.contrib import admin, messages
@@ -9,9 +11,9 @@ from django.http import HttpRequest
 
 from alerts import services
 from alerts.deliveries import deliveries_retry
-from alerts.evaluation import rule_spec
-from alerts.models import AlertEvent, AlertRule, Delivery, NotificationChannel
-from alerts.rules import CONDITIONS, FIELDS
+from alerts.models import AlertEvent, AlertRule, AlertRuleAction, Delivery, NotificationChannel
+from alerts.rules import CONDITIONS, FIELDS, Condition, param_conditions
+from prices.repository import RepositoryError
 
 
 def _param_help(name: str) -> str:
@@ -26,25 +28,60 @@ def _param_help(name: str) -> str:
 
 
 class AlertRuleForm(forms.ModelForm):
-    """Checks the parameters against the condition, as the API does."""
+    """Validated by alerts.services.alert_rule_input_errors, as the API and the web forms are
+    (unknown pair, parameters against the condition); parameters the chosen condition does not
+    use are hidden by alerts/admin_rule_form.js and dropped here."""
 
     class Meta:
         model = AlertRule
         fields = "__all__"
+        help_texts = {"expires_at": "UTC."}
+
+    class Media:
+        js = ("alerts/admin_rule_form.js",)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        users = param_conditions()
         for name in FIELDS:
             if name in self.fields:
                 self.fields[name].help_text = _param_help(name)
+                self.fields[name].widget.attrs["data-conditions"] = " ".join(users[name])
 
     def clean(self):
         cleaned = super().clean()
+        condition = cleaned.get("condition")
+        if condition in {c.value for c in Condition}:
+            kind = CONDITIONS[Condition(condition)]
+            for name, field in FIELDS.items():
+                if kind.param(name) is None:
+                    cleaned[name] = field.default
         if not self.errors:
-            probe = AlertRule(**{k: cleaned.get(k) for k in services.SPEC_FIELDS})
-            for field, message in rule_spec(probe).errors().items():
-                self.add_error(field, message)
+            try:
+                errors = services.alert_rule_input_errors(data=cleaned)
+            except RepositoryError:
+                errors = {"pair": "the price store is unavailable: the pair cannot be checked now"}
+            for field, message in errors.items():
+                self.add_error(field if field in self.fields else None, message)
         return cleaned
+
+
+def _utc(value) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if value else "—"
+
+
+class AlertRuleActionInline(admin.TabularInline):
+    """The rule's history: mutes, enables, disables, re-arms (read-only)."""
+
+    model = AlertRuleAction
+    extra = 0
+    can_delete = False
+    fields = ("at", "action", "via", "actor", "detail")
+    readonly_fields = fields
+    verbose_name_plural = "history"
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
 
 
 @admin.register(AlertRule)
@@ -55,27 +92,29 @@ class AlertRuleAdmin(admin.ModelAdmin):
         "owner",
         "pair",
         "condition",
+        "threshold",
         "trigger_mode",
         "enabled",
-        "state",
-        "state_changed_at",
-        "last_evaluated_minute",
+        "shown_state",
+        "state_changed",
+        "last_evaluated",
     )
     list_filter = ("state", "enabled", "condition", "trigger_mode", "pair", "owner")
     search_fields = ("name", "pair", "owner__username", "owner__email")
     list_select_related = ("owner",)
     filter_horizontal = ("channels",)
+    inlines = (AlertRuleActionInline,)
     readonly_fields = (
         "state",
-        "state_changed_at",
+        "state_changed",
         "armed",
-        "last_evaluated_minute",
-        "last_notified_minute",
-        "created_at",
-        "updated_at",
+        "last_evaluated",
+        "last_notified",
+        "created",
+        "updated",
     )
     fieldsets = (
-        (None, {"fields": ("owner", "name", "exchange", "pair", "enabled", "expires_at")}),
+        (None, {"fields": ("owner", "name", "exchange", "pair", "enabled", "expires_at", "muted_until")}),
         (
             "Condition",
             {"fields": ("condition", *FIELDS)},
@@ -84,6 +123,30 @@ class AlertRuleAdmin(admin.ModelAdmin):
         ("State", {"fields": readonly_fields}),
     )
     actions = ("enable_rules", "disable_rules", "send_test_notification")
+
+    @admin.display(description="state", ordering="state")
+    def shown_state(self, rule: AlertRule) -> str:
+        return rule.display_state(datetime.now(UTC))
+
+    @admin.display(description="state changed (UTC)", ordering="state_changed_at")
+    def state_changed(self, rule: AlertRule) -> str:
+        return _utc(rule.state_changed_at)
+
+    @admin.display(description="last evaluated minute (UTC)", ordering="last_evaluated_minute")
+    def last_evaluated(self, rule: AlertRule) -> str:
+        return _utc(rule.last_evaluated_minute)
+
+    @admin.display(description="last notified minute (UTC)")
+    def last_notified(self, rule: AlertRule) -> str:
+        return _utc(rule.last_notified_minute)
+
+    @admin.display(description="created (UTC)")
+    def created(self, rule: AlertRule) -> str:
+        return _utc(rule.created_at)
+
+    @admin.display(description="updated (UTC)")
+    def updated(self, rule: AlertRule) -> str:
+        return _utc(rule.updated_at)
 
     @admin.action(description="Enable selected rules")
     def enable_rules(self, request: HttpRequest, queryset: QuerySet[AlertRule]) -> None:

@@ -137,6 +137,7 @@ class _RuleRow:
     state_changed_at: datetime | None
     last_evaluated_minute: datetime | None
     last_notified_minute: datetime | None
+    muted_until: datetime | None
     spec: RuleSpec | None = None
 
 
@@ -406,8 +407,10 @@ def _record(recorded: list[_Recorded], summary: EvaluationSummary, *, now: datet
                 observed_value=item.check.observed,
                 reference_value=item.check.reference,
                 message=f"{item.rule.name}: {item.check.message}",
-                notify=item.transition.notify,
-                suppressed=item.transition.suppressed,
+                notify=item.transition.notify and not _muted(item.rule, now),
+                suppressed="muted"
+                if item.transition.notify and _muted(item.rule, now)
+                else item.transition.suppressed,
             )
             for item in recorded
         ]
@@ -433,6 +436,11 @@ def _record(recorded: list[_Recorded], summary: EvaluationSummary, *, now: datet
     created = Delivery.objects.bulk_create(deliveries)
     summary.deliveries = len(created)
     return [d.pk for d in created if d.status == Delivery.Status.PENDING]
+
+
+def _muted(rule: _RuleRow, now: datetime) -> bool:
+    """Muted by its owner (wall clock, unlike the evaluated minutes): recorded, not sent."""
+    return rule.muted_until is not None and rule.muted_until > now
 
 
 def _channels_by_rule(rule_ids: Iterable[int]) -> dict[int, list[NotificationChannel]]:

@@ -77,6 +77,9 @@ class AlertRule(models.Model):
     )
     expires_at = models.DateTimeField(null=True, blank=True)
     enabled = models.BooleanField(default=True)
+    muted_until = models.DateTimeField(
+        null=True, blank=True, help_text="No notifications before this time (UTC); evaluation goes on."
+    )
     channels = models.ManyToManyField(NotificationChannel, blank=True, related_name="rules")
 
     state = models.CharField(
@@ -97,6 +100,47 @@ class AlertRule(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.pair} {self.condition})"
+
+    def display_state(self, now) -> str:
+        """What a user sees: disabled, muted (until `muted_until`), else the evaluated state."""
+        if not self.enabled:
+            return "disabled"
+        if self.muted_until is not None and self.muted_until > now:
+            return "muted"
+        return self.state
+
+
+class AlertRuleAction(models.Model):
+    """The rule's history of what people did to it: mute, unmute, disable, enable, re-arm.
+
+    `via` says where (the web pages, a one-click link in a notification, the admin); `actor`
+    is the signed-in user, None for a link followed without signing in.
+    """
+
+    class Action(models.TextChoices):
+        MUTE = "mute", "Muted"
+        UNMUTE = "unmute", "Unmuted"
+        DISABLE = "disable", "Disabled"
+        ENABLE = "enable", "Enabled"
+        REARM = "rearm", "Re-armed"
+
+    class Via(models.TextChoices):
+        WEB = "web", "web page"
+        LINK = "link", "link in a notification"
+        ADMIN = "admin", "admin"
+
+    rule = models.ForeignKey(AlertRule, on_delete=models.CASCADE, related_name="actions")
+    action = models.CharField(max_length=16, choices=Action.choices)
+    via = models.CharField(max_length=8, choices=Via.choices)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    detail = models.CharField(max_length=200, blank=True)
+    at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.rule_id} {self.action} via {self.via}"
 
 
 class AlertEvent(models.Model):

@@ -71,13 +71,21 @@ def _num(value) -> str | None:
     return decimal_str(value) if value is not None else None
 
 
+def _duration(seconds: int) -> str:
+    days, hours = seconds // 86400, seconds // 3600
+    if days:
+        return f"{days} day" + ("s" if days != 1 else "")
+    return f"{hours} hour" + ("s" if hours != 1 else "")
+
+
 def message_render(event: AlertEvent, *, test: bool = False) -> Message:
     """Render an event (saved or not) of its rule into a Message; links use SITE_URL."""
     rule: AlertRule = event.rule
     site = settings.SITE_URL
-    admin_path = (
-        reverse("admin:alerts_alertrule_change", args=[rule.pk]) if rule.pk else reverse("admin:index")
+    rule_path = (
+        reverse("alerts_web:rule-detail", args=[rule.pk]) if rule.pk else reverse("alerts_web:rule-list")
     )
+    links = message_links(rule, test=test)
     context = {
         "rule": rule,
         "event": event,
@@ -93,7 +101,9 @@ def message_render(event: AlertEvent, *, test: bool = False) -> Message:
         "reference": _num(event.reference_value) or "n/a",
         "minute": _utc(event.minute),
         "dashboard_url": f"{site}/pairs/{rule.pair}/",
-        "admin_url": f"{site}{admin_path}",
+        "rule_url": f"{site}{rule_path}",
+        "links": links,
+        "links_expire": _duration(settings.ALERTS_ACTION_LINK_MAX_AGE_S),
     }
     subject = " ".join(render_to_string("alerts/email/rule_triggered_subject.txt", context).split())
     payload = {
@@ -116,7 +126,11 @@ def message_render(event: AlertEvent, *, test: bool = False) -> Message:
             "reference_value": _num(event.reference_value),
             "message": event.message,
         },
-        "links": {"dashboard": context["dashboard_url"], "admin": context["admin_url"]},
+        "links": {
+            "dashboard": context["dashboard_url"],
+            "rule": context["rule_url"],
+            **{link.key: link.url for link in links},
+        },
     }
     return Message(
         subject=subject,
@@ -124,6 +138,25 @@ def message_render(event: AlertEvent, *, test: bool = False) -> Message:
         html=render_to_string("alerts/email/rule_triggered_body.html", context),
         payload=payload,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class MessageLink:
+    """A link of a message's link section: key (webhook `links` field), label, absolute URL."""
+
+    key: str
+    label: str
+    url: str
+
+
+def message_links(rule: AlertRule, *, test: bool = False) -> list[MessageLink]:
+    """The links every message of `rule` ends with, after the pair and rule pages: the one-click
+    actions (mute 1 h/24 h, disable, re-arm; signed, expiring). A test or unsaved rule has none."""
+    if test or not rule.pk:
+        return []
+    from alerts.actions import action_links  # actions imports services, which imports this module
+
+    return [MessageLink(key, label, url) for key, label, url in action_links(rule=rule)]
 
 
 class Notifier(Protocol):

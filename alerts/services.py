@@ -82,6 +82,26 @@ def _spec_of(data: dict[str, Any]) -> RuleSpec:
     return RuleSpec(condition=condition, **values)
 
 
+def alert_rule_input_errors(*, data: dict[str, Any], repo: TickRepository | None = None) -> dict[str, str]:
+    """Validation errors (field → message, empty when valid) of a rule's input as create/update take it:
+    `exchange` (default bitfinex), `pair`, `condition`, its parameters and `trigger_mode`.
+
+    The one check the API, the admin and the web forms share. Raises RepositoryError when the
+    price store is unreachable.
+    """
+    try:
+        spec = _spec_of(data)
+    except AlertValidationError as exc:
+        return exc.errors
+    return alert_rule_errors(
+        exchange=data.get("exchange") or EXCHANGE_BITFINEX,
+        pair=data.get("pair") or "",
+        spec=spec,
+        trigger_mode=data.get("trigger_mode") or TriggerMode.REARM.value,
+        repo=repo,
+    )
+
+
 def _check_channels(owner, channels: Sequence[NotificationChannel]) -> None:
     if any(channel.owner_id != owner.pk for channel in channels):
         raise AlertValidationError({"channels": "unknown channel"})
@@ -205,6 +225,28 @@ def alert_rule_test_notify(*, rule: AlertRule, now: datetime | None = None) -> l
         except NotificationError as exc:
             results.append(TestSendResult(channel, exc.message))
     return results
+
+
+def channel_test_notify(*, channel: NotificationChannel, now: datetime | None = None) -> str | None:
+    """Send a test notification to one channel now; returns the error text, None when sent."""
+    if not channel.can_send:
+        return "email channel not verified"
+    now = now or datetime.now(UTC)
+    probe = AlertRule(
+        pk=None, name="Test", pair="BTCUSD", condition=Condition.PRICE_ABOVE.value, owner=channel.owner
+    )
+    event = AlertEvent(
+        rule=probe,
+        minute=minute_floor(now),
+        old_state=State.NORMAL.value,
+        new_state=State.FIRING.value,
+        message=f"Test notification for the channel {channel}",
+    )
+    try:
+        notifier_for(channel.kind).send(target=channel.target, message=message_render(event, test=True))
+    except NotificationError as exc:
+        return exc.message
+    return None
 
 
 # --- channels ---------------------------------------------------------------------------

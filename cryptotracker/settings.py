@@ -311,6 +311,15 @@ try:
     ]
 except ValueError as exc:
     raise ImproperlyConfigured(f"ALERTS_OUTBOUND_ALLOWED_NETWORKS: {exc}") from exc
+# One-click links in notifications (mute, disable, re-arm) stop working after this many seconds.
+ALERTS_ACTION_LINK_MAX_AGE_S = env.int("ALERTS_ACTION_LINK_MAX_AGE_S", default=7 * 24 * 3600)
+
+# --- Accounts (Django's auth views at /accounts/; the alerts pages need a sign-in) ----------
+# Self sign-up at /accounts/signup/; off: staff create or invite users in the admin.
+ACCOUNTS_SIGNUP_ENABLED = env.bool("ACCOUNTS_SIGNUP_ENABLED", default=False)
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "alerts_web:rule-list"
+LOGOUT_REDIRECT_URL = "dashboards:overview"
 
 # --- Monitoring: readiness and Prometheus (README: Health, readiness and metrics) ---------
 # Connect and read timeout of readiness's DynamoDB call (no retries).

@@ -1,4 +1,4 @@
-"""Root URLs: admin, the versioned API, its OpenAPI schema and docs, health and metrics, dashboards."""
+"""Root URLs: admin, accounts, alerts pages, the API, its schema and docs, health, metrics, dashboards."""
 
 from django.contrib import admin
 from django.urls import include, path
@@ -8,6 +8,8 @@ from cryptotracker.api_root import EndpointListApi
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("accounts/", include("cryptotracker.accounts.urls")),
+    path("alerts/", include("alerts.web.urls")),
     path("api/v1/alerts/", include("alerts.api.urls")),
     path("api/v1/", EndpointListApi.as_view(), name="api-root"),
     path("api/v1/", include("prices.api.urls")),

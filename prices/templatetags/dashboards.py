@@ -8,7 +8,6 @@ from decimal import Decimal
 
 from django import template
 from django.templatetags.static import static
-from django.urls import NoReverseMatch, reverse
 
 from cryptotracker.params import iso_z as _iso_z
 from prices.dashboards.staticfiles import plotly_js_path
@@ -109,12 +108,3 @@ def iso_z(value: datetime | None) -> str:
 def plotly_js_url() -> str:
     """The URL of plotly.js, served from the installed plotly package (never a CDN)."""
     return static(plotly_js_path())
-
-
-@register.simple_tag
-def alerts_admin_url() -> str:
-    """The admin page of the alerts app once it registers models there, else ''."""
-    try:
-        return reverse("admin:app_list", kwargs={"app_label": "alerts"})
-    except NoReverseMatch:
-        return ""

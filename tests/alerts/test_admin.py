@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 from django.contrib.auth import get_user_model
 
@@ -90,7 +92,7 @@ def test_rule_change_page_renders(admin_client, make_rule):
     assert AlertRule.objects.count() == 1
 
 
-def test_the_rule_form_checks_parameters_against_the_condition(admin_client, alice):
+def test_the_rule_form_checks_parameters_against_the_condition(admin_client, alice, configured_repo):
     response = admin_client.post(
         f"{RULES}add/",
         {
@@ -110,3 +112,60 @@ def test_the_rule_form_checks_parameters_against_the_condition(admin_client, ali
     assert response.status_code == 200
     assert "required for pct_change" in response.content.decode()
     assert AlertRule.objects.count() == 0
+
+
+RULE_FORM = {
+    "name": "watch",
+    "exchange": "bitfinex",
+    "enabled": "on",
+    "direction": "either",
+    "trigger_mode": "rearm",
+    "cooldown_minutes": "60",
+    "actions-TOTAL_FORMS": "0",  # the history inline's management form
+    "actions-INITIAL_FORMS": "0",
+}
+
+
+def test_the_rule_form_rejects_an_unknown_pair_as_the_api_does(admin_client, alice, configured_repo):
+    data = {**RULE_FORM, "owner": alice.pk, "pair": "DOGEUSD", "condition": "price_above", "threshold": "1"}
+
+    response = admin_client.post(f"{RULES}add/", data)
+
+    assert response.status_code == 200
+    assert "unknown pair &#x27;DOGEUSD&#x27;" in response.content.decode()
+    assert AlertRule.objects.count() == 0
+
+
+def test_the_rule_form_drops_parameters_the_condition_does_not_use(admin_client, alice, configured_repo):
+    data = {
+        **RULE_FORM,
+        "owner": alice.pk,
+        "pair": "BTCUSD",
+        "condition": "price_above",
+        "threshold": "100",
+        "window_minutes": "60",  # left over from another condition, hidden on the page
+    }
+
+    response = admin_client.post(f"{RULES}add/", data)
+
+    assert response.status_code == 302
+    rule = AlertRule.objects.get()
+    assert (rule.threshold, rule.window_minutes) == (100, None)
+
+
+def test_the_rule_form_marks_each_parameter_with_the_conditions_using_it(admin_client):
+    page = admin_client.get(f"{RULES}add/").content.decode()
+
+    assert 'data-conditions="pct_change spike volatility_above no_data"' in page
+    assert "alerts/admin_rule_form.js" in page
+
+
+def test_the_rule_list_shows_threshold_state_owner_and_zoned_times(admin_client, make_rule):
+    make_rule(name="watch", threshold=7200, muted_until=datetime(2999, 1, 1, tzinfo=UTC))
+
+    page = admin_client.get(RULES).content.decode()
+
+    assert '<td class="field-threshold">7200' in page
+    assert '<td class="field-owner nowrap">alice</td>' in page
+    assert '<td class="field-shown_state">muted</td>' in page
+    assert "State changed (UTC)" in page

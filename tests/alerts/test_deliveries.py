@@ -75,16 +75,17 @@ def test_an_email_names_rule_pair_condition_values_and_minute(event, alice_email
     assert "crossed below 7200 (was 7201.5)" in mail.body
 
 
-def test_an_email_links_to_the_pair_dashboard_and_the_rule_in_the_admin(event, alice_email, mailoutbox):
+def test_an_email_links_to_the_pair_dashboard_and_the_rules_page(event, alice_email, mailoutbox):
     delivery_send(delivery_id=delivery_for(event, alice_email).pk, now=NOW)
 
     (mail,) = mailoutbox
-    admin_url = f"http://127.0.0.1:8000/admin/alerts/alertrule/{event.rule_id}/change/"
+    rule_url = f"http://127.0.0.1:8000/alerts/{event.rule_id}/"
     assert "http://127.0.0.1:8000/pairs/BTCUSD/" in mail.body
-    assert admin_url in mail.body
+    assert rule_url in mail.body
+    assert "/admin/" not in mail.body
     html, mimetype = mail.alternatives[0]
     assert mimetype == "text/html"
-    assert f'href="{admin_url}"' in html
+    assert f'href="{rule_url}"' in html
     assert "7199.9" in html
 
 

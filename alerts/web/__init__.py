@@ -1,0 +1,1 @@
+"""The alerts pages of the site (/alerts/): views, forms and the preview figure."""

@@ -1,0 +1,132 @@
+"""Forms of the alerts pages: the rule form (its parameter fields, labels and help come from the
+condition registry in alerts.rules, their widgets from the model) and the channel form.
+
+The forms only parse input; whether a rule is valid is decided by
+alerts.services.alert_rule_input_errors, the check the API and the admin use too.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django import forms
+
+from alerts.models import AlertRule, NotificationChannel
+from alerts.rules import CONDITIONS, FIELDS, Condition, TriggerMode, param_conditions
+
+
+def parameter_texts(name: str) -> dict[str, dict[str, str]]:
+    """Per condition using parameter `name`: its label, help and unit from the registry (the page
+    script relabels the field when the condition changes)."""
+    texts = {}
+    for condition in Condition:
+        param = CONDITIONS[condition].param(name)
+        if param is not None:
+            texts[condition.value] = {"label": param.label, "help": param.help, "unit": param.unit}
+    return texts
+
+
+class RuleForm(forms.Form):
+    """Name, pair, condition and its parameters, trigger mode, cooldown, expiry, channels, enabled.
+
+    Parameters the chosen condition does not use are dropped in `clean` (the page hides them;
+    without JavaScript they stay visible, labelled with the conditions that use them).
+    `rule_data()` is what alerts.services.alert_rule_create / alert_rule_update take.
+    """
+
+    name = forms.CharField(
+        max_length=100, required=False, help_text="Optional: named after the pair and condition if empty."
+    )
+    pair = forms.CharField(max_length=32, help_text="A tracked pair, e.g. BTCUSD.")
+    condition = forms.ChoiceField(choices=[(c.value, c.label.capitalize()) for c in Condition])
+    trigger_mode = forms.ChoiceField(
+        label="Notify",
+        choices=[(m.value, m.label.capitalize()) for m in TriggerMode],
+        initial=TriggerMode.REARM.value,
+    )
+    cooldown_minutes = forms.IntegerField(
+        label="Cooldown (minutes)",
+        min_value=0,
+        max_value=7 * 1440,
+        initial=60,
+        help_text="At least this long between two notifications.",
+    )
+    expires_at = forms.DateTimeField(
+        label="Expires (UTC)",
+        required=False,
+        help_text="Optional: the rule stops at this time.",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+    )
+    channels = forms.ModelMultipleChoiceField(
+        queryset=NotificationChannel.objects.none(),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Where notifications go.",
+    )
+    enabled = forms.BooleanField(required=False, initial=True)
+
+    def __init__(self, *args: Any, owner, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["channels"].queryset = NotificationChannel.objects.filter(owner=owner).order_by("id")
+        self.fields["pair"].widget.attrs.update(
+            {
+                "list": "pair-options",
+                "autocomplete": "off",
+                "spellcheck": "false",
+                "placeholder": "e.g. BTCUSD",
+            }
+        )
+        users = param_conditions()
+        for name in FIELDS:
+            field = AlertRule._meta.get_field(name).formfield(required=False)
+            texts = parameter_texts(name)
+            first = next(iter(texts.values()), {"label": name, "help": "", "unit": ""})
+            field.label, field.help_text = first["label"], first["help"]
+            if isinstance(field, forms.TypedChoiceField):
+                field.choices = [c for c in field.choices if c[0] != ""]
+            field.widget.attrs["data-conditions"] = " ".join(users[name])
+            field.widget.attrs["data-texts"] = json.dumps(texts)
+            self.fields[name] = field
+        # Show the parameters right after the condition.
+        self.order_fields(["name", "pair", "condition", *FIELDS])
+
+    def parameter_fields(self) -> list[forms.BoundField]:
+        """The bound parameter fields, in registry order (the template lays them out together)."""
+        return [self[name] for name in FIELDS]
+
+    def clean_pair(self) -> str:
+        return self.cleaned_data["pair"].strip().upper()
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        condition = cleaned.get("condition")
+        if condition:
+            kind = CONDITIONS[Condition(condition)]
+            for name, field in FIELDS.items():
+                if kind.param(name) is None:
+                    cleaned[name] = field.default
+        if not cleaned.get("name") and cleaned.get("pair") and condition:
+            cleaned["name"] = f"{cleaned['pair']} {Condition(condition).label}"
+        return cleaned
+
+    def rule_data(self) -> dict[str, Any]:
+        """The cleaned input as keyword arguments of the rule services (channels as instances)."""
+        data = dict(self.cleaned_data)
+        data["channels"] = list(data["channels"])
+        if not data.get("direction"):
+            data.pop("direction", None)
+        return data
+
+    def add_service_errors(self, errors: dict[str, str]) -> None:
+        """Attach a service's field → message errors to the fields (others to the form)."""
+        for field, message in errors.items():
+            self.add_error(field if field in self.fields else None, message)
+
+
+class ChannelForm(forms.Form):
+    """A channel's kind, target and optional name; the target is checked by alerts.services."""
+
+    kind = forms.ChoiceField(choices=NotificationChannel.Kind.choices)
+    target = forms.CharField(max_length=500, help_text="An email address, or the URL for the other kinds.")
+    name = forms.CharField(max_length=100, required=False)

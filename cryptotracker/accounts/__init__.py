@@ -1,0 +1,1 @@
+"""Accounts: Django's auth views (sign in/out, password change and reset), sign-up, API tokens."""
