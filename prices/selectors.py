@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -20,7 +20,7 @@ from prices.domain import (
     minute_floor,
     to_ms,
 )
-from prices.ohlc import Ohlc, ohlc_aggregate
+from prices.ohlc import Ohlc, ohlc_aggregate, ohlc_iter
 from prices.repository import TickRepository, get_tick_repository
 from prices.rollups import BLOCK_HOURS, HourRollup, block_from_rollups, window_plan, window_segments
 from prices.statistics import WindowStats
@@ -337,6 +337,25 @@ def candles_between(
     """OHLCV candles of `minutes` minutes aggregated from the pair's ticks in [start, end)."""
     repo = repo or get_tick_repository()
     return ohlc_aggregate(repo.between(exchange=exchange, pair=pair, start=start, end=end), minutes=minutes)
+
+
+def history_iter(
+    *,
+    pair: str,
+    start: datetime,
+    end: datetime,
+    minutes: int = 1,
+    exchange: str = EXCHANGE_BITFINEX,
+    repo: TickRepository | None = None,
+) -> Iterator[Tick] | Iterator[Ohlc]:
+    """The pair's whole history in [start, end) (aware UTC), oldest first, read lazily page by page.
+
+    Ticks for `minutes` = 1, else OHLCV candles of `minutes` minutes; for exports that stream
+    a range of any length in constant memory. Reading starts at the first `next()`.
+    """
+    repo = repo or get_tick_repository()
+    ticks = repo.between(exchange=exchange, pair=pair, start=start, end=end)
+    return ticks if minutes == 1 else ohlc_iter(ticks, minutes=minutes)
 
 
 def recent_prices(

@@ -1,16 +1,24 @@
-"""CSV export of list responses (`?format=csv`), written with the standard library's csv module."""
+"""CSV export of the price API (`?format=csv`), written with the standard library's csv module."""
 
 from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from rest_framework.renderers import BaseRenderer
 
+# Rows per chunk of a streamed export: few enough to start at once, enough to keep writes cheap.
+CSV_CHUNK_ROWS = 500
+
 
 class CsvRenderer(BaseRenderer):
-    """Renders the `results` rows of a response as CSV with a header row (UTF-8)."""
+    """Selects CSV for `?format=csv` or `Accept: text/csv`; renders a list response's `results`.
+
+    The history view streams its export itself with `csv_lines` (a range of any length);
+    `render` serves responses that are already one page.
+    """
 
     media_type = "text/csv"
     format = "csv"
@@ -20,13 +28,28 @@ class CsvRenderer(BaseRenderer):
         self, data: Any, accepted_media_type: str | None = None, renderer_context: dict | None = None
     ) -> bytes:
         rows = data.get("results", []) if isinstance(data, dict) else data or []
-        buffer = io.StringIO()
-        if rows:
-            writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
-            writer.writeheader()
-            writer.writerows(rows)
-        response = renderer_context.get("response") if renderer_context else None
-        view = renderer_context.get("view") if renderer_context else None
-        if response is not None and view is not None and getattr(view, "csv_filename", None):
-            response["Content-Disposition"] = f'attachment; filename="{view.csv_filename}"'
-        return buffer.getvalue().encode(self.charset)
+        return b"".join(csv_lines(rows, fieldnames=list(rows[0]) if rows else []))
+
+
+def csv_lines(rows: Iterable[dict[str, Any]], *, fieldnames: list[str]) -> Iterator[bytes]:
+    """A header line (when there are fields) and then the rows, as UTF-8 CSV chunks, lazily."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=fieldnames, lineterminator="\n")
+    if fieldnames:
+        writer.writeheader()
+    pending = 0
+    for row in rows:
+        writer.writerow(row)
+        pending += 1
+        if pending >= CSV_CHUNK_ROWS:
+            yield _drain(buffer)
+            pending = 0
+    if buffer.tell():
+        yield _drain(buffer)
+
+
+def _drain(buffer: io.StringIO) -> bytes:
+    text = buffer.getvalue()
+    buffer.seek(0)
+    buffer.truncate()
+    return text.encode("utf-8")

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from django.http import HttpResponse
+from django.http import HttpResponse, StreamingHttpResponse
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.exceptions import NotFound
@@ -27,7 +28,7 @@ from cryptotracker.params import (
     pairs_param,
 )
 from prices import selectors
-from prices.api.renderers import CsvRenderer
+from prices.api.renderers import CsvRenderer, csv_lines
 from prices.api.serializers import (
     CandleSerializer,
     PairSerializer,
@@ -44,6 +45,9 @@ from prices.repository import RepositoryError
 HISTORY_DEFAULT_SPAN = timedelta(hours=24)
 HISTORY_PAGE_DEFAULT = 1440
 HISTORY_PAGE_MAX = 10_000
+# The longest range one CSV export streams (a quarter: 132,480 minute rows).
+HISTORY_CSV_MAX_DAYS = 92
+HISTORY_CSV_MAX = timedelta(days=HISTORY_CSV_MAX_DAYS)
 PAIRS_PAGE_SIZE = 100
 PAIRS_PAGE_MAX = 500
 
@@ -172,7 +176,13 @@ class PairHistoryApi(PriceApiView):
                 "limit", int, description=f"Rows per page (1–{HISTORY_PAGE_MAX}, default 1440)."
             ),
             OpenApiParameter("cursor", str, description="Opaque cursor from a previous page's `next`."),
-            OpenApiParameter("format", str, enum=["json", "csv"], description="csv downloads the rows."),
+            OpenApiParameter(
+                "format",
+                str,
+                enum=["json", "csv"],
+                description="csv downloads every row of [start, end) in one streamed file (no pages; "
+                f"`limit` is ignored); at most {HISTORY_CSV_MAX_DAYS} days, else 400.",
+            ),
         ],
         responses={200: TickSerializer(many=True), 404: OpenApiResponse(description="Unknown pair")},
         operation_id="pairs_history",
@@ -181,6 +191,8 @@ class PairHistoryApi(PriceApiView):
         pair = _known_format(pair)
         interval = choice_param(request.query_params, "interval", INTERVALS, "1m")
         start, end = history_range(request)
+        if request.accepted_renderer.format == CsvRenderer.format:
+            return self._csv(request, pair, interval, start, end)
         limit = int_param(
             "limit",
             request.query_params.get("limit"),
@@ -212,7 +224,6 @@ class PairHistoryApi(PriceApiView):
             next_url = request.build_absolute_uri(request.path + "?" + query.urlencode())
         if not rows:
             selectors.pair_get(pair=pair)  # an empty page of a tracked pair, or 404
-        self.csv_filename = f"{pair.replace(':', '-')}_{interval}.csv"
         return Response(
             {
                 "exchange": EXCHANGE_BITFINEX,
@@ -225,6 +236,33 @@ class PairHistoryApi(PriceApiView):
                 "results": serializer(rows, many=True).data,
             }
         )
+
+    def _csv(
+        self, request: Request, pair: str, interval: str, start: datetime, end: datetime
+    ) -> HttpResponse:
+        """Every row of [start, end) (from the cursor, if any) as one streamed CSV file."""
+        if end - start > HISTORY_CSV_MAX:
+            raise BadParameterError(
+                "start",
+                f"a CSV export covers at most {HISTORY_CSV_MAX_DAYS} days; split the range "
+                "or page through the JSON with `next`",
+            )
+        start = _cursor_start(request.query_params.get("cursor"), start, end)
+        minutes = INTERVALS[interval]
+        selectors.pair_get(pair=pair)  # 404 before the first byte: a stream cannot change its status
+        rows = selectors.history_iter(pair=pair, start=start, end=end, minutes=minutes)
+        serializer = TickSerializer() if minutes == 1 else CandleSerializer()
+        first = next(rows, None)  # a store outage up to here is still a 503
+        head = [] if first is None else [first]
+        response = StreamingHttpResponse(
+            csv_lines(
+                (serializer.to_representation(row) for row in itertools.chain(head, rows)),
+                fieldnames=list(serializer.fields),
+            ),
+            content_type=f"{CsvRenderer.media_type}; charset={CsvRenderer.charset}",
+        )
+        response["Content-Disposition"] = f'attachment; filename="{pair.replace(":", "-")}_{interval}.csv"'
+        return response
 
 
 def history_range(request: Request) -> tuple[datetime, datetime]:

@@ -78,9 +78,68 @@ def test_history_exports_csv(api):
 
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/csv")
-    rows = list(csv.DictReader(io.StringIO(response.content.decode())))
+    rows = _csv_rows(response)
     expected = [c for ms, c in closes("BTCUSD", "19-12-31") if ms < 1577754000000]
     assert [r["last_price"] for r in rows] == [decimal_str(c) for c in expected]
+
+
+def _csv_rows(response) -> list[dict]:
+    return list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+
+
+def test_a_csv_export_streams_the_whole_requested_range_not_one_page(api):
+    response = api.get(
+        "/api/v1/pairs/BTCUSD/history/?start=2019-12-30T00:00:00Z&end=2020-01-01T00:00:00Z&format=csv"
+    )
+
+    assert response.status_code == 200
+    assert response.streaming
+    assert response["Content-Disposition"] == 'attachment; filename="BTCUSD_1m.csv"'
+    rows = _csv_rows(response)
+    expected = closes("BTCUSD")
+    assert len(expected) > 1440
+    assert [r["last_price"] for r in rows] == [decimal_str(c) for _, c in expected]
+    assert rows[0]["minute"] == from_ms(expected[0][0]).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_a_csv_export_of_candles_holds_the_same_rows_as_the_json_pages(api):
+    query = f"start={DAY_START}&end={DAY_END}&interval=15m"
+    json_rows, url = [], f"/api/v1/pairs/ETHUSD/history/?{query}&limit=10"
+    while url:
+        body = api.get(url).json()
+        json_rows += body["results"]
+        url = body["next"]
+
+    rows = _csv_rows(api.get(f"/api/v1/pairs/ETHUSD/history/?{query}", HTTP_ACCEPT="text/csv"))
+
+    assert len(rows) == len(json_rows) == 96
+    assert rows == [{k: "" if v is None else str(v) for k, v in r.items()} for r in json_rows]
+
+
+def test_a_csv_export_of_an_empty_range_is_its_header(api):
+    response = api.get("/api/v1/pairs/BTCUSD/history/?start=2018-01-01&end=2018-01-02&format=csv")
+
+    assert b"".join(response.streaming_content).decode() == (
+        "minute,last_price,source,bid,ask,volume,volume_24h\n"
+    )
+
+
+def test_a_csv_export_over_the_documented_maximum_is_refused_not_cut(api):
+    from prices.api.views import HISTORY_CSV_MAX_DAYS
+
+    response = api.get("/api/v1/pairs/BTCUSD/history/?start=2019-01-01&end=2019-12-31&format=csv")
+
+    assert HISTORY_CSV_MAX_DAYS < 364
+    assert response.status_code == 400
+    error = _error(response)
+    assert f"at most {HISTORY_CSV_MAX_DAYS} days" in error["message"]
+
+
+def test_a_csv_export_of_an_unknown_pair_is_a_json_404(api):
+    response = api.get("/api/v1/pairs/DOGEUSD/history/?format=csv")
+
+    assert response.status_code == 404
+    assert _error(response)["code"] == "not_found"
 
 
 def test_pairs_lists_every_imported_pair_with_its_last_close(api):
