@@ -8,9 +8,3 @@ class PricesConfig(AppConfig):
 
     name = "prices"
     verbose_name = "Prices"
-
-    def ready(self) -> None:
-        from prices.cache import invalidate
-        from prices.signals import ticks_stored
-
-        ticks_stored.connect(invalidate, dispatch_uid="prices.cache.invalidate")

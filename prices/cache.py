@@ -1,51 +1,50 @@
-"""Response caching for price reads, valid until the next ingestion.
+"""Response caching for price reads, valid until the next store of prices, in every process.
 
-Cached entries are keyed by a data generation that every `ticks_stored` signal bumps, so a
-cache shared between processes (Redis, when REDIS_URL is set) is invalidated the moment a
-minute is stored. Entries also expire at the next minute boundary + INGEST_GRACE_S, which
-bounds staleness for a per-process cache (local memory) that never sees another process's
-bump.
+Cached entries are keyed by the exchange's data version, a counter in DynamoDB that every
+store of minutes bumps (`prices.services.minutes.minutes_store`). Each cached
+read checks it with one strongly consistent read of that one small item, so a minute stored by
+the cluster is seen by the very next request of every web process, whether the cache is
+shared (Redis, with REDIS_URL) or per process (local memory). Requests never write to
+DynamoDB. Entries also expire at the next minute boundary + INGEST_GRACE_S, which bounds
+memory, not freshness.
 """
 
 from __future__ import annotations
 
 import hashlib
-import logging
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 
-from django.core.cache import cache
+from django.core.cache import BaseCache
+from django.core.cache import cache as default_cache
 
-logger = logging.getLogger(__name__)
+from prices.domain import EXCHANGE_BITFINEX
+from prices.repository import TickRepository, get_tick_repository
 
-GENERATION_KEY = "prices:generation"
 INGEST_GRACE_S = 15
 T = TypeVar("T")
-
-
-def data_generation() -> int:
-    """The current data generation (0 before the first ingestion)."""
-    return int(cache.get(GENERATION_KEY) or 0)
-
-
-def invalidate(**_: Any) -> None:
-    """Start a new data generation: every cached price response becomes stale (signal receiver)."""
-    try:
-        cache.incr(GENERATION_KEY)
-    except ValueError:
-        cache.add(GENERATION_KEY, 1, timeout=None)
-    except Exception:  # a cache outage must never fail ingestion
-        logger.exception("could not invalidate the price cache")
 
 
 def _ttl(now: float) -> int:
     return int(60 - now % 60) + INGEST_GRACE_S
 
 
-def cached(key: str, compute: Callable[[], T]) -> tuple[T, bool]:
-    """`compute()`'s value cached under `key` for the current generation; returns (value, hit)."""
-    full_key = f"prices:{data_generation()}:{hashlib.sha256(key.encode()).hexdigest()}"
+def cached(
+    key: str,
+    compute: Callable[[], T],
+    *,
+    exchange: str = EXCHANGE_BITFINEX,
+    cache: BaseCache | None = None,
+    repo: TickRepository | None = None,
+) -> tuple[T, bool]:
+    """`compute()`'s value cached under `key` for the exchange's current data version; (value, hit).
+
+    Raises RepositoryError when the data version cannot be read (as `compute` would).
+    """
+    cache = cache or default_cache
+    version = (repo or get_tick_repository()).data_version(exchange=exchange)
+    full_key = f"prices:{exchange}:{version}:{hashlib.sha256(key.encode()).hexdigest()}"
     value = cache.get(full_key)
     if value is not None:
         return value, True

@@ -85,7 +85,7 @@ def _chart_html(fig: go.Figure, div_id: str) -> str:
 
 
 def _overview_context(request: HttpRequest) -> dict[str, Any]:
-    # One computation per data generation (see prices.cache), however many tabs refresh.
+    # One computation per data version (see prices.cache), however many tabs refresh.
     overview, _ = cached("dashboards:overview", selectors.overview_get)
     quote = request.GET.get("quote", "").strip().upper()
     query = request.GET.get("q", "").strip()

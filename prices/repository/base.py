@@ -108,6 +108,17 @@ class TickRepository(Protocol):
         """The newest price of every tracked pair of the exchange (the pair registry)."""
         ...
 
+    def data_version_bump(self, *, exchange: str) -> None:
+        """Count one more store of the exchange's prices (one small item, whatever the pair count)."""
+        ...
+
+    def data_version(self, *, exchange: str) -> int:
+        """How many stores `data_version_bump` has counted for the exchange (0 before the first).
+
+        A strongly consistent read of one small item: cheap enough for every cached read.
+        """
+        ...
+
     def add_known_gaps(self, *, exchange: str, minutes: Mapping[str, Iterable[int]]) -> None:
         """Record, per pair, minutes (ms) the exchange has no data for; repeating a minute is harmless."""
         ...

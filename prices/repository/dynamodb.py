@@ -8,13 +8,13 @@ Key design and item shapes are documented in docs/data-model.md. In short:
   minute snapshots (pk "<exchange>#1m#YYYY-MM-DD", sk minute ms, one Number attribute per pair),
   hour rollups (pk "<exchange>#1h#YYYY-MM", sk hour ms, one Map attribute per pair), 23-hour
   blocks (pk "<exchange>#23h#YYYY-MM"), known gaps (pk "<exchange>#gaps#YYYY-MM", sk hour ms,
-  one Number Set per pair) and the latest-price registry (pk "<exchange>#latest", sk 0, one Map
-  attribute per pair).
+  one Number Set per pair), the latest-price registry (pk "<exchange>#latest", sk 0, one Map
+  attribute per pair) and the data version (pk "<exchange>#version", sk 0, one counter).
 
 Prices are DynamoDB Numbers written from Decimal strings (never floats) and read back as
 Decimal. Every botocore error is translated into RepositoryError. Every read is strongly
-consistent: a request right after ingestion (which resets the response cache) must see what
-was just written, or a stale answer would stay cached until the next minute.
+consistent: a request right after ingestion (which bumps the data version that keys the
+response cache) must see what was just written, or a stale answer would be cached for it.
 """
 
 from __future__ import annotations
@@ -670,6 +670,31 @@ class DynamoTickRepository:
             for name, v in item.items()
             if name not in RESERVED
         }
+
+    # --- data version ---------------------------------------------------------------------
+
+    def _version_key(self, exchange: str) -> dict[str, Any]:
+        return {"pk": {"S": f"{exchange}#version"}, "sk": number(0)}
+
+    def data_version_bump(self, *, exchange: str) -> None:
+        """An atomic ADD on one item holding a single counter."""
+        with self._errors("data_version_bump"):
+            self.client.update_item(
+                TableName=self.aggregates_table,
+                Key=self._version_key(exchange),
+                UpdateExpression="ADD #v :one",
+                ExpressionAttributeNames={"#v": "version"},
+                ExpressionAttributeValues={":one": number(1)},
+            )
+
+    def data_version(self, *, exchange: str) -> int:
+        """Strongly consistent GetItem of the counter item (well under 1 KB: 1 read unit)."""
+        with self._errors("data_version"):
+            response = self.client.get_item(
+                TableName=self.aggregates_table, Key=self._version_key(exchange), ConsistentRead=True
+            )
+        item = response.get("Item")
+        return int(item["version"]["N"]) if item else 0
 
     # --- helpers ------------------------------------------------------------------------
 

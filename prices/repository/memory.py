@@ -25,6 +25,7 @@ class InMemoryTickRepository:
         self.blocks: dict[str, dict[int, BlockRollup]] = {}
         self.pending: set[tuple[str, int]] = set()  # snapshots claimed pending, not completed yet
         self.known_gaps: dict[str, dict[str, set[int]]] = {}
+        self.data_versions: dict[str, int] = {}
         self.put_calls = 0
 
     def ensure_tables(self) -> list[str]:
@@ -214,6 +215,16 @@ class InMemoryTickRepository:
                 stored = registry.get(pair)
                 if stored is None or stored.minute_ms <= entry.minute_ms:
                     registry[pair] = LatestPrice(entry.minute_ms, entry.price.normalize())
+
+    def data_version_bump(self, *, exchange: str) -> None:
+        """Count one more store."""
+        with self._lock:
+            self.data_versions[exchange] = self.data_versions.get(exchange, 0) + 1
+
+    def data_version(self, *, exchange: str) -> int:
+        """The count of stores."""
+        with self._lock:
+            return self.data_versions.get(exchange, 0)
 
     def latest_prices(self, *, exchange: str) -> dict[str, LatestPrice]:
         """The registry of newest prices."""

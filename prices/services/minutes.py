@@ -13,7 +13,9 @@ of a pending minute and its restore of orphaned ticks, and `rollups_rebuild` —
 5. the hour rollups of the touched hours (the poll folds its one minute in; others rebuild
    the hours from their snapshots), the 23-hour blocks that depend on them, and the live
    window statistics;
-6. the `ticks_stored` signal.
+6. the data version (`data_version_bump`), which keys every cached answer of every web
+   process (prices/cache.py);
+7. the `ticks_stored` signal.
 
 Whatever step a writer dies at, the aggregates show the minute as missing (no price, a
 pending one, or a rollup counting fewer prices than its snapshots) and gap repair, which
@@ -22,6 +24,7 @@ reads only the aggregates, finds it. See docs/data-model.md.
 
 from __future__ import annotations
 
+import logging
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -30,10 +33,12 @@ from decimal import Decimal
 from enum import StrEnum
 
 from prices.domain import Tick, TickSource, from_ms, hour_floor_ms
-from prices.repository import LatestPrice, TickRepository
+from prices.repository import LatestPrice, RepositoryError, TickRepository
 from prices.rollups import MinuteSnapshot
 from prices.services.aggregates import rollups_refresh
 from prices.signals import ticks_stored
+
+logger = logging.getLogger(__name__)
 
 Progress = Callable[[int], None]
 
@@ -121,6 +126,7 @@ def minutes_store(
     rollups_refresh(
         exchange=exchange, hours_ms=hours, repo=repo, invalidate_blocks=mode is not StoreMode.POLL
     )
+    _data_version_publish(repo, exchange)
     if stored and mode is not StoreMode.STORED:
         ticks_stored.send(
             sender=sender,
@@ -129,6 +135,20 @@ def minutes_store(
             source=stored[0].source,
         )
     return result
+
+
+def _data_version_publish(repo: TickRepository, exchange: str) -> None:
+    """Make every cached price answer stale; an outage here is logged, never raised.
+
+    The minute is stored by now: failing the store for its cache would only lose the
+    `ticks_stored` signal, and cached answers still expire at the next minute.
+    """
+    try:
+        repo.data_version_bump(exchange=exchange)
+    except RepositoryError:
+        logger.exception(
+            "could not publish the data version of %s; cached answers expire within a minute", exchange
+        )
 
 
 def _poll_minute(repo: TickRepository, ticks: Sequence[Tick], result: MinutesStored) -> list[Tick]:

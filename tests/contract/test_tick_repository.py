@@ -926,3 +926,30 @@ def test_ticks_get_a_ttl_of_their_minute_end_plus_the_retention(dynamo_repo):
     assert stored("BTCUSD")["ttl"] == {"N": str(T0_MS // 1000 + 60 + 30 * 86_400)}
     assert "ttl" not in stored("ETHUSD")
     assert with_retention.latest(exchange=EXCHANGE, pair="BTCUSD") == tick("BTCUSD", T0)
+
+
+# --- data version -----------------------------------------------------------------------------
+
+
+def test_the_data_version_counts_every_bump_per_exchange(repo):
+    assert repo.data_version(exchange=EXCHANGE) == 0
+
+    repo.data_version_bump(exchange=EXCHANGE)
+    repo.data_version_bump(exchange=EXCHANGE)
+
+    assert repo.data_version(exchange=EXCHANGE) == 2
+    assert repo.data_version(exchange="other") == 0
+
+
+def test_concurrent_data_version_bumps_are_all_counted(repo):
+    import threading
+
+    threads = [
+        threading.Thread(target=repo.data_version_bump, kwargs={"exchange": EXCHANGE}) for _ in range(8)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert repo.data_version(exchange=EXCHANGE) == 8

@@ -219,19 +219,22 @@ def test_overview_reads_dynamodb_a_bounded_number_of_times_whatever_the_number_o
     client.get("/")
     first_view = list(calls)
     client.get("/overview/live/")
-    assert calls == first_view  # the refresh within the same minute is served from the cache
+    # the refresh before the next store is served from the cache: one read of the data version
+    assert calls[len(first_view) :] == ["GetItem"]
     cache.clear()
+    seen = len(calls)
     client.get("/")
-    second_view = calls[len(first_view) :]
+    second_view = calls[seen:]
 
-    # the pair registry twice (the rows, the ranked names); the 23-hour block (absent the first
+    # the data version; the pair registry twice (the rows, the ranked names); the 23-hour block
+    # (absent the first
     # time: the 23 hour rollups are read, with the last partial hour, which is rolled up to the
     # window's end, and the block is stored); the minutes of the first partial hour; the hour
     # rollups again for
     # the sparklines
-    assert sorted(first_view) == ["GetItem", "GetItem", "GetItem", "PutItem", "Query", "Query", "Query"]
+    assert sorted(first_view) == ["GetItem"] * 4 + ["PutItem", "Query", "Query", "Query"]
     # then the block is read instead of its 23 hours; only the last partial hour is queried
-    assert sorted(second_view) == ["GetItem", "GetItem", "GetItem", "Query", "Query", "Query"]
+    assert sorted(second_view) == ["GetItem"] * 4 + ["Query", "Query", "Query"]
 
 
 # --- pair page ---------------------------------------------------------------------------

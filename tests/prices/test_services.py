@@ -10,7 +10,6 @@ from decimal import Decimal
 
 import pytest
 
-from prices.cache import data_generation
 from prices.domain import TickSource, to_ms
 from prices.repository.memory import InMemoryTickRepository
 from prices.services import candles_backfill, rollups_rebuild, ticks_ingest
@@ -126,14 +125,13 @@ def test_storing_sends_ticks_stored_and_invalidates_cached_responses():
         received.append(kwargs)
 
     ticks_stored.connect(receiver)
-    generation = data_generation()
     try:
         ticks_ingest(source=FakeTickerSource([_batch(BTCUSD="1")]), repo=repo, now=lambda: POLL)
     finally:
         ticks_stored.disconnect(receiver)
 
     assert received[0]["exchange"] == "bitfinex" and received[0]["minutes"] == [MINUTE]
-    assert data_generation() == generation + 1
+    assert repo.data_version(exchange="bitfinex") == 1
 
 
 def _candle(minute: datetime, close: str) -> Candle:
