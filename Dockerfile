@@ -1,6 +1,7 @@
 # Images for docker-compose.yml (see README, "Production deployment"):
 #   app       Django: gunicorn (default command), qcluster and the management commands
-#   dynalite  the local DynamoDB stand-in, at the version pinned in package-lock.json
+#   dynalite  the local DynamoDB stand-in, at the version pinned in package-lock.json (its npm
+#             install also provides plotly.js's partial bundle to the app image)
 
 FROM node:20-bookworm-slim AS dynalite
 WORKDIR /opt/dynalite
@@ -21,6 +22,8 @@ WORKDIR /app
 COPY requirements.txt ./
 RUN pip install -r requirements.txt
 COPY . .
+# plotly.js's partial bundle (pinned in package-lock.json) comes from npm, like dynalite.
+COPY --from=dynalite /opt/dynalite/node_modules/plotly.js-finance-dist-min node_modules/plotly.js-finance-dist-min
 # Static files are part of the image (whitenoise serves them); collecting them needs no secret.
 RUN DJANGO_DEBUG=true DJANGO_SECRET_KEY=collectstatic-only python manage.py collectstatic --noinput -v 0 \
     && useradd --system --uid 10001 --no-create-home --home-dir /app cryptotracker

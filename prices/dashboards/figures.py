@@ -8,7 +8,7 @@ downsampling method, gap threshold) so the page and its tests can read it back.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -92,8 +92,41 @@ def _value_axis(title: str, **extra: Any) -> dict[str, Any]:
         "zerolinecolor": GRID,
         "tickfont": {"color": MUTED},
         "automargin": True,
+        # Plain decimals with thousands separators: never SI prefixes ("24.8μ") or exponents.
+        "exponentformat": "none",
+        "separatethousands": True,
         **extra,
     }
+
+
+MAX_PLACES = 12
+
+
+def price_places(prices: Iterable[Decimal]) -> int:
+    """The most decimal places any of `prices` was stored with (0 to MAX_PLACES).
+
+    Bitfinex quotes five significant digits, so 7240.1 has 1 place and 0.000024812 has 9:
+    the precision a pair's prices, changes and hover labels are shown with.
+    """
+    places = 0
+    for value in prices:
+        exponent = value.normalize().as_tuple().exponent
+        if isinstance(exponent, int):
+            places = max(places, -exponent)
+    return min(places, MAX_PLACES)
+
+
+def _price_axis(pair: Pair, values: Sequence[float], places: int, **extra: Any) -> dict[str, Any]:
+    """The price axis: plain decimals, hover labels at the prices' own precision.
+
+    A window whose prices are all equal (often a single minute) gets a range of ±0.5 % around
+    the price; plotly.js would draw −1…1 for it, which for 0.000025 is the whole axis.
+    """
+    axis = _value_axis(f"Price ({pair.quote})", hoverformat=f",.{places}f", **extra)
+    if values and min(values) == max(values):
+        pad = abs(values[0]) * 0.005 or 1.0
+        axis.update(range=[values[0] - pad, values[0] + pad], autorange=False)
+    return axis
 
 
 def _slider(start: datetime, end: datetime) -> dict[str, Any]:
@@ -245,15 +278,18 @@ def pair_line_figure(
     }
     span_minutes = max(1, (to_ms(end) - to_ms(start)) // MINUTE_MS)
     has_volume = any(t.volume is not None for t in ticks)
+    places = price_places(t.last_price for t in ticks)
+    meta["price_places"] = places
     price = _line_trace(
         series,
         name=pair.name,
         color=LINE,
-        hovertemplate=f"%{{y:,.8~g}} {pair.quote}<extra></extra>",
+        hovertemplate=f"%{{y:,.{places}f}} {pair.quote}<extra></extra>",
     )
     fig = go.Figure(price)
     layout = _base_layout(start=start, end=end, meta=meta, note=note)
-    _price_axes(layout, start=start, end=end, pair=pair, volume=has_volume)
+    values = [y for y in series.ys if y is not None]
+    _price_axes(layout, start=start, end=end, pair=pair, volume=has_volume, values=values, places=places)
     if has_volume:
         width = bucket_minutes(span_minutes=span_minutes, max_buckets=max_points)
         bars = [c for c in ohlc_aggregate(ticks, minutes=width) if c.volume is not None]
@@ -266,7 +302,16 @@ def pair_line_figure(
     return fig
 
 
-def _price_axes(layout: dict[str, Any], *, start: datetime, end: datetime, pair: Pair, volume: bool) -> None:
+def _price_axes(
+    layout: dict[str, Any],
+    *,
+    start: datetime,
+    end: datetime,
+    pair: Pair,
+    volume: bool,
+    values: Sequence[float],
+    places: int,
+) -> None:
     """One time axis with the range slider; price above, volume (when stored) in a band below.
 
     Both y axes share the x axis (rather than two subplots) so that the range slider under
@@ -274,7 +319,7 @@ def _price_axes(layout: dict[str, Any], *, start: datetime, end: datetime, pair:
     """
     # With volume, the time axis hangs under the volume band, right above the slider.
     layout["xaxis"] = _time_axis(start, end, rangeslider=_slider(start, end), anchor="y2" if volume else "y")
-    layout["yaxis"] = _value_axis(f"Price ({pair.quote})", domain=[0.3, 1] if volume else [0, 1])
+    layout["yaxis"] = _price_axis(pair, values, places, domain=[0.3, 1] if volume else [0, 1])
     if volume:
         layout["yaxis2"] = _value_axis(
             f"Volume ({pair.base})", domain=[0, 0.22], rangemode="tozero", nticks=3
@@ -355,7 +400,12 @@ def pair_candles_figure(
     with_volume = [c for c in candles if c.volume is not None]
     fig = go.Figure(trace)
     layout = _base_layout(start=start, end=end, meta=meta, note=note)
-    _price_axes(layout, start=start, end=end, pair=pair, volume=bool(with_volume))
+    places = price_places(price for c in candles for price in (c.open, c.high, c.low, c.close))
+    meta["price_places"] = places
+    values = [float(price) for c in candles for price in (c.high, c.low)]
+    _price_axes(
+        layout, start=start, end=end, pair=pair, volume=bool(with_volume), values=values, places=places
+    )
     if with_volume:
         fig.add_trace(_volume_trace(with_volume, width, pair))
     if not candles:

@@ -35,7 +35,8 @@ CHART_CONFIG = {
     "responsive": True,
     "displaylogo": False,
     "scrollZoom": False,
-    "modeBarButtonsToRemove": ["lasso2d", "select2d", "autoScale2d"],
+    # Autoscale stays: it returns to the whole window after a zoom (the page rescales y).
+    "modeBarButtonsToRemove": ["lasso2d", "select2d"],
 }
 
 

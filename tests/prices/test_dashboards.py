@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -13,9 +14,11 @@ from django.contrib.staticfiles import finders
 from django.core.cache import cache
 from django.core.management import call_command
 from django.test import Client, override_settings
+from plotly.offline import get_plotlyjs_version
 
 from prices import selectors
-from prices.dashboards.staticfiles import plotly_js_path
+from prices.dashboards.auditing import dashboard_static_settings
+from prices.dashboards.staticfiles import PlotlyJsFinder, plotly_bundle, plotly_js_path
 from prices.domain import EXCHANGE_BITFINEX, MINUTE, Tick, TickSource, minute_floor
 from prices.services import history_store
 from prices.templatetags import dashboards as dashboard_tags
@@ -465,26 +468,62 @@ def test_pages_are_503_when_the_price_store_is_down(settings, client):
     assert data.status_code == 503 and data.json()["error"].startswith("The price store is unavailable")
 
 
-def test_plotly_js_is_found_in_the_installed_plotly_package():
+def test_plotly_js_is_the_finance_bundle_of_the_plotly_js_version_plotly_py_writes_for():
     path = finders.find(plotly_js_path())
 
+    assert path is not None and path.endswith("plotly.js-finance-dist-min/plotly-finance.min.js")
+    assert plotly_js_path() == f"vendor/plotly/plotly-finance-{get_plotlyjs_version()}.min.js"
+    assert Path(path).stat().st_size < 1_500_000  # the full bundle is 4.9 MB
+
+
+def test_plotly_js_falls_back_to_plotly_py_bundle_with_a_warning_when_node_modules_lacks_it(tmp_path):
+    plotly_bundle.cache_clear()
+    try:
+        with override_settings(BASE_DIR=tmp_path):
+            finder = PlotlyJsFinder()
+            path = finder.find(plotly_js_path())
+            messages = finder.check()
+    finally:
+        plotly_bundle.cache_clear()
+
     assert path is not None and path.endswith("plotly/package_data/plotly.min.js")
+    assert [m.id for m in messages] == ["dashboards.W001"]
 
 
-def test_collectstatic_copies_plotly_js_for_whitenoise(tmp_path):
-    with override_settings(
-        STATIC_ROOT=tmp_path,
-        STORAGES={
-            "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-            "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
-        },
-    ):
+def _collect(static_root: Path) -> None:
+    with override_settings(**dashboard_static_settings(str(static_root))):
         call_command("collectstatic", interactive=False, verbosity=0)
 
-    copied = tmp_path / plotly_js_path()
-    assert copied.stat().st_size == Path(finders.find(plotly_js_path())).stat().st_size
-    assert (tmp_path / (plotly_js_path() + ".gz")).exists()
-    assert (tmp_path / "dashboards" / "dashboards.js").exists()
+
+def test_collectstatic_writes_hashed_compressed_copies_of_plotly_js(tmp_path):
+    _collect(tmp_path)
+
+    manifest = json.loads((tmp_path / "staticfiles.json").read_text())["paths"]
+    hashed = tmp_path / manifest[plotly_js_path()]
+    assert hashed.name != Path(plotly_js_path()).name
+    assert hashed.stat().st_size == Path(finders.find(plotly_js_path())).stat().st_size
+    assert Path(f"{hashed}.gz").stat().st_size < hashed.stat().st_size / 2.5
+    assert (tmp_path / manifest["dashboards/dashboards.js"]).exists()
+
+
+def test_whitenoise_serves_hashed_static_files_compressed_and_cached_for_a_year(tmp_path):
+    _collect(tmp_path)
+    manifest = json.loads((tmp_path / "staticfiles.json").read_text())["paths"]
+    with override_settings(
+        **dashboard_static_settings(str(tmp_path)), WHITENOISE_AUTOREFRESH=False, WHITENOISE_USE_FINDERS=False
+    ):
+        response = Client().get(f"/static/{manifest[plotly_js_path()]}", HTTP_ACCEPT_ENCODING="gzip")
+
+    assert response.status_code == 200
+    assert response["Content-Encoding"] == "gzip"
+    assert response["Cache-Control"] == "max-age=315360000, public, immutable"
+
+
+def test_pages_are_sent_compressed_to_browsers_that_accept_it(market, client):
+    response = client.get("/pairs/BTCUSD/", HTTP_ACCEPT_ENCODING="gzip")
+
+    assert response.status_code == 200
+    assert response["Content-Encoding"] == "gzip"
 
 
 def test_whitenoise_serves_plotly_js_under_runserver():

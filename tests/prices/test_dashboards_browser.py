@@ -1,9 +1,11 @@
 """The dashboards in a real browser: Debian's chromium driven by Playwright, on real history.
 
-The live server reads the real 2019-12-30/31 candles of 7 pairs, imported with `import_prices`
-into dynalite (a DynamoDB-protocol server on 127.0.0.1). Every test also checks that the page
-logged no console error and that no request left 127.0.0.1. Screenshots of the three pages
-are written to docs/screenshots/ (the README shows them).
+The server reads the real 2019-12-30/31 candles of 7 pairs, imported with `import_prices` into
+dynalite (a DynamoDB-protocol server on 127.0.0.1), plus four real polls of a pair priced
+around 0.00002 BTC. It serves static files as production does (collected, hashed,
+compressed: `production_like_server`), so the page weights measured here are the real ones.
+Every test also checks that the page logged no console error and that no request left
+127.0.0.1. Screenshots are written to docs/screenshots/ (the README shows them).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import contextlib
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -21,10 +24,12 @@ from django.core.management import call_command
 from django.test import override_settings
 
 from prices import selectors
-from prices.domain import MINUTE
+from prices.dashboards.auditing import production_like_server
+from prices.domain import EXCHANGE_BITFINEX, MINUTE, Tick, TickSource
 from prices.repository import _repository, get_tick_repository
 from prices.repository.base import RepositoryError
 from prices.repository.dynamodb import DynamoTickRepository
+from prices.services import history_store
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
@@ -45,7 +50,12 @@ CHROMIUM_ARGS = [
 ]
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
 PAIRS = ["BTCUSD", "EOSUSD", "ETHUSD", "IOTUSD", "LTCUSD", "NEOUSD", "XRPUSD"]
+# ADABTC's four real polls of 2021-03-19 18:24–18:27 (tests/fixtures/history/4min_...json),
+# stored as the last four minutes of 2019-12-31 so that they sit beside the candles.
+TINY = "ADABTC"
+TINY_PRICES = ["0.00002266", "0.00002266", "0.00002266", "0.00002259"]
 DESKTOP = {"width": 1280, "height": 860}
+PHONE = {"width": 390, "height": 844}
 
 
 @pytest.fixture(scope="module")
@@ -64,12 +74,33 @@ def history_repo(dynalite_server, django_db_setup, django_db_blocker) -> Iterato
         # Storing ticks tells the alerts app, which looks at its rules in the database.
         with django_db_blocker.unblock():
             call_command("import_prices", str(HISTORY), verbosity=0)
+            first = selectors.window_end_default(repo=repo) - len(TINY_PRICES) * MINUTE
+            history_store(
+                ticks=[
+                    Tick(
+                        exchange=EXCHANGE_BITFINEX,
+                        pair=TINY,
+                        minute=first + i * MINUTE,
+                        last_price=Decimal(price),
+                        source=TickSource.TICKER,
+                    )
+                    for i, price in enumerate(TINY_PRICES)
+                ],
+                repo=repo,
+            )
         cache.clear()
         yield repo
         with contextlib.suppress(RepositoryError):
             repo.delete_tables()
     _repository.cache_clear()
     cache.clear()
+
+
+@pytest.fixture(scope="module")
+def site(history_repo, django_db_blocker) -> Iterator[str]:
+    """The URL of a production-like server (collected, compressed static files) on the history."""
+    with django_db_blocker.unblock(), production_like_server() as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -114,10 +145,15 @@ class Session:
         )
 
 
-def _open(browser, live_server, **context_options) -> tuple[object, Session]:
-    context = browser.new_context(viewport=DESKTOP, **context_options)
+def _open(browser, site: str, *, intercept: bool = True, **context_options) -> tuple[object, Session]:
+    """A fresh context and page; with `intercept`, requests beyond 127.0.0.1 are aborted.
+
+    Interception turns off the browser's HTTP cache (Playwright), so a test of caching opens
+    its page with `intercept=False`; its requests are still recorded and checked.
+    """
+    context = browser.new_context(**{"viewport": DESKTOP, **context_options})
     page = context.new_page()
-    session = Session(page=page, base=live_server.url)
+    session = Session(page=page, base=site)
 
     def route(route):
         url = route.request.url
@@ -128,7 +164,10 @@ def _open(browser, live_server, **context_options) -> tuple[object, Session]:
             session.blocked.append(url)
             route.abort()
 
-    context.route("**/*", route)
+    if intercept:
+        context.route("**/*", route)
+    else:
+        page.on("request", lambda request: session.requests.append(request.url))
     page.on(
         "console", lambda message: message.type == "error" and session.console_errors.append(message.text)
     )
@@ -145,8 +184,8 @@ def _open(browser, live_server, **context_options) -> tuple[object, Session]:
 
 
 @pytest.fixture
-def session(browser, live_server, history_repo) -> Iterator[Session]:
-    context, session = _open(browser, live_server)
+def session(browser, site) -> Iterator[Session]:
+    context, session = _open(browser, site)
     yield session
     context.close()
 
@@ -197,7 +236,7 @@ def test_overview_lists_all_seven_pairs_in_rank_order(session, history_repo):
 
     shown = session.page.locator("tbody tr[data-pair]").evaluate_all("rows => rows.map(r => r.dataset.pair)")
     assert shown == [entry.pair.name for entry in ranking]
-    assert sorted(shown) == PAIRS
+    assert sorted(shown) == sorted([*PAIRS, TINY])
     assert session.page.locator('[data-stale="true"]').is_visible()  # the history ends on 2019-12-31
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     session.page.screenshot(path=str(SCREENSHOTS / "overview.png"), full_page=True)
@@ -212,7 +251,7 @@ def test_overview_filters_as_you_type_and_a_row_click_opens_the_pair(session):
         "rows => rows.map(r => r.dataset.pair)"
     )
     assert visible == ["ETHUSD"]
-    assert session.page.text_content("#filter-status") == "1 of 7 pairs shown"
+    assert session.page.text_content("#filter-status") == "1 of 8 pairs shown"
     assert session.page.url.endswith("/?q=eth")
     session.page.click('tr[data-pair="ETHUSD"] td.change')
     session.page.wait_for_url("**/pairs/ETHUSD/")
@@ -230,15 +269,15 @@ def test_overview_refreshes_every_minute_without_reloading(session):
     session.page.wait_for_selector('#overview-live[data-refreshes="1"]')
 
     assert session.page.evaluate("window.__sameDocument") is True
-    assert session.page.locator("tbody tr[data-pair]").count() == 7
+    assert session.page.locator("tbody tr[data-pair]").count() == 8
     session.assert_clean()
 
 
-def test_overview_table_works_without_javascript(browser, live_server, history_repo):
-    context, session = _open(browser, live_server, java_script_enabled=False)
+def test_overview_table_works_without_javascript(browser, site):
+    context, session = _open(browser, site, java_script_enabled=False)
     try:
         session.goto("/")
-        assert session.page.locator("tbody tr[data-pair]:visible").count() == 7
+        assert session.page.locator("tbody tr[data-pair]:visible").count() == 8
 
         session.page.fill("#filter-q", "usd")
         session.page.select_option("#filter-quote", "USD")
@@ -253,10 +292,9 @@ def test_overview_table_works_without_javascript(browser, live_server, history_r
         context.close()
 
 
-def test_overview_fits_a_phone_screen(browser, live_server, history_repo):
-    context, session = _open(browser, live_server)
+def test_overview_fits_a_phone_screen(browser, site):
+    context, session = _open(browser, site, viewport=PHONE)
     try:
-        session.page.set_viewport_size({"width": 390, "height": 844})
         session.goto("/")
 
         page_width = session.page.evaluate("document.documentElement.scrollWidth")
@@ -364,3 +402,73 @@ def test_compare_draws_one_trace_per_pair(session):
     assert hour["count"] == 7
     assert len(hour["x"]) < len(day["x"])
     session.assert_clean()
+
+
+# --- axes, zoom, page weight --------------------------------------------------------------
+
+
+def y_tick_labels(session: Session, chart_id: str = "price-chart") -> list[str]:
+    return session.page.evaluate(
+        "id => Array.from(document.querySelectorAll(`#${id} .yaxislayer-above .ytick text`),"
+        " t => t.textContent)",
+        chart_id,
+    )
+
+
+def test_tiny_prices_read_as_plain_decimals_on_the_axis_and_in_the_hover(session):
+    session.goto(f"/pairs/{TINY}/?range=1h")
+    wait_for_chart(session)
+
+    labels = y_tick_labels(session)
+    assert labels and all("μ" not in label and "e" not in label for label in labels)
+    assert any(label.startswith("0.0000226") for label in labels)
+    assert session.page.evaluate("document.getElementById('price-chart')._fullLayout.yaxis.hoverformat") == (
+        ",.8f"
+    )
+    session.assert_clean()
+
+
+def test_a_zoom_fits_the_price_axis_to_the_visible_prices_and_autoscale_restores_it(session):
+    session.goto("/pairs/BTCUSD/")
+    wait_for_chart(session)
+    span = (
+        "() => { const r = document.getElementById('price-chart')._fullLayout.yaxis.range; "
+        "return r[1] - r[0]; }"
+    )
+    whole = session.page.evaluate(span)
+
+    session.page.evaluate(
+        "Plotly.relayout('price-chart', {'xaxis.range': ['2019-12-31 06:00:00', '2019-12-31 06:30:00']})"
+    )
+    session.page.wait_for_function(f"({span})() < {whole} / 2")
+
+    session.page.locator('#price-chart .modebar-btn[data-title="Autoscale"]').click()
+    session.page.wait_for_function(f"({span})() >= {whole} * 0.9")
+    session.assert_clean()
+
+
+def transferred_bytes(session: Session, path: str) -> int:
+    """Bytes received over the network (headers and compressed bodies) while loading `path`."""
+    cdp = session.page.context.new_cdp_session(session.page)
+    received: list[int] = []
+    cdp.on("Network.loadingFinished", lambda event: received.append(int(event["encodedDataLength"])))
+    cdp.send("Network.enable")
+    session.goto(path)
+    wait_for_chart(session)
+    session.page.wait_for_load_state("networkidle")
+    cdp.detach()
+    return sum(received)
+
+
+def test_the_pair_page_weighs_under_1_5_mb_first_and_under_100_kb_again(browser, site):
+    context, session = _open(browser, site, intercept=False)
+    try:
+        first = transferred_bytes(session, "/pairs/BTCUSD/")
+        again = transferred_bytes(session, "/pairs/BTCUSD/")
+
+        print(f"pair page: first visit {first:,} bytes, repeat visit {again:,} bytes")
+        assert first <= 1_500_000
+        assert again <= 100_000
+        session.assert_clean()
+    finally:
+        context.close()

@@ -10,6 +10,7 @@ from prices.dashboards.figures import (
     pair_candles_figure,
     pair_line_figure,
     percent_change,
+    price_places,
     sparkline,
 )
 from prices.domain import EXCHANGE_BITFINEX, Pair, Tick, TickSource
@@ -47,6 +48,35 @@ def test_line_figure_draws_one_price_trace_broken_at_missing_minutes():
     assert fig.layout.xaxis.range == ("2019-12-31T00:00:00Z", "2019-12-31T01:00:00Z")
     assert fig.layout.xaxis.rangeslider.visible is True
     assert fig.layout.yaxis.title.text == "Price (USD)"
+
+
+def test_price_places_is_the_most_decimals_any_price_was_stored_with():
+    assert price_places([Decimal("7240.1"), Decimal("7240.0486"), Decimal("7300")]) == 4
+    assert price_places([Decimal("0.00002266"), Decimal("0.0000225")]) == 8
+    assert price_places([Decimal("7.2E+3"), Decimal("7200.00")]) == 0
+    assert price_places([]) == 0
+
+
+def test_tiny_prices_get_a_plain_decimal_axis_and_hover_at_their_own_precision():
+    ADABTC = Pair.parse("ADABTC")
+    ticks = [tick(0, "0.00002266"), tick(1, "0.00002259")]
+
+    fig = pair_line_figure(pair=ADABTC, ticks=ticks, start=START, end=START + timedelta(hours=1))
+
+    assert fig.layout.yaxis.exponentformat == "none"
+    assert fig.layout.yaxis.hoverformat == ",.8f"
+    assert fig.data[0].hovertemplate == "%{y:,.8f} BTC<extra></extra>"
+    assert fig.layout.yaxis.title.text == "Price (BTC)"
+
+
+def test_a_single_price_gets_a_narrow_axis_around_it_not_minus_one_to_one():
+    fig = pair_line_figure(
+        pair=BTCUSD, ticks=[tick(0, "0.000025")], start=START, end=START + timedelta(hours=1)
+    )
+
+    low, high = fig.layout.yaxis.range
+    assert low < 0.000025 < high and high - low < 0.000001
+    assert fig.layout.yaxis.autorange is False
 
 
 def test_a_lone_minute_between_gaps_gets_a_dot_and_only_it():

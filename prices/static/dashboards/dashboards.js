@@ -131,6 +131,53 @@
     return typeof value === "number" ? new Date(value).toISOString() : String(value);
   }
 
+  // plotly.js date values: ms, "2019-12-31T06:00:00Z" (ours) or "2019-12-31 06:12:33.5" (UTC).
+  function toMs(value) {
+    if (typeof value === "number") return value;
+    var text = String(value).replace(" ", "T");
+    if (!/(Z|[+-]\d\d:?\d\d)$/.test(text)) text += "Z";
+    return Date.parse(text);
+  }
+
+  // The y range of what is visible between x0 and x1 on the price axis (y), or null.
+  function visibleYRange(graph, x0, x1) {
+    var lo = Infinity;
+    var hi = -Infinity;
+    graph.data.forEach(function (trace) {
+      if (trace.visible === false || trace.visible === "legendonly") return;
+      if (trace.yaxis && trace.yaxis !== "y") return;
+      var highs = trace.type === "candlestick" ? trace.high : trace.y;
+      var lows = trace.type === "candlestick" ? trace.low : trace.y;
+      if (!trace.x || !highs) return;
+      for (var i = 0; i < trace.x.length; i += 1) {
+        if (trace.x[i] === null || highs[i] === null || highs[i] === undefined) continue;
+        var x = toMs(trace.x[i]);
+        if (x < x0 || x > x1) continue;
+        if (lows[i] < lo) lo = lows[i];
+        if (highs[i] > hi) hi = highs[i];
+      }
+    });
+    return lo <= hi ? [lo, hi] : null;
+  }
+
+  // After a zoom or a slider drag, fit the price axis to the visible prices (plotly.js keeps
+  // the whole window's y range, so a small move looks flat); Autoscale returns to the window.
+  function rescaleY(graph, event) {
+    var axis = graph.layout.yaxis || {};
+    if (event["xaxis.autorange"]) {
+      return axis.autorange ? null : window.Plotly.relayout(graph, { "yaxis.autorange": true });
+    }
+    if (event["xaxis.range"] === undefined && event["xaxis.range[0]"] === undefined) return null;
+    var range = graph.layout.xaxis.range;
+    var found = visibleYRange(graph, toMs(range[0]), toMs(range[1]));
+    if (!found) return null;
+    var log = axis.type === "log";
+    var lo = log ? Math.log10(found[0]) : found[0];
+    var hi = log ? Math.log10(found[1]) : found[1];
+    var pad = hi > lo ? (hi - lo) * 0.06 : Math.abs(hi) * 0.005 || 1;
+    return window.Plotly.relayout(graph, { "yaxis.range": [lo - pad, hi + pad] });
+  }
+
   function initChart(page, options) {
     var graph = document.getElementById(page.dataset.chartId);
     if (!graph || !window.Plotly || typeof graph.on !== "function") return;
@@ -189,17 +236,17 @@
       });
     });
 
-    if (options.onVisibleRange) {
-      var timer = null;
-      graph.on("plotly_relayout", function (event) {
-        if (redrawing || !Object.keys(event).some(function (key) { return key.indexOf("xaxis") === 0; })) return;
-        clearTimeout(timer);
-        timer = setTimeout(function () {
-          var range = graph.layout.xaxis && graph.layout.xaxis.range;
-          if (range) options.onVisibleRange(state, axisValue(range[0]), axisValue(range[1]));
-        }, 300);
-      });
-    }
+    var timer = null;
+    graph.on("plotly_relayout", function (event) {
+      if (redrawing || !Object.keys(event).some(function (key) { return key.indexOf("xaxis") === 0; })) return;
+      rescaleY(graph, event);
+      if (!options.onVisibleRange) return;
+      clearTimeout(timer);
+      timer = setTimeout(function () {
+        var range = graph.layout.xaxis && graph.layout.xaxis.range;
+        if (range) options.onVisibleRange(state, axisValue(range[0]), axisValue(range[1]));
+      }, 300);
+    });
 
     markCurrent();
     page.dataset.state = "ready";

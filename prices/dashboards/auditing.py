@@ -1,0 +1,84 @@
+"""A production-like web server on 127.0.0.1 for audits of the dashboards (page weight, Lighthouse).
+
+`runserver` and Django's test live server serve static files uncompressed from the finders;
+production serves what `collectstatic` wrote: hashed names, gzip and brotli copies, a year's
+`Cache-Control: immutable` (WhiteNoise). This server does the latter in-process, with DEBUG
+off, so the browser tests and `manage.py lighthouse_report` measure what users get.
+
+Only the dashboards' own static files are collected (their stylesheet, script, icon and
+plotly.js): compressing the admin's and the API docs' 40 MB as well would take a minute, and
+those pages are not audited (they answer 500 on this server).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from django.conf import settings
+from django.contrib.staticfiles.storage import staticfiles_storage
+from django.core.management import call_command
+from django.test import override_settings
+from django.test.testcases import LiveServerThread
+from django.utils.functional import empty
+
+STATIC_STORAGE = "whitenoise.storage.CompressedManifestStaticFilesStorage"
+DASHBOARD_FINDERS = [
+    "django.contrib.staticfiles.finders.FileSystemFinder",
+    "prices.dashboards.staticfiles.PlotlyJsFinder",
+]
+
+
+def dashboard_static_settings(static_root: str) -> dict:
+    """Settings that make collectstatic write the dashboards' static files as production does."""
+    return {
+        "STATIC_ROOT": static_root,
+        "STATICFILES_DIRS": [settings.BASE_DIR / "prices" / "static"],
+        "STATICFILES_FINDERS": DASHBOARD_FINDERS,
+        "STORAGES": {
+            "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+            "staticfiles": {"BACKEND": STATIC_STORAGE},
+        },
+    }
+
+
+class ServerStartError(RuntimeError):
+    """The audit server could not listen (e.g. the port is taken)."""
+
+
+def _plain(app):
+    # No static files handler in front: WhiteNoise, in the middleware, serves them as in production.
+    return app
+
+
+@contextmanager
+def production_like_server(*, port: int = 0) -> Iterator[str]:
+    """Collect static files into a temporary STATIC_ROOT and serve the site at the yielded URL.
+
+    `port` 0 picks a free one. Raises ServerStartError when the server cannot start.
+    Settings are overridden for the whole process while the server runs.
+    """
+    with tempfile.TemporaryDirectory(prefix="cryptotracker-static-") as static_root:
+        overrides = override_settings(
+            DEBUG=False,
+            **dashboard_static_settings(static_root),
+            WHITENOISE_AUTOREFRESH=False,
+            WHITENOISE_USE_FINDERS=False,
+            SECURE_SSL_REDIRECT=False,
+            ALLOWED_HOSTS=["127.0.0.1", "localhost"],
+        )
+        with overrides:
+            call_command("collectstatic", interactive=False, verbosity=0)
+            staticfiles_storage._wrapped = empty  # read the manifest collectstatic just wrote
+            thread = LiveServerThread("127.0.0.1", _plain, port=port)
+            thread.daemon = True
+            thread.start()
+            thread.is_ready.wait()
+            if thread.error:
+                raise ServerStartError(f"cannot serve on 127.0.0.1:{port}: {thread.error}")
+            try:
+                yield f"http://127.0.0.1:{thread.port}"
+            finally:
+                thread.terminate()
+                staticfiles_storage._wrapped = empty
