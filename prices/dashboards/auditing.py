@@ -5,9 +5,9 @@ production serves what `collectstatic` wrote: hashed names, gzip and brotli copi
 `Cache-Control: immutable` (WhiteNoise). This server does the latter in-process, with DEBUG
 off, so the browser tests and `manage.py lighthouse_report` measure what users get.
 
-Only the dashboards' own static files are collected (their stylesheet, script, icon and
-plotly.js): compressing the admin's and the API docs' 40 MB as well would take a minute, and
-those pages are not audited (they answer 500 on this server).
+Only the project's own static files are collected (those of its apps, e.g. the dashboards'
+stylesheet, script and icon, and plotly.js): compressing the admin's and the API docs' 40 MB
+as well would take a minute, and those pages are not audited (they answer 500 here).
 """
 
 from __future__ import annotations
@@ -15,7 +15,9 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
+from django.apps import apps
 from django.conf import settings
 from django.contrib.staticfiles.storage import staticfiles_storage
 from django.core.management import call_command
@@ -30,11 +32,18 @@ DASHBOARD_FINDERS = [
 ]
 
 
+def _own_static_dirs() -> list[str]:
+    """The static/ directories of the project's own apps (not Django's or third parties')."""
+    base = Path(settings.BASE_DIR).resolve()
+    dirs = [Path(app.path).resolve() / "static" for app in apps.get_app_configs()]
+    return [str(d) for d in dirs if d.is_dir() and d.is_relative_to(base) and ".venv" not in d.parts]
+
+
 def dashboard_static_settings(static_root: str) -> dict:
-    """Settings that make collectstatic write the dashboards' static files as production does."""
+    """Settings that make collectstatic write the project's static files as production does."""
     return {
         "STATIC_ROOT": static_root,
-        "STATICFILES_DIRS": [settings.BASE_DIR / "prices" / "static"],
+        "STATICFILES_DIRS": _own_static_dirs(),
         "STATICFILES_FINDERS": DASHBOARD_FINDERS,
         "STORAGES": {
             "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
