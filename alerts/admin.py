@@ -112,6 +112,8 @@ class AlertRuleAdmin(admin.ModelAdmin):
         "last_notified",
         "created",
         "updated",
+        "held_minutes",
+        "anchor_price",
     )
     fieldsets = (
         (None, {"fields": ("owner", "name", "exchange", "pair", "enabled", "expires_at", "muted_until")}),
@@ -119,7 +121,7 @@ class AlertRuleAdmin(admin.ModelAdmin):
             "Condition",
             {"fields": ("condition", *FIELDS)},
         ),
-        ("Notifications", {"fields": ("trigger_mode", "cooldown_minutes", "channels")}),
+        ("Notifications", {"fields": ("trigger_mode", "cooldown_minutes", "confirm_minutes", "channels")}),
         ("State", {"fields": readonly_fields}),
     )
     actions = ("enable_rules", "disable_rules", "send_test_notification")

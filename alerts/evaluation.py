@@ -6,9 +6,8 @@ import logging
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, make_dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
@@ -17,6 +16,7 @@ from django.db.models import Q
 from alerts.models import AlertEvent, AlertRule, Delivery, NotificationChannel
 from alerts.rules import (
     FIELDS,
+    Aggregate,
     Check,
     Condition,
     Direction,
@@ -49,6 +49,7 @@ def rule_spec(rule: AlertRule | _RuleRow) -> RuleSpec:
     """The pure RuleSpec of a rule (model instance or row); raises ValueError for unknown choices."""
     values = {name: getattr(rule, name) for name in FIELDS}
     values["direction"] = Direction(values["direction"])
+    values["ladder"] = bool(values["ladder"])
     return RuleSpec(condition=Condition(rule.condition), **values)
 
 
@@ -60,6 +61,8 @@ def rule_memory(rule: AlertRule | _RuleRow) -> RuleMemory:
         last_notified_minute=rule.last_notified_minute,
         enabled=rule.enabled,
         state_changed_at=rule.state_changed_at,
+        held_minutes=rule.held_minutes,
+        anchor_price=rule.anchor_price,
     )
 
 
@@ -99,6 +102,30 @@ class _Inputs:
     repo: TickRepository | None
     pairs_by_window: dict[int, list[str]]
     stats: dict[tuple[int, datetime], dict[str, WindowStats]] = field(default_factory=dict)
+    rankings: dict[tuple[str, int, datetime], dict[str, int]] = field(default_factory=dict)
+
+    def ranks(self, metric: str, window: int, minute: datetime) -> dict[str, int]:
+        """Rank per pair of the exchange's ranking by `metric` over the `window` minutes ending
+        with `minute` (one prices.selectors.pairs_rank call per metric, window and minute)."""
+        key = (metric, window, minute)
+        if key not in self.rankings:
+            entries = selectors.pairs_rank(
+                window_minutes=window,
+                end=minute + MINUTE,
+                metric=metric,
+                exchange=self.exchange,
+                repo=self.repo,
+            )
+            self.rankings[key] = {entry.pair.name: entry.rank for entry in entries}
+        return self.rankings[key]
+
+    def aggregates(self, aggregate: Aggregate | None, minute: datetime, pair: str) -> dict[str, object]:
+        """The keyword arguments of condition_check that carry `aggregate` for `pair` at `minute`."""
+        if aggregate is None:
+            return {}
+        if aggregate.rank_by is not None:
+            return {"ranks": self.ranks(aggregate.rank_by, aggregate.window_minutes, minute)}
+        return {"stats": self.window_stats(aggregate.window_minutes, minute, pair)}
 
     def window_stats(self, window: int, minute: datetime, pair: str) -> WindowStats:
         """The pair's WindowStats of the `window` minutes ending with `minute` (one read per
@@ -115,30 +142,33 @@ class _Inputs:
         return self.stats[key].get(pair) or WindowStats.of(None, expected=window)
 
 
-@dataclass(slots=True)
-class _RuleRow:
-    """The columns evaluation needs, read without building model instances (10,000s per minute)."""
-
-    pk: int
-    name: str
-    exchange: str
-    pair: str
-    condition: str
-    threshold: Decimal | None
-    percent: Decimal | None
-    window_minutes: int | None
-    multiplier: Decimal | None
-    direction: str
-    trigger_mode: str
-    cooldown_minutes: int
-    state: str
-    armed: bool
-    enabled: bool
-    state_changed_at: datetime | None
-    last_evaluated_minute: datetime | None
-    last_notified_minute: datetime | None
-    muted_until: datetime | None
-    spec: RuleSpec | None = None
+# The columns evaluation needs, read without building model instances (10,000s per minute):
+# bookkeeping, the condition's parameter fields (alerts.rules.FIELDS), then the rule's memory.
+_RuleRow = make_dataclass(
+    "_RuleRow",
+    [
+        ("pk", int),
+        ("name", str),
+        ("exchange", str),
+        ("pair", str),
+        ("condition", str),
+        *((name, object) for name in FIELDS),
+        ("trigger_mode", str),
+        ("cooldown_minutes", int),
+        ("confirm_minutes", int),
+        ("state", str),
+        ("armed", bool),
+        ("enabled", bool),
+        ("state_changed_at", object),
+        ("last_evaluated_minute", object),
+        ("last_notified_minute", object),
+        ("held_minutes", int),
+        ("anchor_price", object),
+        ("muted_until", object),
+        ("spec", object, field(default=None)),
+    ],
+    slots=True,
+)
 
 
 _ROW_FIELDS = [f for f in _RuleRow.__slots__ if f != "spec"]
@@ -182,7 +212,7 @@ def _load_inputs(
         first = _first_minute(rule, minute, catch_up)
         span = max(span, (minute - first) // MINUTE + lookback)
         aggregate = spec.kind.aggregate(spec)
-        if aggregate is not None:
+        if aggregate is not None and aggregate.rank_by is None:
             pairs_by_window[aggregate.window_minutes].add(rule.pair)
     raw = selectors.recent_prices(
         end=minute + MINUTE, minutes=span, pairs=sorted(pairs), exchange=exchange, repo=repo
@@ -211,21 +241,22 @@ def _evaluate_rule(
     series = inputs.series[rule.pair]
     recorded = []
     aggregate = spec.kind.aggregate(spec)
+    mode, cooldown = TriggerMode(rule.trigger_mode), timedelta(minutes=rule.cooldown_minutes)
+    confirm = spec.confirm_minutes(rule.confirm_minutes)
     current = _first_minute(rule, minute, catch_up)
     while current <= minute and memory.enabled:
-        stats = (
-            None if aggregate is None else inputs.window_stats(aggregate.window_minutes, current, rule.pair)
-        )
-        check = condition_check(spec, series, current, pair=rule.pair, stale_minutes=stale, stats=stats)
-        memory, transition = rule_step(
-            memory,
-            check,
+        check = condition_check(
+            spec,
+            series,
             current,
-            mode=TriggerMode(rule.trigger_mode),
-            cooldown=timedelta(minutes=rule.cooldown_minutes),
+            pair=rule.pair,
+            stale_minutes=stale,
+            anchor=memory.anchor_price,
+            **inputs.aggregates(aggregate, current, rule.pair),
         )
+        memory, transition = rule_step(memory, check, current, mode=mode, cooldown=cooldown, confirm=confirm)
         if transition is not None:
-            recorded.append(_Recorded(rule, current, check, transition))
+            recorded.append(_Recorded(rule, current, transition.check or check, transition))
         current += MINUTE
     return memory, recorded
 
@@ -389,6 +420,8 @@ def _changed_fields(rule: _RuleRow, memory: RuleMemory) -> dict[str, object]:
         "last_notified_minute": memory.last_notified_minute,
         "enabled": memory.enabled,
         "state_changed_at": memory.state_changed_at,
+        "held_minutes": memory.held_minutes,
+        "anchor_price": memory.anchor_price,
     }
     return {name: value for name, value in new.items() if getattr(rule, name) != value}
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
-from alerts.rules import Condition, Direction, State, TriggerMode
+from alerts.rules import RANK_METRICS, Condition, Direction, RankEvent, State, TriggerMode
 from prices.domain import EXCHANGE_BITFINEX
 
 PRICE_DIGITS = {"max_digits": 30, "decimal_places": 12}
@@ -51,10 +51,13 @@ class AlertRule(models.Model):
 
     Parameters by condition (see alerts.rules.RuleSpec): `threshold` (quote currency) for
     price_above/below and crosses_above/below; `percent` and `window_minutes` (and
-    `direction`) for pct_change; `multiplier` and `window_minutes` for spike; `percent`
+    `direction`, `ladder`) for pct_change; `multiplier` and `window_minutes` for spike; `percent`
     (relative std in %) and `window_minutes` for volatility_above; `window_minutes` for
-    no_data. Bookkeeping times (`state_changed_at`, `last_evaluated_minute`,
-    `last_notified_minute`) are evaluated minutes (aware UTC minute starts), not wall time.
+    no_data; `multiplier` (k), `window_minutes` (W) and `direction` for zscore; `top_n`,
+    `metric`, `rank_event`, `dwell_minutes` for volatility_rank. `confirm_minutes` applies to
+    every condition; `held_minutes` and `anchor_price` are evaluation memory. Bookkeeping times
+    (`state_changed_at`, `last_evaluated_minute`, `last_notified_minute`) are evaluated
+    minutes (aware UTC minute starts), not wall time.
     """
 
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="alert_rules")
@@ -68,6 +71,16 @@ class AlertRule(models.Model):
     multiplier = models.DecimalField(null=True, blank=True, max_digits=12, decimal_places=6)
     direction = models.CharField(
         max_length=8, choices=[(d.value, d.value) for d in Direction], default=Direction.EITHER.value
+    )
+    ladder = models.BooleanField(default=False, help_text="pct_change: re-anchor at each firing price.")
+    top_n = models.PositiveIntegerField(null=True, blank=True)
+    metric = models.CharField(max_length=16, null=True, blank=True, choices=[(m, m) for m in RANK_METRICS])
+    rank_event = models.CharField(
+        max_length=8, null=True, blank=True, choices=[(e.value, e.value) for e in RankEvent]
+    )
+    dwell_minutes = models.PositiveIntegerField(null=True, blank=True)
+    confirm_minutes = models.PositiveIntegerField(
+        default=1, help_text="Fire only after the condition held this many consecutive minutes."
     )
     trigger_mode = models.CharField(
         max_length=8, choices=[(m.value, m.label) for m in TriggerMode], default=TriggerMode.REARM.value
@@ -91,6 +104,12 @@ class AlertRule(models.Model):
     )
     last_evaluated_minute = models.DateTimeField(null=True, blank=True)
     last_notified_minute = models.DateTimeField(null=True, blank=True)
+    held_minutes = models.PositiveIntegerField(
+        default=0, help_text="Consecutive minutes the condition has held (for confirmation)."
+    )
+    anchor_price = models.DecimalField(
+        null=True, blank=True, help_text="Ladder: the price of the last firing.", **PRICE_DIGITS
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -73,8 +73,9 @@ def _spec_of(data: dict[str, Any]) -> RuleSpec:
         raise AlertValidationError(
             {"condition": f"must be one of {', '.join(c.value for c in Condition)}"}
         ) from None
-    values = {name: data.get(name) for name in FIELDS}
-    values["direction"] = values["direction"] or Direction.EITHER.value
+    values = {
+        name: field.default if data.get(name) is None else data.get(name) for name, field in FIELDS.items()
+    }
     try:
         values["direction"] = Direction(values["direction"])
     except ValueError:
@@ -117,6 +118,7 @@ def alert_rule_create(
     exchange: str = EXCHANGE_BITFINEX,
     trigger_mode: str = TriggerMode.REARM.value,
     cooldown_minutes: int = 60,
+    confirm_minutes: int = 1,
     expires_at: datetime | None = None,
     enabled: bool = True,
     channels: Sequence[NotificationChannel] = (),
@@ -126,8 +128,9 @@ def alert_rule_create(
     """Validate and create a rule owned by `owner`; raises AlertValidationError (field → message).
 
     `params` are the condition's parameters, by the field names of alerts.rules.FIELDS
-    (threshold, percent, window_minutes, …); unused ones stay empty. An unknown name is a
-    TypeError.
+    (threshold, percent, window_minutes, …); unused ones stay empty. `confirm_minutes`: the
+    condition must hold that many consecutive minutes before the rule fires. An unknown name
+    is a TypeError.
     """
     unknown = set(params) - set(FIELDS)
     if unknown:
@@ -144,6 +147,7 @@ def alert_rule_create(
         pair=pair,
         trigger_mode=trigger_mode,
         cooldown_minutes=cooldown_minutes,
+        confirm_minutes=confirm_minutes,
         expires_at=expires_at,
         enabled=enabled,
         condition=spec.condition.value,
@@ -180,6 +184,7 @@ def alert_rule_update(
         setattr(rule, name, value)
     if spec_changed:
         rule.state, rule.armed, rule.state_changed_at = State.NORMAL.value, True, None
+        rule.held_minutes, rule.anchor_price = 0, None
     if re_enabled or spec_changed:
         rule.last_evaluated_minute = None
     rule.save()

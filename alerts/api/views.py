@@ -16,9 +16,18 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from alerts import services
-from alerts.backtest import alert_rule_backtest
+from alerts.backtest import alert_rule_backtest, backtest_max_days
 from alerts.models import AlertEvent, AlertRule, Delivery, NotificationChannel
-from alerts.rules import CONDITIONS, FIELDS, Condition, Field, ParamType, TriggerMode, conditions_describe
+from alerts.rules import (
+    CONDITIONS,
+    FIELDS,
+    MAX_WINDOW_MINUTES,
+    Condition,
+    Field,
+    ParamType,
+    TriggerMode,
+    conditions_describe,
+)
 from cryptotracker.api_errors import ServiceUnavailableError
 from cryptotracker.params import BadParameterError, PageNumberParamPagination, int_param
 from prices.api.fields import DecimalStringField, UtcDateTimeField
@@ -61,6 +70,8 @@ def _output_field(field: Field) -> serializers.Field:
         return DecimalStringField()
     if field.type is ParamType.INTEGER:
         return serializers.IntegerField(allow_null=True)
+    if field.type is ParamType.BOOLEAN:
+        return serializers.BooleanField()
     return serializers.CharField(allow_null=True)
 
 
@@ -81,6 +92,7 @@ class RuleOutputSerializer(RuleParamsOutputSerializer):
     condition = serializers.CharField()
     trigger_mode = serializers.CharField()
     cooldown_minutes = serializers.IntegerField()
+    confirm_minutes = serializers.IntegerField()
     expires_at = UtcDateTimeField()
     enabled = serializers.BooleanField()
     channels = serializers.SerializerMethodField()
@@ -104,6 +116,8 @@ def _parameter_field(field: Field) -> serializers.Field:
         )
     if field.type is ParamType.INTEGER:
         return serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=2**31 - 1)
+    if field.type is ParamType.BOOLEAN:
+        return serializers.BooleanField(default=field.default)
     choices = sorted(
         {
             value
@@ -138,6 +152,7 @@ class RuleInputSerializer(RuleParamsSerializer):
         choices=[m.value for m in TriggerMode], default=TriggerMode.REARM.value
     )
     cooldown_minutes = serializers.IntegerField(min_value=0, max_value=7 * 1440, default=60)
+    confirm_minutes = serializers.IntegerField(min_value=1, max_value=MAX_WINDOW_MINUTES, default=1)
     expires_at = serializers.DateTimeField(required=False, allow_null=True)
     enabled = serializers.BooleanField(default=True)
     # Ids beyond a 64-bit integer are not ids: SQLite cannot even compare them.
@@ -156,7 +171,7 @@ class ConditionOutputSerializer(serializers.Serializer):
         help = serializers.CharField()
         unit = serializers.CharField()
         required = serializers.BooleanField()
-        default = serializers.CharField(allow_null=True)
+        default = serializers.JSONField(allow_null=True)
         minimum = serializers.JSONField(allow_null=True)
         maximum = serializers.JSONField(allow_null=True)
         exclusive_minimum = serializers.BooleanField()
@@ -269,14 +284,17 @@ class AlertRuleBacktestApi(AlertsApiView):
     @extend_schema(
         request=None,
         parameters=[
-            OpenApiParameter("days", int, description="Days of history to replay (1–30, default 7).")
+            OpenApiParameter(
+                "days", int, description="Days of history to replay (1–30, volatility_rank 1–7; default 7)."
+            )
         ],
         responses=BacktestOutputSerializer,
         operation_id="alerts_rules_backtest",
     )
     def post(self, request: Request, rule_id: int) -> Response:
         rule = get_object_or_404(AlertRule, owner=request.user, pk=rule_id)
-        days = int_param("days", request.query_params.get("days"), default=7, minimum=1, maximum=30)
+        maximum = backtest_max_days(rule=rule)
+        days = int_param("days", request.query_params.get("days"), default=7, minimum=1, maximum=maximum)
         result = alert_rule_backtest(rule=rule, days=days)
         body: dict[str, Any] = {
             "rule": rule.pk,

@@ -12,6 +12,7 @@ deterministic; evaluation, backtests and tests share them.
 from alerts.rules.base import (
     FIELDS,
     MAX_WINDOW_MINUTES,
+    RANK_METRICS,
     Check,
     Condition,
     Direction,
@@ -19,6 +20,7 @@ from alerts.rules.base import (
     Param,
     ParamType,
     PriceSeries,
+    RankEvent,
     State,
     TriggerMode,
 )
@@ -39,6 +41,7 @@ __all__ = [
     "CONDITIONS",
     "FIELDS",
     "MAX_WINDOW_MINUTES",
+    "RANK_METRICS",
     "VOLATILITY_WINDOWS",
     "Aggregate",
     "Check",
@@ -50,6 +53,7 @@ __all__ = [
     "Param",
     "ParamType",
     "PriceSeries",
+    "RankEvent",
     "RuleMemory",
     "RuleSpec",
     "State",

@@ -11,7 +11,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from prices.domain import decimal_str
+from prices.domain import MINUTE, decimal_str
 
 MAX_WINDOW_MINUTES = 1440
 VALUE_QUANTUM = Decimal("0.000000000001")  # 12 decimal places, as stored on events
@@ -28,6 +28,8 @@ class Condition(StrEnum):
     SPIKE = "spike"
     VOLATILITY_ABOVE = "volatility_above"
     NO_DATA = "no_data"
+    ZSCORE = "zscore"
+    VOLATILITY_RANK = "volatility_rank"
 
     @property
     def label(self) -> str:
@@ -74,6 +76,17 @@ class ParamType(StrEnum):
     DECIMAL = "decimal"
     INTEGER = "integer"
     CHOICE = "choice"
+    BOOLEAN = "boolean"
+
+
+class RankEvent(StrEnum):
+    """volatility_rank: fire when the pair enters the top N, or when it leaves it."""
+
+    ENTERS = "enters"
+    LEAVES = "leaves"
+
+
+RANK_METRICS = ("relative_std", "std", "volatility")  # as prices.selectors.RANK_METRICS
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +112,11 @@ FIELDS: dict[str, Field] = {
         Field("window_minutes", ParamType.INTEGER),
         Field("multiplier", ParamType.DECIMAL, max_digits=12, decimal_places=6),
         Field("direction", ParamType.CHOICE, default=Direction.EITHER.value),
+        Field("ladder", ParamType.BOOLEAN, default=False),
+        Field("top_n", ParamType.INTEGER),
+        Field("metric", ParamType.CHOICE),
+        Field("rank_event", ParamType.CHOICE),
+        Field("dwell_minutes", ParamType.INTEGER),
     )
 }
 
@@ -184,20 +202,24 @@ class Check:
     `observed` and `reference` are, by condition: price_*/crosses_*: last price / threshold;
     pct_change: last price / price `window` minutes earlier; spike: last price / mean of the
     window before it; volatility_above: relative std in % / threshold %; no_data: minutes
-    since the last tick (None if none loaded) / window. For NO_DATA (stale data): the last
-    price seen (or None) / the staleness limit in minutes.
+    since the last tick (None if none loaded) / window; zscore: the move in σ (typical moves)
+    / k; volatility_rank: the pair's rank (None if unranked) / N. For NO_DATA (stale data):
+    the last price seen (or None) / the staleness limit in minutes. `anchor`: the price a
+    ladder rule re-anchors at when this check fires (None: no ladder).
     """
 
     state: State
     observed: Decimal | None
     reference: Decimal | None
     message: str
+    anchor: Decimal | None = None
 
 
 class PriceSeries:
     """One pair's (minute, price) points, oldest first, with O(log n) lookups and O(1) window sums."""
 
     def __init__(self, points: Sequence[tuple[datetime, Decimal]]) -> None:
+        self._returns: bool | None = None
         self.minutes = [minute for minute, _ in points]
         self.prices = [price for _, price in points]
         self._sums = [Decimal(0)]
@@ -239,6 +261,50 @@ class PriceSeries:
         variance = max(squares - total * total / n, 0.0) / (n - 1)
         mean = total / n + self._shift
         return math.sqrt(variance) / mean if mean else None
+
+    def std(self, start: datetime, end: datetime) -> float | None:
+        """Sample standard deviation of the prices in [start, end); None with < 2 points."""
+        lo, hi = self._range(start, end)
+        n = hi - lo
+        if n < 2:
+            return None
+        total = self._fsums[hi] - self._fsums[lo]
+        squares = self._fsquares[hi] - self._fsquares[lo]
+        return math.sqrt(max(squares - total * total / n, 0.0) / (n - 1))
+
+    def count(self, start: datetime, end: datetime) -> int:
+        """Number of points with start ≤ minute < end."""
+        lo, hi = self._range(start, end)
+        return hi - lo
+
+    def volatility(self, start: datetime, end: datetime) -> float | None:
+        """Sample std of the 1-minute log returns between adjacent minutes both in [start, end),
+        as prices.statistics computes it; None with fewer than two returns."""
+        if self._returns is None:
+            self._index_returns()
+        lo, hi = self._range(start, end)
+        if hi - lo < 2:
+            return None
+        # Returns ending at points lo + 1 … hi − 1 have both their points inside the window.
+        n = self._rcounts[hi] - self._rcounts[lo + 1]
+        if n < 2:
+            return None
+        total = self._rsums[hi] - self._rsums[lo + 1]
+        squares = self._rsquares[hi] - self._rsquares[lo + 1]
+        return math.sqrt(max(squares - total * total / n, 0.0) / (n - 1))
+
+    def _index_returns(self) -> None:
+        # Prefix sums: entry k covers the returns ending at points 1 … k − 1 (float64, as the
+        # rollups compute log returns).
+        self._returns = True
+        self._rcounts, self._rsums, self._rsquares = [0, 0], [0.0, 0.0], [0.0, 0.0]
+        for i in range(1, len(self.prices)):
+            r, c = 0.0, 0
+            if self.minutes[i] - self.minutes[i - 1] == MINUTE:
+                r, c = math.log(float(self.prices[i] / self.prices[i - 1])), 1
+            self._rcounts.append(self._rcounts[-1] + c)
+            self._rsums.append(self._rsums[-1] + r)
+            self._rsquares.append(self._rsquares[-1] + r * r)
 
 
 def fmt(value: Decimal | None) -> str:

@@ -7,6 +7,7 @@ serializer, the admin form, the browser forms, evaluation and backtests all read
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from datetime import datetime
@@ -22,6 +23,7 @@ from alerts.rules.base import (
     Direction,
     Param,
     PriceSeries,
+    RankEvent,
     State,
     fmt,
     hhmm,
@@ -38,7 +40,10 @@ class RuleSpec:
 
     `threshold`: price in quote currency (price_*/crosses_*). `percent`: move in % for
     pct_change, relative standard deviation in % for volatility_above. `window_minutes`:
-    the look-back N. `multiplier`: K for spike. `direction`: pct_change only.
+    the look-back N (W for zscore). `multiplier`: K for spike, k (in typical moves) for
+    zscore. `direction`: pct_change and zscore. `ladder`: pct_change re-anchors at each firing.
+    `top_n`, `metric`, `rank_event`, `dwell_minutes`: volatility_rank. Each condition's entry
+    in CONDITIONS says which it uses and their ranges.
     """
 
     condition: Condition
@@ -47,6 +52,11 @@ class RuleSpec:
     window_minutes: int | None = None
     multiplier: Decimal | None = None
     direction: Direction = Direction.EITHER
+    ladder: bool = False
+    top_n: int | None = None
+    metric: str | None = None
+    rank_event: str | None = None
+    dwell_minutes: int | None = None
 
     @property
     def kind(self) -> ConditionKind:
@@ -61,6 +71,11 @@ class RuleSpec:
         """Minutes of prices before the evaluated minute that `condition_check` may read."""
         return max(stale_minutes, self.kind.lookback(self, stale_minutes)) + 1
 
+    def confirm_minutes(self, rule_minimum: int = 1) -> int:
+        """Consecutive minutes the condition must hold before the rule fires (≥ 1): the rule's
+        own `confirm_minutes` or what the condition needs (a rank's dwell), whichever is longer."""
+        return max(rule_minimum, self.kind.confirm_minutes(self), 1)
+
     def value(self, name: str) -> Any:
         """A parameter's value as stored (enums as their string value)."""
         value = getattr(self, name)
@@ -74,9 +89,11 @@ assert tuple(FIELDS) == SPEC_PARAMETERS, "RuleSpec attributes and FIELDS must ag
 @dataclass(frozen=True, slots=True)
 class Aggregate:
     """Aggregated statistics a condition reads at each minute: the pair's WindowStats over the
-    `window_minutes` ending with the minute (from prices.selectors.pairs_stats)."""
+    `window_minutes` ending with the minute (prices.selectors.pairs_stats), or with `rank_by`
+    the exchange's ranking by that metric over that window (prices.selectors.pairs_rank)."""
 
     window_minutes: int
+    rank_by: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +101,8 @@ class CheckInput:
     """What a check reads besides the series: the pair, its fresh newest point, aggregates.
 
     `stats` is the pair's WindowStats for the condition's `Aggregate` (None: compute from the
-    series, as backtests do).
+    series, as backtests do); `ranks` the ranking's 1-based rank per pair (None: unknown);
+    `anchor` a ladder rule's current baseline price (None: not re-anchored yet).
     """
 
     pair: str
@@ -92,6 +110,8 @@ class CheckInput:
     at: datetime
     price: Decimal
     stats: WindowStats | None = None
+    ranks: Mapping[str, int] | None = None
+    anchor: Decimal | None = None
 
 
 class ConditionKind:
@@ -146,6 +166,10 @@ class ConditionKind:
         """The aggregated statistics the check reads, or None."""
         return None
 
+    def confirm_minutes(self, spec: RuleSpec) -> int:
+        """Consecutive minutes the condition itself needs to hold before firing (1: none)."""
+        return 1
+
     def evaluate(
         self,
         spec: RuleSpec,
@@ -155,6 +179,8 @@ class ConditionKind:
         pair: str,
         stale_minutes: int,
         stats: WindowStats | None = None,
+        ranks: Mapping[str, int] | None = None,
+        anchor: Decimal | None = None,
     ) -> Check:
         """NO_DATA without a tick in the `stale_minutes` ending at `minute`, else `check`."""
         latest = series.latest(minute)
@@ -166,7 +192,15 @@ class ConditionKind:
                 Decimal(stale_minutes),
                 f"{pair}: no fresh data ({seen}; stale after {stale_minutes} min)",
             )
-        data = CheckInput(pair=pair, stale_minutes=stale_minutes, at=latest[0], price=latest[1], stats=stats)
+        data = CheckInput(
+            pair=pair,
+            stale_minutes=stale_minutes,
+            at=latest[0],
+            price=latest[1],
+            stats=stats,
+            ranks=ranks,
+            anchor=anchor,
+        )
         return self.check(spec, series, minute, data)
 
     def check(self, spec: RuleSpec, series: PriceSeries, minute: datetime, data: CheckInput) -> Check:
@@ -290,22 +324,35 @@ def _holds(direction: Direction, value, limit) -> bool:
     }[direction]
 
 
+MOVE_PERCENT = Param(
+    "percent",
+    "Move",
+    "Fires when the price moved at least this much from its value a window earlier.",
+    unit="%",
+    minimum=Decimal(0),
+    exclusive_minimum=True,
+)
+
+
 @register
 class PctChange(ConditionKind):
     condition = Condition.PCT_CHANGE
     label = "% change"
-    description = "The price moved by at least the percentage within the window."
+    description = (
+        "The price moved by at least the percentage within the window; as a ladder, the baseline "
+        "then moves to the firing price, so the next alert comes at the next step."
+    )
     params = (
-        Param(
-            "percent",
-            "Move",
-            "Fires when the price moved at least this much from its value a window earlier.",
-            unit="%",
-            minimum=Decimal(0),
-            exclusive_minimum=True,
-        ),
+        MOVE_PERCENT,
         _window("Compare with the price this many minutes earlier."),
         DIRECTION_PARAM,
+        Param(
+            "ladder",
+            "Ladder",
+            "After each firing, measure the move from the firing price (the next ±percent step) "
+            "instead of from the price a window earlier.",
+            required=False,
+        ),
     )
 
     def lookback(self, spec, stale_minutes):
@@ -313,20 +360,28 @@ class PctChange(ConditionKind):
 
     def check(self, spec, series, minute, data):
         window, price, pair = spec.window_minutes, data.price, data.pair
-        start = minute - window * MINUTE
-        reference = series.latest(start)
-        if reference is None or reference[0] <= start - data.stale_minutes * MINUTE:
-            return Check(State.NORMAL, price, None, f"{pair}: not enough history for a {window} min change")
-        ref_price = reference[1]
+        anchor = data.anchor if spec.ladder else None
+        if anchor is not None:
+            ref_price, since = anchor, "the last firing"
+        else:
+            start = minute - window * MINUTE
+            reference = series.latest(start)
+            if reference is None or reference[0] <= start - data.stale_minutes * MINUTE:
+                return Check(
+                    State.NORMAL, price, None, f"{pair}: not enough history for a {window} min change"
+                )
+            ref_price, since = reference[1], f"{hhmm(reference[0])}"
         change = (price - ref_price) * 100 / ref_price
         holds = _holds(spec.direction, change, spec.percent)
         verb = "rose" if change > 0 else "fell" if change < 0 else "did not move"
+        span = "since the last firing" if anchor is not None else f"in {window} min"
         return Check(
             state_of(holds),
             price,
             ref_price,
-            f"{pair} {verb} {abs(change):.3f} % in {window} min: {fmt(price)} now vs {fmt(ref_price)} "
-            f"at {hhmm(reference[0])} (threshold {spec.direction.value} {fmt(spec.percent)} %)",
+            f"{pair} {verb} {abs(change):.3f} % {span}: {fmt(price)} now vs {fmt(ref_price)} "
+            f"at {since} (threshold {spec.direction.value} {fmt(spec.percent)} %)",
+            anchor=price if spec.ladder else None,
         )
 
 
@@ -429,7 +484,7 @@ class NoData(ConditionKind):
     def lookback(self, spec, stale_minutes):
         return spec.window_minutes
 
-    def evaluate(self, spec, series, minute, *, pair, stale_minutes, stats=None):
+    def evaluate(self, spec, series, minute, *, pair, stale_minutes, stats=None, ranks=None, anchor=None):
         # Missing data is this condition, so there is no staleness test first.
         window = spec.window_minutes
         latest = series.latest(minute)
@@ -438,6 +493,129 @@ class NoData(ConditionKind):
             last = "no tick loaded" if latest is None else f"last tick {hhmm(latest[0])}"
             return Check(State.FIRING, since, Decimal(window), f"{pair}: no tick for {window} min ({last})")
         return Check(State.NORMAL, since, Decimal(window), f"{pair}: last tick {hhmm(latest[0])}")
+
+
+ZSCORE_VOLATILITY_WINDOW = 1440  # the stored 24 h volatility of 1-minute log returns
+
+
+@register
+class ZScore(ConditionKind):
+    condition = Condition.ZSCORE
+    label = "σ-normalised move"
+    description = (
+        "The move over the window exceeds k times the pair's own typical move of that length: "
+        "its 24 h volatility of 1-minute log returns × √window. One k fits BTC and small caps."
+    )
+    params = (
+        Param(
+            "multiplier",
+            "k",
+            "Fires when the move is at least k typical moves (4 = four standard deviations).",
+            unit="σ",
+            minimum=Decimal(0),
+            exclusive_minimum=True,
+        ),
+        _window("The move is measured from the price this many minutes earlier (W)."),
+        DIRECTION_PARAM,
+    )
+
+    def lookback(self, spec, stale_minutes):
+        return spec.window_minutes + stale_minutes
+
+    def aggregate(self, spec):
+        return Aggregate(ZSCORE_VOLATILITY_WINDOW)
+
+    def check(self, spec, series, minute, data):
+        window, price, pair = spec.window_minutes, data.price, data.pair
+        start = minute - window * MINUTE
+        reference = series.latest(start)
+        if reference is None or reference[0] <= start - data.stale_minutes * MINUTE:
+            return Check(
+                State.NORMAL, None, spec.multiplier, f"{pair}: not enough history for a {window} min move"
+            )
+        end = minute + MINUTE
+        if data.stats is not None:
+            volatility = data.stats.volatility
+        else:
+            volatility = series.volatility(end - ZSCORE_VOLATILITY_WINDOW * MINUTE, end)
+        if not volatility:
+            return Check(State.NORMAL, None, spec.multiplier, f"{pair}: no 24 h volatility to compare with")
+        typical = volatility * math.sqrt(window)
+        move = math.log(float(price / reference[1]))
+        z = quantize(Decimal(repr(move / typical)))
+        holds = _holds(spec.direction, z, spec.multiplier)
+        return Check(
+            state_of(holds),
+            z,
+            spec.multiplier,
+            f"{pair} moved {math.expm1(move) * 100:+.3f} % in {window} min "
+            f"({fmt(reference[1])} → {fmt(price)}): {z:+.2f} σ of its typical {window} min move "
+            f"{typical * 100:.3f} % "
+            f"(threshold {spec.direction.value} {fmt(spec.multiplier)} σ)",
+        )
+
+
+RANK_WINDOW_MINUTES = 1440
+
+
+@register
+class VolatilityRank(ConditionKind):
+    condition = Condition.VOLATILITY_RANK
+    label = "Volatility rank"
+    description = (
+        "The pair enters (or leaves) the top N of the exchange's 24 h ranking by a metric, and "
+        "stays there (or out) for the minimum dwell, so rank flapping does not fire it."
+    )
+    params = (
+        Param("top_n", "Top N", "The size of the top of the ranking.", minimum=1, maximum=100),
+        Param(
+            "metric",
+            "Metric",
+            "The 24 h statistic pairs are ranked by, highest first (as on the overview).",
+            choices=(
+                ("relative_std", "relative std of prices"),
+                ("std", "std of prices"),
+                ("volatility", "volatility of 1-minute log returns"),
+            ),
+        ),
+        Param(
+            "rank_event",
+            "Fires when the pair",
+            "Enters the top N, or leaves it.",
+            choices=(("enters", "enters the top N"), ("leaves", "leaves the top N")),
+        ),
+        Param(
+            "dwell_minutes",
+            "Minimum dwell",
+            "The pair must stay in (or out of) the top N this many consecutive minutes.",
+            unit="minutes",
+            minimum=1,
+            maximum=MAX_WINDOW_MINUTES,
+        ),
+    )
+
+    def aggregate(self, spec):
+        return Aggregate(RANK_WINDOW_MINUTES, rank_by=spec.metric)
+
+    def confirm_minutes(self, spec):
+        return spec.dwell_minutes or 1
+
+    def check(self, spec, series, minute, data):
+        pair, top = data.pair, spec.top_n
+        if data.ranks is None:
+            return Check(State.NORMAL, None, Decimal(top), f"{pair}: no 24 h ranking available")
+        rank = data.ranks.get(pair)
+        inside = rank is not None and rank <= top
+        holds = inside if spec.rank_event == RankEvent.ENTERS else not inside
+        where = f"#{rank}" if rank is not None else "unranked"
+        relation = "in" if inside else "outside"
+        return Check(
+            state_of(holds),
+            None if rank is None else Decimal(rank),
+            Decimal(top),
+            f"{pair} is {where} of the 24 h ranking by {spec.metric}, {relation} the top {top} "
+            f"(fires when it {spec.rank_event} it)",
+        )
 
 
 assert set(CONDITIONS) == set(Condition), "every Condition needs a registered ConditionKind"
@@ -451,16 +629,21 @@ def condition_check(
     pair: str,
     stale_minutes: int,
     stats: WindowStats | None = None,
+    ranks: Mapping[str, int] | None = None,
+    anchor: Decimal | None = None,
 ) -> Check:
     """Decide a rule's target state at `minute` (aware UTC minute start) from the pair's prices.
 
     Every condition except no_data first requires a tick within the `stale_minutes` minutes
     ending at `minute`, else the result is NO_DATA. `stats` are the pair's WindowStats for
     the condition's `aggregate` (e.g. volatility_above over [minute − window + 1, minute + 1));
-    when None they are computed from `series`. Never raises for missing data: too little
-    history means NORMAL.
+    when None they are computed from `series`. `ranks` (rank per pair of the condition's
+    ranking) feed volatility_rank; `anchor` is a ladder rule's baseline (RuleMemory). Never
+    raises for missing data: too little history means NORMAL.
     """
-    return spec.kind.evaluate(spec, series, minute, pair=pair, stale_minutes=stale_minutes, stats=stats)
+    return spec.kind.evaluate(
+        spec, series, minute, pair=pair, stale_minutes=stale_minutes, stats=stats, ranks=ranks, anchor=anchor
+    )
 
 
 def conditions_describe() -> list[dict[str, Any]]:

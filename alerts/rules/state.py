@@ -4,35 +4,67 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from alerts.rules.base import Check, State, TriggerMode
 
 
 @dataclass(frozen=True, slots=True)
 class RuleMemory:
-    """What evaluation remembers between minutes: state, re-arm flag, last firing notification, enabled."""
+    """What evaluation remembers between minutes: state, re-arm flag, last firing notification, enabled.
+
+    `held_minutes`: consecutive evaluated minutes the condition has held, up to the rule's
+    confirmation (0 while it does not hold). `anchor_price`: a ladder rule's baseline, the
+    price of its last firing (None before the first).
+    """
 
     state: State = State.NORMAL
     armed: bool = True
     last_notified_minute: datetime | None = None
     enabled: bool = True
     state_changed_at: datetime | None = None
+    held_minutes: int = 0
+    anchor_price: Decimal | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Transition:
-    """A change to record as an event: states, whether to notify, why not (cooldown, not_rearmed)."""
+    """A change to record as an event: states, whether to notify, why not (cooldown, not_rearmed),
+    and the check as the rule saw it (after confirmation)."""
 
     old_state: State
     new_state: State
     notify: bool
     suppressed: str = ""
+    check: Check | None = None
+
+
+def _confirmed(memory: RuleMemory, check: Check, confirm: int) -> tuple[Check, int]:
+    """The check as confirmation sees it, and the new held count: a condition that has held
+    fewer than `confirm` consecutive minutes (and was not firing already) is still NORMAL."""
+    if check.state is not State.FIRING:
+        return check, 0
+    held = min(memory.held_minutes + 1, confirm)
+    if held >= confirm or memory.state is State.FIRING:
+        return check, held
+    pending = f"{check.message} (held {held} of {confirm} consecutive min)"
+    return replace(check, state=State.NORMAL, message=pending, anchor=None), held
 
 
 def rule_step(
-    memory: RuleMemory, check: Check, minute: datetime, *, mode: TriggerMode, cooldown: timedelta
+    memory: RuleMemory,
+    check: Check,
+    minute: datetime,
+    *,
+    mode: TriggerMode,
+    cooldown: timedelta,
+    confirm: int = 1,
 ) -> tuple[RuleMemory, Transition | None]:
     """Apply one minute's check to a rule's memory; returns (new memory, transition to record or None).
+
+    With `confirm` N > 1 the condition must hold N consecutive evaluated minutes before the
+    rule enters FIRING (until then it is NORMAL); leaving FIRING is immediate. A check with an
+    `anchor` (a ladder) moves the rule's `anchor_price` to it whenever a firing is recorded.
 
     A transition is recorded for every state change and, in `every` mode, for each repeated
     notification while firing. Entering FIRING notifies: `once` — the first time, then the
@@ -40,6 +72,7 @@ def rule_step(
     cooldown has passed since the last notification; `every` — whenever the cooldown has
     passed. Entering NO_DATA always notifies (data stopped). Recoveries are recorded, not sent.
     """
+    check, held = _confirmed(memory, check, confirm)
     old, new = memory.state, check.state
     armed = True if new is State.NORMAL else memory.armed
     cooled = memory.last_notified_minute is None or minute - memory.last_notified_minute >= cooldown
@@ -71,7 +104,13 @@ def rule_step(
         state_changed_at=minute if new is not old else memory.state_changed_at,
         last_notified_minute=minute if notify and new is State.FIRING else memory.last_notified_minute,
         enabled=memory.enabled and not (notify and mode is TriggerMode.ONCE and new is State.FIRING),
+        held_minutes=held,
+        anchor_price=check.anchor
+        if record and new is State.FIRING and check.anchor is not None
+        else memory.anchor_price,
     )
     if not record:
         return updated, None
-    return updated, Transition(old_state=old, new_state=new, notify=notify, suppressed=suppressed)
+    return updated, Transition(
+        old_state=old, new_state=new, notify=notify, suppressed=suppressed, check=check
+    )

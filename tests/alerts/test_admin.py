@@ -106,6 +106,7 @@ def test_the_rule_form_checks_parameters_against_the_condition(admin_client, ali
             "direction": "either",
             "trigger_mode": "rearm",
             "cooldown_minutes": "60",
+            "confirm_minutes": "1",
         },
     )
 
