@@ -42,11 +42,16 @@ class AlertRuleForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        if "confirm_minutes" in self.fields:  # optional: 1 (no confirmation) when left empty
+            self.fields["confirm_minutes"].required = False
         users = param_conditions()
         for name in FIELDS:
             if name in self.fields:
                 self.fields[name].help_text = _param_help(name)
                 self.fields[name].widget.attrs["data-conditions"] = " ".join(users[name])
+
+    def clean_confirm_minutes(self) -> int:
+        return self.cleaned_data.get("confirm_minutes") or 1
 
     def clean(self):
         cleaned = super().clean()

@@ -52,6 +52,14 @@ class RuleForm(forms.Form):
         initial=60,
         help_text="At least this long between two notifications.",
     )
+    confirm_minutes = forms.IntegerField(
+        label="Confirm (minutes)",
+        min_value=1,
+        max_value=1440,
+        initial=1,
+        required=False,
+        help_text="Fire only after the condition held this many consecutive minutes (1: at once).",
+    )
     expires_at = forms.DateTimeField(
         label="Expires (UTC)",
         required=False,
@@ -114,6 +122,7 @@ class RuleForm(forms.Form):
         """The cleaned input as keyword arguments of the rule services (channels as instances)."""
         data = dict(self.cleaned_data)
         data["channels"] = list(data["channels"])
+        data["confirm_minutes"] = data.get("confirm_minutes") or 1
         if not data.get("direction"):
             data.pop("direction", None)
         return data

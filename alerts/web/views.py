@@ -95,7 +95,16 @@ def _pair_options() -> list[selectors.PairSummary]:
 def _initial_of(rule: AlertRule) -> dict[str, Any]:
     initial = {
         name: getattr(rule, name)
-        for name in ("name", "pair", "condition", "trigger_mode", "cooldown_minutes", "expires_at", "enabled")
+        for name in (
+            "name",
+            "pair",
+            "condition",
+            "trigger_mode",
+            "cooldown_minutes",
+            "confirm_minutes",
+            "expires_at",
+            "enabled",
+        )
     }
     for param in CONDITIONS[Condition(rule.condition)].params:
         initial[param.name] = getattr(rule, param.name)

@@ -157,7 +157,7 @@ def test_the_rule_form_drops_parameters_the_condition_does_not_use(admin_client,
 def test_the_rule_form_marks_each_parameter_with_the_conditions_using_it(admin_client):
     page = admin_client.get(f"{RULES}add/").content.decode()
 
-    assert 'data-conditions="pct_change spike volatility_above no_data"' in page
+    assert 'data-conditions="pct_change spike volatility_above no_data zscore"' in page
     assert "alerts/admin_rule_form.js" in page
 
 
