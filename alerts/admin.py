@@ -1,4 +1,4 @@
-"""Admin for alerts: rules (filters, actions, history), channels, events with their deliveries."""
+"""Admin for alerts: rules (filters, actions, history), channels, events, deliveries."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from django.http import HttpRequest
 from alerts import services
 from alerts.deliveries import deliveries_retry
 from alerts.models import AlertEvent, AlertRule, AlertRuleAction, Delivery, NotificationChannel
+from alerts.notifications import target_masked
 from alerts.rules import CONDITIONS, FIELDS, Condition, param_conditions
 from prices.repository import RepositoryError
 
@@ -167,32 +168,107 @@ class AlertRuleAdmin(admin.ModelAdmin):
 
     @admin.action(description="Send a test notification to the rules' channels")
     def send_test_notification(self, request: HttpRequest, queryset: QuerySet[AlertRule]) -> None:
+        # Queued like any delivery (retried, audited under Deliveries); never sent inside this request.
         for rule in queryset:
-            results = services.alert_rule_test_notify(rule=rule)
-            if not results:
+            deliveries = services.alert_rule_test_notify(rule=rule, requested_by=request.user)
+            if not deliveries:
                 self.message_user(request, f"{rule.name}: the rule has no channels.", messages.WARNING)
-            for result in results:
-                if result.error:
+            for delivery in deliveries:
+                if delivery.status == Delivery.Status.SKIPPED:
                     self.message_user(
-                        request, f"{rule.name} → {result.channel}: {result.error}", messages.ERROR
+                        request, f"{rule.name} → {delivery.channel}: {delivery.last_error}", messages.ERROR
                     )
                 else:
-                    self.message_user(request, f"{rule.name} → {result.channel}: sent.", messages.SUCCESS)
+                    self.message_user(
+                        request,
+                        f"{rule.name} → {delivery.channel}: test queued (delivery {delivery.pk}).",
+                        messages.SUCCESS,
+                    )
+
+
+class NotificationChannelForm(forms.ModelForm):
+    """Validates the target as the API does (address checks, Apprise's parser)."""
+
+    class Meta:
+        model = NotificationChannel
+        fields = ("owner", "name", "kind", "target", "verified")
+
+    def clean(self):
+        cleaned = super().clean()
+        kind, target = cleaned.get("kind"), cleaned.get("target")
+        changed = self.instance.pk is None or {"kind", "target"} & set(self.changed_data)
+        if kind and target and changed:
+            try:
+                services.channel_target_validate(kind=kind, target=target)
+            except services.AlertValidationError as exc:
+                for field, message in exc.errors.items():
+                    self.add_error(field if field in self.fields else None, message)
+        return cleaned
+
+
+class MaskedTargetMixin:
+    @admin.display(description="target")
+    def shown_target(self, obj: NotificationChannel | Delivery) -> str:
+        return target_masked(obj.kind, obj.target)
 
 
 @admin.register(NotificationChannel)
-class NotificationChannelAdmin(admin.ModelAdmin):
-    list_display = ("__str__", "owner", "kind", "target", "verified", "created_at")
-    list_filter = ("kind", "verified", "owner")
-    search_fields = ("name", "target", "owner__username")
+class NotificationChannelAdmin(MaskedTargetMixin, admin.ModelAdmin):
+    form = NotificationChannelForm
+    list_display = (
+        "__str__",
+        "owner",
+        "kind",
+        "shown_target",
+        "verified",
+        "verification_status",
+        "created_at",
+    )
+    list_filter = ("kind", "verified", "verification_status", "owner")
+    search_fields = ("name", "owner__username")
     list_select_related = ("owner",)
+    actions = ("resend_verification",)
+
+    def get_fields(self, request: HttpRequest, obj: NotificationChannel | None = None):
+        # An Apprise URL is a secret: after creation it is shown masked, never in an input.
+        if obj is not None and obj.kind == NotificationChannel.Kind.APPRISE:
+            return ("owner", "name", "kind", "shown_target", "verified", "verification_status", "created_at")
+        return ("owner", "name", "kind", "target", "verified", "verification_status", "created_at")
+
+    def get_readonly_fields(self, request: HttpRequest, obj: NotificationChannel | None = None):
+        if obj is not None and obj.kind == NotificationChannel.Kind.APPRISE:
+            return ("kind", "shown_target", "verification_status", "created_at")
+        return ("verification_status", "created_at")
+
+    @admin.action(description="Send the verification email again")
+    def resend_verification(self, request: HttpRequest, queryset: QuerySet[NotificationChannel]) -> None:
+        queued = 0
+        for channel in queryset.filter(kind=NotificationChannel.Kind.EMAIL, verified=False):
+            try:
+                services.channel_verification_resend(channel=channel)
+                queued += 1
+            except services.ChannelRateLimitError as exc:
+                self.message_user(request, f"{channel}: {exc.message}", messages.ERROR)
+        self.message_user(request, f"{queued} verification email(s) queued.", messages.SUCCESS)
 
 
-class DeliveryInline(admin.TabularInline):
+DELIVERY_FIELDS = (
+    "kind",
+    "shown_target",
+    "status",
+    "attempts",
+    "last_error",
+    "next_attempt_at",
+    "sent_at",
+    "log",
+)
+
+
+class DeliveryInline(MaskedTargetMixin, admin.TabularInline):
     model = Delivery
     extra = 0
     can_delete = False
-    fields = ("kind", "target", "status", "attempts", "last_error", "next_attempt_at", "sent_at", "log")
+    fields = DELIVERY_FIELDS
     readonly_fields = fields
 
     def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
@@ -240,6 +316,31 @@ class AlertEventAdmin(admin.ModelAdmin):
     def retry_failed_deliveries(self, request: HttpRequest, queryset: QuerySet[AlertEvent]) -> None:
         ids = Delivery.objects.filter(event__in=queryset).values_list("pk", flat=True)
         changed = deliveries_retry(delivery_ids=ids)
+        self.message_user(
+            request, f"{changed} deliveries queued for retry (sent within a minute).", messages.SUCCESS
+        )
+
+
+@admin.register(Delivery)
+class DeliveryAdmin(MaskedTargetMixin, admin.ModelAdmin):
+    """Every delivery: alerts, verification emails and test notifications (read-only, retry action)."""
+
+    list_display = ("id", "purpose", "kind", "shown_target", "status", "attempts", "created_at", "sent_at")
+    list_filter = ("purpose", "status", "kind")
+    list_select_related = ("channel",)
+    fields = ("purpose", "event", "rule", "channel", "requested_by", *DELIVERY_FIELDS, "created_at")
+    readonly_fields = fields
+    actions = ("retry",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    @admin.action(description="Retry the selected failed deliveries")
+    def retry(self, request: HttpRequest, queryset: QuerySet[Delivery]) -> None:
+        changed = deliveries_retry(delivery_ids=queryset.values_list("pk", flat=True))
         self.message_user(
             request, f"{changed} deliveries queued for retry (sent within a minute).", messages.SUCCESS
         )

@@ -1,4 +1,4 @@
-"""Delivery of alert events: claim a Delivery, send it, record the attempt, schedule the retry."""
+"""Deliveries (alerts, verification emails, tests): claim, send, record the attempt, schedule the retry."""
 
 from __future__ import annotations
 
@@ -6,13 +6,25 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import F, Q
 
-from alerts.models import Delivery
-from alerts.notifications import NotificationError, Notifier, SendReport, message_render, notifier_for
+from alerts.models import AlertEvent, AlertRule, Delivery, NotificationChannel
+from alerts.notifications import (
+    Message,
+    NotificationError,
+    Notifier,
+    SendReport,
+    message_render,
+    notifier_for,
+    verification_render,
+)
+from alerts.rules import Condition, State
 from cryptotracker.monitoring.metrics import delivery_attempt_record
+from prices.domain import minute_floor
 
 logger = logging.getLogger(__name__)
 
@@ -53,11 +65,11 @@ def delivery_send(
     )
     if not claimed:
         return "not_due"
-    delivery = Delivery.objects.select_related("event__rule").get(pk=delivery_id)
+    delivery = Delivery.objects.select_related("event__rule", "rule", "channel__owner").get(pk=delivery_id)
     error: NotificationError | None = None
     report: SendReport | None = None
     try:
-        message = message_render(delivery.event)
+        message = delivery_message(delivery, now=now)
         report = notifier_factory(delivery.kind).send(target=delivery.target, message=message)
     except NotificationError as exc:
         error = exc
@@ -96,8 +108,59 @@ def delivery_send(
     Delivery.objects.filter(pk=delivery_id, status=Delivery.Status.SENDING).update(
         status=status, log=log, **fields
     )
+    if delivery.purpose == Delivery.Purpose.VERIFICATION and delivery.channel_id:
+        _verification_status_record(delivery.channel_id, status)
     delivery_attempt_record(kind=delivery.kind, status=status)
     return status
+
+
+_VERIFICATION_STATUS = {
+    Delivery.Status.SENT: NotificationChannel.Verification.SENT,
+    Delivery.Status.FAILED: NotificationChannel.Verification.FAILED,
+}
+
+
+def _verification_status_record(channel_id: int, status: str) -> None:
+    # A retrying verification email stays "pending"; a verified channel keeps its status.
+    if status in _VERIFICATION_STATUS:
+        NotificationChannel.objects.filter(pk=channel_id, verified=False).update(
+            verification_status=_VERIFICATION_STATUS[status]
+        )
+
+
+def sample_event(*, rule: AlertRule, now: datetime) -> AlertEvent:
+    """An unsaved firing event of `rule` at the minute of `now`, for test notifications."""
+    return AlertEvent(
+        rule=rule,
+        minute=minute_floor(now),
+        old_state=rule.state,
+        new_state=State.FIRING.value,
+        observed_value=rule.threshold,
+        reference_value=rule.threshold,
+        message=f"{rule.name}: test notification for {rule.pair} ({Condition(rule.condition).label})",
+    )
+
+
+def delivery_message(delivery: Delivery, *, now: datetime) -> Message:
+    """The message a delivery sends: its event's, its channel's verification email, or a test of its rule.
+
+    Raises NotificationError (permanent) when what it refers to was deleted.
+    """
+    if delivery.purpose == Delivery.Purpose.VERIFICATION:
+        if delivery.channel is None or delivery.channel.target != delivery.target:
+            raise NotificationError("the channel was deleted or changed", permanent=True)
+        return verification_render(delivery.channel)
+    if delivery.purpose == Delivery.Purpose.TEST:
+        # Without a rule, a channel's own test: a sample rule (unsaved) shows what alerts look like.
+        rule = delivery.rule or AlertRule(
+            name="Test",
+            pair="BTCUSD",
+            condition=Condition.PRICE_ABOVE.value,
+            threshold=Decimal("70000"),
+            owner_id=delivery.requested_by_id,
+        )
+        return message_render(sample_event(rule=rule, now=now), test=True)
+    return message_render(delivery.event)
 
 
 def deliveries_send(*, delivery_ids: Iterable[int], now: datetime | None = None) -> Counter[str]:
@@ -106,6 +169,16 @@ def deliveries_send(*, delivery_ids: Iterable[int], now: datetime | None = None)
     for delivery_id in delivery_ids:
         outcomes[delivery_send(delivery_id=delivery_id, now=now)] += 1
     return outcomes
+
+
+def deliveries_enqueue(delivery_ids: list[int]) -> None:
+    """Hand deliveries to django-q2 workers (`alerts.tasks.send_deliveries`) after the transaction commits."""
+    if not delivery_ids:
+        return
+    from django_q.tasks import async_task
+
+    ids = list(delivery_ids)
+    transaction.on_commit(lambda: async_task("alerts.tasks.send_deliveries", ids))
 
 
 def deliveries_due(*, now: datetime | None = None, limit: int = DUE_BATCH) -> list[int]:

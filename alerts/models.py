@@ -11,24 +11,42 @@ from prices.domain import EXCHANGE_BITFINEX
 PRICE_DIGITS = {"max_digits": 30, "decimal_places": 12}
 
 
+TARGET_MAX_LENGTH = 1000
+
+
 class NotificationChannel(models.Model):
-    """Where a user's alerts go: an email address or a webhook URL (JSON POST, Slack-compatible).
+    """Where a user's alerts go: an email address, a webhook URL (JSON POST, Slack-compatible) or an
+    Apprise URL (Slack, Discord, Telegram, ntfy… see docs/alerts.md).
 
     Email channels send only once `verified` (the address is the account's own, or its owner
-    followed the verification link); webhooks need no verification.
+    followed the verification link); webhooks and Apprise URLs need no verification.
+    `verification_status` follows the queued verification email: pending, sent or failed
+    (empty when none was needed). An Apprise target is a secret: shown masked after creation.
     """
 
     class Kind(models.TextChoices):
         EMAIL = "email", "Email"
         WEBHOOK = "webhook", "Webhook (JSON POST)"
+        APPRISE = "apprise", "Apprise URL (Slack, Discord, Telegram, ntfy…)"
+
+    class Verification(models.TextChoices):
+        NONE = "", "Not needed"
+        PENDING = "pending", "Verification email pending"
+        SENT = "sent", "Verification email sent"
+        FAILED = "failed", "Verification email failed"
 
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="alert_channels"
     )
     name = models.CharField(max_length=100, blank=True)
     kind = models.CharField(max_length=16, choices=Kind.choices)
-    target = models.CharField(max_length=500, help_text="Email address or https:// URL.")
+    target = models.CharField(
+        max_length=TARGET_MAX_LENGTH, help_text="Email address, https:// URL or Apprise URL."
+    )
     verified = models.BooleanField(default=False)
+    verification_status = models.CharField(
+        max_length=8, choices=Verification.choices, default=Verification.NONE, blank=True
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -38,7 +56,18 @@ class NotificationChannel(models.Model):
         ]
 
     def __str__(self) -> str:
-        return self.name or f"{self.kind}: {self.target}"
+        if self.name:
+            return self.name
+        if self.kind == self.Kind.APPRISE:
+            return f"{self.kind}: {self.target.split(':', 1)[0]}://…"
+        return f"{self.kind}: {self.target}"
+
+    @property
+    def shown_target(self) -> str:
+        """The target as pages show it after creation: an Apprise URL with its secrets masked."""
+        from alerts.notifications import target_masked  # notifications imports this module
+
+        return target_masked(self.kind, self.target)
 
     @property
     def can_send(self) -> bool:
@@ -192,7 +221,11 @@ class AlertEvent(models.Model):
 
 
 class Delivery(models.Model):
-    """The sending of one event on one channel: status, attempts, errors, next attempt, sent time.
+    """The sending of one message on one channel: status, attempts, errors, next attempt, sent time.
+
+    `purpose` says what is sent: an `alert` (of `event`), a channel's `verification` email, or a
+    `test` notification of `rule`. `requested_by` is the user whose action queued a
+    verification or test (anti-abuse counts survive a deleted channel).
 
     `log` holds every attempt as {"at": ISO time, "error": text or null}, plus "status" (HTTP
     status code) and "elapsed_ms" for HTTP channels; never an answer's body. While `sending`,
@@ -207,12 +240,26 @@ class Delivery(models.Model):
         FAILED = "failed", "Failed"
         SKIPPED = "skipped", "Skipped"
 
-    event = models.ForeignKey(AlertEvent, on_delete=models.CASCADE, related_name="deliveries")
+    class Purpose(models.TextChoices):
+        ALERT = "alert", "Alert"
+        VERIFICATION = "verification", "Channel verification"
+        TEST = "test", "Test notification"
+
+    purpose = models.CharField(max_length=16, choices=Purpose.choices, default=Purpose.ALERT)
+    event = models.ForeignKey(
+        AlertEvent, null=True, blank=True, on_delete=models.CASCADE, related_name="deliveries"
+    )
+    rule = models.ForeignKey(
+        AlertRule, null=True, blank=True, on_delete=models.CASCADE, related_name="test_deliveries"
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
     channel = models.ForeignKey(
         NotificationChannel, null=True, on_delete=models.SET_NULL, related_name="deliveries"
     )
     kind = models.CharField(max_length=16, choices=NotificationChannel.Kind.choices)
-    target = models.CharField(max_length=500)
+    target = models.CharField(max_length=TARGET_MAX_LENGTH)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)

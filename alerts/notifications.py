@@ -1,7 +1,7 @@
-"""Notification channels' adapters: message rendering, email (Django mail) and webhooks (HTTP JSON POST).
+"""Notification channels' adapters: message rendering, email (Django mail), webhooks (JSON POST), Apprise.
 
-The only module of alerts that imports the email framework; HTTP goes through alerts.outbound
-(the guarded path). Adapters raise NotificationError (never a library exception);
+The only module of alerts that imports the email framework and Apprise; HTTP goes through
+alerts.outbound (the guarded path). Adapters raise NotificationError (never a library exception);
 `permanent=True` means retrying the same message cannot help (a 4xx answer, a refused address).
 """
 
@@ -9,10 +9,16 @@ from __future__ import annotations
 
 import logging
 import smtplib
+import socket
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Protocol
 
+import apprise
 from django.conf import settings
+from django.core import signing
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -20,11 +26,13 @@ from django.urls import reverse
 from alerts import outbound
 from alerts.models import AlertEvent, AlertRule, NotificationChannel
 from alerts.rules import Condition, State, TriggerMode
-from prices.domain import decimal_str
+from prices.domain import InvalidPairError, Pair, decimal_str
 
 logger = logging.getLogger(__name__)
 
 USER_AGENT = "cryptotracker-alerts/1.0"
+VERIFY_SALT = "alerts.channel-verify"
+VERIFY_MAX_AGE_S = 7 * 24 * 3600
 
 
 class NotificationError(Exception):
@@ -55,20 +63,130 @@ class SendReport:
 
 @dataclass(frozen=True, slots=True)
 class Message:
-    """A rendered notification: email subject, plain text and HTML bodies, webhook JSON payload."""
+    """A rendered notification: subject/title, plain text and HTML bodies, webhook JSON payload.
+
+    `level` is info, success, warning or failure (Apprise's notification type).
+    """
 
     subject: str
     text: str
     html: str
     payload: dict[str, Any]
+    level: str = "info"
 
 
-def _utc(value) -> str | None:
+def utc_text(value: datetime | None) -> str:
+    """A time for people: '2024-01-01 12:01 UTC' (seconds only when not zero)."""
+    if value is None:
+        return "n/a"
+    value = value.astimezone(UTC)
+    return value.strftime("%Y-%m-%d %H:%M:%S UTC" if value.second else "%Y-%m-%d %H:%M UTC")
+
+
+def number_text(value: Decimal | int | None) -> str:
+    """A number for people: thousands separators, no exponent, no trailing zeros ('70,112.5')."""
+    if value is None:
+        return "n/a"
+    text = format(Decimal(value), ",f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return "0" if text in ("", "-0") else text
+
+
+def _iso_z(value) -> str | None:
     return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
 
 
 def _num(value) -> str | None:
     return decimal_str(value) if value is not None else None
+
+
+def _pair_label(pair: str) -> tuple[str, str]:
+    try:
+        parsed = Pair.parse(pair)
+    except InvalidPairError:
+        return pair, ""
+    return f"{parsed.base}/{parsed.quote}", parsed.quote
+
+
+def _percent(value: Decimal) -> str:
+    return number_text(Decimal(value).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
+
+
+@dataclass(frozen=True, slots=True)
+class _Facts:
+    """What a headline may say about an event: its rule, values and the pair's quote currency."""
+
+    rule: AlertRule
+    observed: Decimal | None
+    reference: Decimal | None
+    quote: str
+
+    def price(self, value: Decimal | None) -> str:
+        return f"{number_text(value)} {self.quote}".strip() if value is not None else "n/a"
+
+    @property
+    def now(self) -> str:
+        return f" — now {self.price(self.observed)}" if self.observed is not None else ""
+
+    @property
+    def window(self) -> str:
+        return f"{self.rule.window_minutes} min"
+
+
+def _pct_change(f: _Facts) -> str:
+    if f.observed is None or not f.reference:
+        return f"moved over {f.window}{f.now}"
+    change = (f.observed - f.reference) / f.reference * 100
+    return f"moved {'+' if change >= 0 else '−'}{_percent(abs(change))} % in {f.window}{f.now}"
+
+
+def _spike(f: _Facts) -> str:
+    if f.observed is None or not f.reference:
+        return f"spiked{f.now}"
+    factor = _percent(f.observed / f.reference)
+    return f"spiked to {factor}× its {f.rule.window_minutes}-min average of {f.price(f.reference)}{f.now}"
+
+
+def _volatility_text(value: Decimal | None) -> str:
+    return f"{_percent(value)} %" if value is not None else "n/a"
+
+
+# Per condition: the headline when it fires (after the pair's name) and the unit of its values.
+_FIRING: dict[str, Callable[[_Facts], str]] = {
+    Condition.PRICE_ABOVE: lambda f: f"is above {f.price(f.rule.threshold)}{f.now}",
+    Condition.PRICE_BELOW: lambda f: f"is below {f.price(f.rule.threshold)}{f.now}",
+    Condition.CROSSES_ABOVE: lambda f: f"crossed above {f.price(f.rule.threshold)}{f.now}",
+    Condition.CROSSES_BELOW: lambda f: f"crossed below {f.price(f.rule.threshold)}{f.now}",
+    Condition.PCT_CHANGE: _pct_change,
+    Condition.SPIKE: _spike,
+    Condition.VOLATILITY_ABOVE: lambda f: (
+        f"volatility {_volatility_text(f.observed)} over {f.window} is above {number_text(f.reference)} %"
+    ),
+    Condition.NO_DATA: lambda f: (
+        f"has had no prices for {number_text(f.observed)} min (limit {number_text(f.reference)} min)"
+    ),
+}
+_RECOVERED: dict[str, Callable[[_Facts], str]] = {
+    Condition.VOLATILITY_ABOVE: lambda f: f"volatility back to normal ({_volatility_text(f.observed)})",
+    Condition.NO_DATA: lambda f: "has prices again",
+}
+_UNITS: dict[str, Callable[[_Facts, Decimal | None], str]] = {
+    Condition.VOLATILITY_ABOVE: lambda f, v: _volatility_text(v),
+    Condition.NO_DATA: lambda f, v: f"{number_text(v)} min",
+}
+
+
+def _headline(facts: _Facts, state: str) -> str:
+    condition = facts.rule.condition
+    if state == State.NO_DATA.value:
+        return "has no fresh prices: the rule waits for data"
+    if state == State.NORMAL.value:
+        return _RECOVERED.get(condition, lambda f: f"is back to normal{f.now}")(facts)
+    return _FIRING.get(condition, lambda f: f"is firing{f.now}")(facts)
+
+
+_LEVELS = {State.FIRING.value: "warning", State.NO_DATA.value: "failure", State.NORMAL.value: "success"}
 
 
 def _duration(seconds: int) -> str:
@@ -79,28 +197,34 @@ def _duration(seconds: int) -> str:
 
 
 def message_render(event: AlertEvent, *, test: bool = False) -> Message:
-    """Render an event (saved or not) of its rule into a Message; links use SITE_URL."""
+    """Render an event (saved or not) of its rule into a Message; links use SITE_URL.
+
+    The subject leads with what fired: 'BTC/USD crossed above 70,000 USD — now 70,112.5 USD'.
+    Prices carry the quote currency and thousands separators, times are UTC with the zone named.
+    Every body links the pair page and the rule, then `message_links` (one-click actions).
+    """
     rule: AlertRule = event.rule
     site = settings.SITE_URL
     rule_path = (
         reverse("alerts_web:rule-detail", args=[rule.pk]) if rule.pk else reverse("alerts_web:rule-list")
     )
     links = message_links(rule, test=test)
+    pair_label, quote = _pair_label(rule.pair)
+    facts = _Facts(rule=rule, observed=event.observed_value, reference=event.reference_value, quote=quote)
+    title = f"{pair_label} {_headline(facts, event.new_state)}"
+    unit = _UNITS.get(rule.condition, _Facts.price)
     context = {
         "rule": rule,
         "event": event,
         "test": test,
+        "title": title,
+        "pair_label": pair_label,
         "condition": Condition(rule.condition).label,
         "mode": TriggerMode(rule.trigger_mode).label,
-        "headline": {
-            State.FIRING.value: "is firing",
-            State.NO_DATA.value: "has no fresh data",
-            State.NORMAL.value: "is back to normal",
-        }[event.new_state],
-        "observed": _num(event.observed_value) or "n/a",
-        "reference": _num(event.reference_value) or "n/a",
-        "minute": _utc(event.minute),
-        "dashboard_url": f"{site}/pairs/{rule.pair}/",
+        "observed": unit(facts, event.observed_value),
+        "reference": unit(facts, event.reference_value),
+        "minute": utc_text(event.minute),
+        "dashboard_url": f"{site}{reverse('dashboards:pair', args=[rule.pair])}",
         "rule_url": f"{site}{rule_path}",
         "links": links,
         "links_expire": _duration(settings.ALERTS_ACTION_LINK_MAX_AGE_S),
@@ -109,6 +233,7 @@ def message_render(event: AlertEvent, *, test: bool = False) -> Message:
     payload = {
         "text": f"{subject}\n{event.message}\n{context['dashboard_url']}",
         "test": test,
+        "title": title,
         "rule": {
             "id": rule.pk,
             "name": rule.name,
@@ -119,7 +244,7 @@ def message_render(event: AlertEvent, *, test: bool = False) -> Message:
         },
         "event": {
             "id": event.pk,
-            "minute": context["minute"],
+            "minute": _iso_z(event.minute),
             "old_state": event.old_state,
             "new_state": event.new_state,
             "observed_value": _num(event.observed_value),
@@ -137,6 +262,7 @@ def message_render(event: AlertEvent, *, test: bool = False) -> Message:
         text=render_to_string("alerts/email/rule_triggered_body.txt", context),
         html=render_to_string("alerts/email/rule_triggered_body.html", context),
         payload=payload,
+        level="info" if test else _LEVELS[event.new_state],
     )
 
 
@@ -157,6 +283,20 @@ def message_links(rule: AlertRule, *, test: bool = False) -> list[MessageLink]:
     from alerts.actions import action_links  # actions imports services, which imports this module
 
     return [MessageLink(key, label, url) for key, label, url in action_links(rule=rule)]
+
+
+def verification_token(channel: NotificationChannel) -> str:
+    """The signed token of a channel's verification link (names the channel and its target)."""
+    return signing.dumps({"channel": channel.pk, "target": channel.target}, salt=VERIFY_SALT)
+
+
+def verification_render(channel: NotificationChannel) -> Message:
+    """The 'confirm this address' email of an email channel, with its link (valid VERIFY_MAX_AGE_S)."""
+    link = f"{settings.SITE_URL}{reverse('alerts:channel-verify')}?token={verification_token(channel)}"
+    context = {"channel": channel, "owner": channel.owner, "link": link, "days": VERIFY_MAX_AGE_S // 86400}
+    subject = " ".join(render_to_string("alerts/email/channel_verify_subject.txt", context).split())
+    text = render_to_string("alerts/email/channel_verify_body.txt", context)
+    return Message(subject=subject, text=text, html="", payload={"text": text})
 
 
 class Notifier(Protocol):
@@ -215,10 +355,125 @@ class WebhookNotifier:
         return SendReport(status=response.status, elapsed_ms=response.elapsed_ms)
 
 
+# Apprise services we accept: HTTP(S) services reached through requests, so that the outbound
+# guard sees every connection. Local ones (desktop, syslog), SMTP (use an email channel) and
+# raw-socket ones are refused.
+APPRISE_SCHEMES = frozenset(
+    {
+        *("slack", "discord", "tgram", "pover", "pbul", "pagerduty", "opsgenie", "sns"),
+        *("workflow", "workflows"),  # Microsoft Teams (Power Automate workflows)
+        *("ntfy", "ntfys", "gotify", "gotifys", "matrix", "matrixs", "mmost", "mmosts"),
+        *("rocket", "rockets", "signal", "signals", "apprise", "apprises"),
+        *("json", "jsons", "xml", "xmls", "form", "forms"),
+    }
+)
+# Of those, the services whose host is part of the URL the user gives (self-hosted): the host is
+# resolved and checked at creation too (every service's connections are checked at send).
+APPRISE_USER_HOST_SCHEMES = frozenset(
+    APPRISE_SCHEMES - {"slack", "discord", "tgram", "pover", "pbul"} - {"pagerduty", "opsgenie", "sns"}
+)
+# Modes in which a user-host service talks to its vendor's fixed host (ntfy.sh, t2bot.io).
+_APPRISE_VENDOR_MODES = frozenset({"cloud", "t2bot"})
+_APPRISE_TYPES = {
+    "info": apprise.NotifyType.INFO,
+    "success": apprise.NotifyType.SUCCESS,
+    "warning": apprise.NotifyType.WARNING,
+    "failure": apprise.NotifyType.FAILURE,
+}
+
+
+def _apprise_scheme(url: str) -> str:
+    return url.split("://", 1)[0].lower() if "://" in url else ""
+
+
+def _apprise_plugin(url: str) -> Any:
+    """Apprise's plugin for `url`; raises NotificationError (permanent) for a URL we cannot use."""
+    scheme = _apprise_scheme(url)
+    if scheme not in APPRISE_SCHEMES:
+        raise NotificationError(
+            f"unsupported Apprise service {scheme or url!r}; supported: {', '.join(sorted(APPRISE_SCHEMES))}",
+            permanent=True,
+        )
+    plugin = apprise.Apprise.instantiate(url, suppress_exceptions=True)
+    if plugin is None:
+        raise NotificationError(
+            f"Apprise cannot use this {scheme}:// URL (see its documentation)", permanent=True
+        )
+    return plugin
+
+
+def apprise_url_check(url: str) -> None:
+    """Check an Apprise URL at creation with Apprise's own parser, and the host of self-hosted
+    services with the outbound guard; raises NotificationError (permanent) saying why."""
+    plugin = _apprise_plugin(url)
+    host = getattr(plugin, "host", "") or ""
+    if (
+        _apprise_scheme(url) in APPRISE_USER_HOST_SCHEMES
+        and host
+        and plugin_mode(plugin) not in _APPRISE_VENDOR_MODES
+    ):
+        port = getattr(plugin, "port", None) or (443 if getattr(plugin, "secure", False) else 80)
+        try:
+            outbound.addresses_check(host, port, 0, socket.SOCK_STREAM)
+        except outbound.OutboundRefusedError as exc:
+            raise NotificationError(f"this address is not allowed: {exc.message}", permanent=True) from None
+
+
+def plugin_mode(plugin: Any) -> str:
+    mode = getattr(plugin, "mode", "") or ""
+    return str(getattr(mode, "value", mode))
+
+
+def target_masked(kind: str, target: str) -> str:
+    """A channel target fit to show after creation: Apprise URLs with their secrets masked by Apprise."""
+    if kind != NotificationChannel.Kind.APPRISE:
+        return target
+    try:
+        return _apprise_plugin(target).url(privacy=True).split("?", 1)[0]
+    except NotificationError:
+        return f"{_apprise_scheme(target) or 'apprise'}://…"
+
+
+class AppriseNotifier:
+    """Sends title and plain text through Apprise, every connection inside the outbound guard."""
+
+    def send(self, *, target: str, message: Message) -> SendReport:
+        """Notify the service of `target`; a refused address, a 3xx or a 4xx (but 408/429) is permanent.
+
+        Apprise reports only success or failure; the HTTP status comes from the guard.
+        """
+        plugin = _apprise_plugin(target)
+        name = _apprise_scheme(target)
+        with outbound.guarded() as guard:
+            try:
+                ok = plugin.notify(
+                    body=message.text, title=message.subject, notify_type=_APPRISE_TYPES[message.level]
+                )
+            except Exception:  # a plugin bug must not escape as a library exception
+                logger.exception("apprise %s raised", name)
+                ok = False
+        status, elapsed_ms = guard.status, guard.elapsed_ms
+        if guard.refusal:
+            raise NotificationError(f"apprise {name} refused: {guard.refusal}", permanent=True)
+        if ok and (status is None or status < 300):
+            return SendReport(status=status, elapsed_ms=elapsed_ms)
+        if status is None:
+            raise NotificationError(f"apprise {name}: the service could not be reached")
+        if 300 <= status < 400:
+            text, permanent = f"answered HTTP {status} (redirects are not followed)", True
+        else:
+            text, permanent = f"answered HTTP {status}", 400 <= status < 500 and status not in (408, 429)
+        raise NotificationError(
+            f"apprise {name} {text}", permanent=permanent, status=status, elapsed_ms=elapsed_ms
+        )
+
+
 def notifier_for(kind: str) -> Notifier:
     """The notifier of a channel kind; raises NotificationError (permanent) for an unknown kind."""
     if kind == NotificationChannel.Kind.EMAIL:
         return EmailNotifier()
     if kind == NotificationChannel.Kind.WEBHOOK:
         return WebhookNotifier()
+    if kind == NotificationChannel.Kind.APPRISE:
+        return AppriseNotifier()
     raise NotificationError(f"unknown channel kind {kind!r}", permanent=True)

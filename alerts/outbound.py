@@ -204,6 +204,8 @@ def url_check(url: str, *, schemes: tuple[str, ...] = ("http", "https")) -> None
 class _Guard(threading.local):
     active: bool = False
     refusal: str | None = None
+    status: int | None = None
+    elapsed_ms: int | None = None
 
 
 _guard = _Guard()
@@ -223,7 +225,12 @@ def _guarded_getaddrinfo(host, port, *args, **kwargs):
 
 
 def _no_redirect_target(self, resp):
-    return None if _guard.active else _real_redirect_target(self, resp)
+    # requests asks this of every answer it gets: the place to note the status and to refuse a redirect.
+    if not _guard.active:
+        return _real_redirect_target(self, resp)
+    _guard.status = resp.status_code
+    _guard.elapsed_ms = round(resp.elapsed.total_seconds() * 1000)
+    return None
 
 
 _real_redirect_target = requests.sessions.SessionRedirectMixin.get_redirect_target
@@ -244,11 +251,12 @@ def _install() -> None:
 def guarded() -> Iterator[_Guard]:
     """Inside, every name this thread resolves is checked (see module doc) and requests follows no redirect.
 
-    The yielded object's `refusal` names the refused address after a connection was refused.
+    The yielded object's `refusal` names the refused address after a connection was refused;
+    `status` and `elapsed_ms` describe the last HTTP answer received through requests.
     """
     _install()
     previous = _guard.active
-    _guard.active, _guard.refusal = True, None
+    _guard.active, _guard.refusal, _guard.status, _guard.elapsed_ms = True, None, None, None
     try:
         yield _guard
     finally:

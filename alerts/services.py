@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -14,19 +13,17 @@ from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator, URLValidator
 from django.db import transaction
 from django.db.models import QuerySet
-from django.urls import reverse
 
 from alerts import outbound
+from alerts.deliveries import deliveries_enqueue
 from alerts.evaluation import rule_spec
-from alerts.models import AlertEvent, AlertRule, NotificationChannel
-from alerts.notifications import NotificationError, email_send, message_render, notifier_for
+from alerts.models import AlertRule, Delivery, NotificationChannel
+from alerts.notifications import VERIFY_MAX_AGE_S, VERIFY_SALT, NotificationError, apprise_url_check
 from alerts.rules import FIELDS, Condition, Direction, RuleSpec, State, TriggerMode
 from prices import selectors
-from prices.domain import EXCHANGE_BITFINEX, minute_floor
+from prices.domain import EXCHANGE_BITFINEX
 from prices.repository import TickRepository
 
-VERIFY_SALT = "alerts.channel-verify"
-VERIFY_MAX_AGE_S = 7 * 24 * 3600
 logger = logging.getLogger(__name__)
 SPEC_FIELDS = ("condition", *FIELDS)  # what a rule's condition is made of (see alerts.rules.FIELDS)
 
@@ -200,61 +197,63 @@ def alert_rules_set_enabled(*, rules: QuerySet[AlertRule], enabled: bool) -> int
     return rules.filter(enabled=True).update(enabled=False)
 
 
-@dataclass(frozen=True, slots=True)
-class TestSendResult:
-    """The outcome of a test notification on one channel: error text or None."""
+def _test_deliveries(
+    channels: Iterable[NotificationChannel], *, rule: AlertRule | None, requested_by, now: datetime
+) -> list[Delivery]:
+    deliveries = [
+        Delivery(
+            purpose=Delivery.Purpose.TEST,
+            rule=rule,
+            requested_by=requested_by,
+            channel=channel,
+            kind=channel.kind,
+            target=channel.target,
+            status=Delivery.Status.PENDING if channel.can_send else Delivery.Status.SKIPPED,
+            last_error="" if channel.can_send else "email channel not verified",
+            next_attempt_at=now if channel.can_send else None,
+        )
+        for channel in channels
+    ]
+    created = Delivery.objects.bulk_create(deliveries)
+    deliveries_enqueue([d.pk for d in created if d.status == Delivery.Status.PENDING])
+    return created
 
-    channel: NotificationChannel
-    error: str | None
 
+def alert_rule_test_notify(
+    *, rule: AlertRule, requested_by=None, now: datetime | None = None
+) -> list[Delivery]:
+    """Queue a test notification of `rule` to each of its channels (sent by a worker, never here).
 
-def alert_rule_test_notify(*, rule: AlertRule, now: datetime | None = None) -> list[TestSendResult]:
-    """Send a test notification of `rule` to each of its channels now, synchronously; records nothing."""
-    now = now or datetime.now(UTC)
-    event = AlertEvent(
-        rule=rule,
-        minute=minute_floor(now),
-        old_state=rule.state,
-        new_state=State.FIRING.value,
-        message=f"{rule.name}: test notification for {rule.pair} ({Condition(rule.condition).label})",
+    Returns the deliveries: pending, or skipped for an unverified email channel.
+    """
+    return _test_deliveries(
+        rule.channels.all(), rule=rule, requested_by=requested_by, now=now or datetime.now(UTC)
     )
-    message = message_render(event, test=True)
-    results = []
-    for channel in rule.channels.all():
-        if not channel.can_send:
-            results.append(TestSendResult(channel, "email channel not verified"))
-            continue
-        try:
-            notifier_for(channel.kind).send(target=channel.target, message=message)
-            results.append(TestSendResult(channel, None))
-        except NotificationError as exc:
-            results.append(TestSendResult(channel, exc.message))
-    return results
 
 
-def channel_test_notify(*, channel: NotificationChannel, now: datetime | None = None) -> str | None:
-    """Send a test notification to one channel now; returns the error text, None when sent."""
-    if not channel.can_send:
-        return "email channel not verified"
-    now = now or datetime.now(UTC)
-    probe = AlertRule(
-        pk=None, name="Test", pair="BTCUSD", condition=Condition.PRICE_ABOVE.value, owner=channel.owner
+def channel_test_notify(
+    *, channel: NotificationChannel, requested_by=None, now: datetime | None = None
+) -> Delivery:
+    """Queue a test notification to one channel (a sample BTCUSD alert; sent by a worker, never here).
+
+    Returns the delivery: pending, or skipped (with `last_error`) for an unverified email channel.
+    """
+    (delivery,) = _test_deliveries(
+        [channel], rule=None, requested_by=requested_by, now=now or datetime.now(UTC)
     )
-    event = AlertEvent(
-        rule=probe,
-        minute=minute_floor(now),
-        old_state=State.NORMAL.value,
-        new_state=State.FIRING.value,
-        message=f"Test notification for the channel {channel}",
-    )
-    try:
-        notifier_for(channel.kind).send(target=channel.target, message=message_render(event, test=True))
-    except NotificationError as exc:
-        return exc.message
-    return None
+    return delivery
 
 
 # --- channels ---------------------------------------------------------------------------
+
+
+class ChannelRateLimitError(Exception):
+    """Too many unverified channels created within the hour; `retry_after_s` until the next is allowed."""
+
+    def __init__(self, message: str, *, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.message = message
+        self.retry_after_s = retry_after_s
 
 
 def _validate_target(kind: str, target: str) -> None:
@@ -264,35 +263,99 @@ def _validate_target(kind: str, target: str) -> None:
         elif kind == NotificationChannel.Kind.WEBHOOK:
             URLValidator(schemes=["http", "https"])(target)
             outbound.url_check(target)
+        elif kind == NotificationChannel.Kind.APPRISE:
+            apprise_url_check(target)
         else:
-            raise AlertValidationError({"kind": "must be email or webhook"})
+            raise AlertValidationError({"kind": "must be email, webhook or apprise"})
     except ValidationError:
         raise AlertValidationError({"target": f"not a valid {kind} target"}) from None
     except outbound.OutboundRefusedError as exc:
         raise AlertValidationError({"target": f"this address is not allowed: {exc.message}"}) from None
+    except NotificationError as exc:
+        raise AlertValidationError({"target": exc.message}) from None
 
 
-def channel_create(*, owner, kind: str, target: str, name: str = "") -> NotificationChannel:
+def channel_target_validate(*, kind: str, target: str) -> None:
+    """Check a channel target for its kind (addresses, outbound guard, Apprise's parser); raises
+    AlertValidationError naming `target` (or `kind`)."""
+    _validate_target(kind, target)
+
+
+def _needs_verification(owner, kind: str, target: str) -> bool:
+    own_address = bool(owner.email) and target.lower() == owner.email.lower()
+    return kind == NotificationChannel.Kind.EMAIL and not own_address
+
+
+def _verification_allowed(owner, now: datetime) -> None:
+    # Counted on the verification deliveries the owner asked for: deleting a channel does not reset it.
+    limit = settings.ALERTS_UNVERIFIED_CHANNELS_PER_HOUR
+    recent = list(
+        Delivery.objects.filter(
+            purpose=Delivery.Purpose.VERIFICATION, requested_by=owner, created_at__gt=now - timedelta(hours=1)
+        )
+        .order_by("created_at")
+        .values_list("created_at", flat=True)[:limit]
+    )
+    if len(recent) >= limit:
+        retry_after = max(int((recent[0] + timedelta(hours=1) - now).total_seconds()) + 1, 1)
+        raise ChannelRateLimitError(
+            f"at most {limit} channels needing verification per hour; try again later",
+            retry_after_s=retry_after,
+        )
+
+
+def _verification_queue(channel: NotificationChannel, now: datetime) -> None:
+    channel.verified = False
+    channel.verification_status = NotificationChannel.Verification.PENDING
+    channel.save(update_fields=["verified", "verification_status"])
+    delivery = Delivery.objects.create(
+        purpose=Delivery.Purpose.VERIFICATION,
+        requested_by=channel.owner,
+        channel=channel,
+        kind=NotificationChannel.Kind.EMAIL,
+        target=channel.target,
+        next_attempt_at=now,
+    )
+    deliveries_enqueue([delivery.pk])
+
+
+@transaction.atomic
+def channel_create(
+    *, owner, kind: str, target: str, name: str = "", now: datetime | None = None
+) -> NotificationChannel:
     """Create a channel; an email channel is verified at once only if it is the owner's own address,
-    otherwise a verification link is emailed to it. Raises AlertValidationError."""
+    otherwise a verification email is queued (at most ALERTS_UNVERIFIED_CHANNELS_PER_HOUR an hour).
+
+    Raises AlertValidationError (bad or refused target) or ChannelRateLimitError.
+    """
+    now = now or datetime.now(UTC)
     _validate_target(kind, target)
     if NotificationChannel.objects.filter(owner=owner, kind=kind, target=target).exists():
         raise AlertValidationError({"target": "you already have this channel"})
-    own_address = bool(owner.email) and target.lower() == owner.email.lower()
-    verified = kind == NotificationChannel.Kind.WEBHOOK or own_address
+    needs_verification = _needs_verification(owner, kind, target)
+    if needs_verification:
+        _verification_allowed(owner, now)
     channel = NotificationChannel.objects.create(
-        owner=owner, kind=kind, target=target, name=name, verified=verified
+        owner=owner, kind=kind, target=target, name=name, verified=not needs_verification
     )
-    if not verified:
-        transaction.on_commit(lambda: channel_verification_send(channel=channel))
+    if needs_verification:
+        _verification_queue(channel, now)
     return channel
 
 
-def channel_update(*, channel: NotificationChannel, data: dict[str, Any]) -> NotificationChannel:
-    """Rename or retarget a channel; a new email target needs verifying again. Raises AlertValidationError."""
+@transaction.atomic
+def channel_update(
+    *, channel: NotificationChannel, data: dict[str, Any], now: datetime | None = None
+) -> NotificationChannel:
+    """Rename or retarget a channel; a new email target needs verifying again (queued, as at creation).
+
+    Raises AlertValidationError or ChannelRateLimitError.
+    """
+    now = now or datetime.now(UTC)
     kind = data.get("kind", channel.kind)
     target = data.get("target", channel.target)
     retargeted = kind != channel.kind or target != channel.target
+    needs_verification = retargeted and _needs_verification(channel.owner, kind, target)
     if retargeted:
         _validate_target(kind, target)
         if (
@@ -301,36 +364,26 @@ def channel_update(*, channel: NotificationChannel, data: dict[str, Any]) -> Not
             .exists()
         ):
             raise AlertValidationError({"target": "you already have this channel"})
+        if needs_verification:
+            _verification_allowed(channel.owner, now)
     for name, value in data.items():
         setattr(channel, name, value)
-    if retargeted:
-        own = bool(channel.owner.email) and target.lower() == channel.owner.email.lower()
-        channel.verified = kind == NotificationChannel.Kind.WEBHOOK or own
+    if retargeted and not needs_verification:
+        channel.verified, channel.verification_status = True, NotificationChannel.Verification.NONE
     channel.save()
-    if retargeted and not channel.verified:
-        transaction.on_commit(lambda: channel_verification_send(channel=channel))
+    if needs_verification:
+        _verification_queue(channel, now)
     return channel
 
 
-def channel_verification_send(*, channel: NotificationChannel) -> None:
-    """Email the channel's address a signed link that marks it verified (valid 7 days).
-
-    Best effort: a failure is left for the owner to retry (re-save the channel).
-    """
-    token = signing.dumps({"channel": channel.pk, "target": channel.target}, salt=VERIFY_SALT)
-    link = f"{settings.SITE_URL}{reverse('alerts:channel-verify')}?token={token}"
-    try:
-        email_send(
-            to=channel.target,
-            subject="[cryptotracker] Confirm this address for price alerts",
-            text=(
-                f"{channel.owner} added {channel.target} as a notification channel for price alerts.\n\n"
-                f"Open this link within 7 days to confirm it:\n{link}\n\n"
-                "If this was not you, ignore this email."
-            ),
-        )
-    except NotificationError as exc:
-        logger.warning("verification email for channel %s not sent: %s", channel.pk, exc.message)
+def channel_verification_resend(*, channel: NotificationChannel, now: datetime | None = None) -> None:
+    """Queue the verification email of an unverified email channel again; raises ChannelRateLimitError."""
+    now = now or datetime.now(UTC)
+    if channel.verified or channel.kind != NotificationChannel.Kind.EMAIL:
+        return
+    _verification_allowed(channel.owner, now)
+    with transaction.atomic():
+        _verification_queue(channel, now)
 
 
 def channel_verify(*, token: str) -> NotificationChannel:

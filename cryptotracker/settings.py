@@ -308,6 +308,8 @@ ALERTS_DELIVERY_MAX_ATTEMPTS = env.int("ALERTS_DELIVERY_MAX_ATTEMPTS", default=8
 ALERTS_DELIVERY_BACKOFF_S = env.int("ALERTS_DELIVERY_BACKOFF_S", default=60)
 ALERTS_DELIVERY_BACKOFF_MAX_S = env.int("ALERTS_DELIVERY_BACKOFF_MAX_S", default=3600)
 ALERTS_WEBHOOK_TIMEOUT_S = env.float("ALERTS_WEBHOOK_TIMEOUT_S", default=10.0)
+# Channels needing a verification email (another person's address) a user may add per hour.
+ALERTS_UNVERIFIED_CHANNELS_PER_HOUR = env.int("ALERTS_UNVERIFIED_CHANNELS_PER_HOUR", default=5)
 # Internal networks (IPs or CIDRs) that webhooks and Apprise services may reach on purpose, e.g. a
 # LAN ntfy; empty = only public addresses (alerts/outbound.py, docs/alerts.md: Outbound guard).
 try:

@@ -41,6 +41,7 @@ ALERTS_DELIVERY_BACKOFF_S = 60
 ALERTS_DELIVERY_BACKOFF_MAX_S = 3600
 ALERTS_WEBHOOK_TIMEOUT_S = 2.0
 ALERTS_OUTBOUND_ALLOWED_NETWORKS: list = []
+ALERTS_UNVERIFIED_CHANNELS_PER_HOUR = 5
 # Tests talk plain http through the test client, whatever DJANGO_DEBUG says; the HTTPS settings
 # are tested on their own (tests/test_production_settings.py).
 SECURE_SSL_REDIRECT = False

@@ -14,6 +14,11 @@ urlpatterns = [
     path("channels/", views.ChannelListApi.as_view(), name="channel-list"),
     path("channels/verify/", views.ChannelVerifyApi.as_view(), name="channel-verify"),
     path("channels/<int:channel_id>/", views.ChannelDetailApi.as_view(), name="channel-detail"),
+    path(
+        "channels/<int:channel_id>/verification/",
+        views.ChannelVerificationResendApi.as_view(),
+        name="channel-verification-resend",
+    ),
     path("events/", views.AlertEventListApi.as_view(), name="event-list"),
     path("events/<int:event_id>/", views.AlertEventDetailApi.as_view(), name="event-detail"),
 ]

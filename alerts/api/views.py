@@ -6,10 +6,11 @@ from typing import Any
 
 from django.db.models import Prefetch
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.authentication import SessionAuthentication, TokenAuthentication
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import Throttled, ValidationError
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -17,7 +18,8 @@ from rest_framework.views import APIView
 
 from alerts import services
 from alerts.backtest import alert_rule_backtest, backtest_max_days
-from alerts.models import AlertEvent, AlertRule, Delivery, NotificationChannel
+from alerts.models import TARGET_MAX_LENGTH, AlertEvent, AlertRule, Delivery, NotificationChannel
+from alerts.notifications import target_masked
 from alerts.rules import (
     CONDITIONS,
     FIELDS,
@@ -54,6 +56,8 @@ class AlertsApiView(APIView):
             exc = ServiceUnavailableError()
         elif isinstance(exc, services.AlertValidationError):
             exc = ValidationError(exc.errors)
+        elif isinstance(exc, services.ChannelRateLimitError):
+            exc = Throttled(wait=exc.retry_after_s, detail=exc.message)
         return super().handle_exception(exc)
 
     def paginated(self, queryset, serializer_class) -> Response:
@@ -315,15 +319,33 @@ class AlertRuleBacktestApi(AlertsApiView):
 # --- channels ---------------------------------------------------------------------------
 
 
+@extend_schema_field(OpenApiTypes.STR)
+class MaskedTargetField(serializers.Field):
+    """A channel or delivery target as shown after creation: Apprise URLs with secrets masked."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(source="*", read_only=True, **kwargs)
+
+    def to_representation(self, value: NotificationChannel | Delivery) -> str:
+        return target_masked(value.kind, value.target)
+
+
 class ChannelOutputSerializer(serializers.Serializer):
-    """A notification channel."""
+    """A notification channel; `verification` is verified, pending, sent, failed (the verification
+    email's state) or not_needed."""
 
     id = serializers.IntegerField()
     name = serializers.CharField()
     kind = serializers.CharField()
-    target = serializers.CharField()
+    target = MaskedTargetField()
     verified = serializers.BooleanField()
+    verification = serializers.SerializerMethodField()
     created_at = UtcDateTimeField()
+
+    def get_verification(self, channel: NotificationChannel) -> str:
+        if channel.verified:
+            return "verified"
+        return channel.verification_status or "not_needed"
 
 
 class ChannelInputSerializer(serializers.Serializer):
@@ -331,11 +353,12 @@ class ChannelInputSerializer(serializers.Serializer):
 
     name = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
     kind = serializers.ChoiceField(choices=NotificationChannel.Kind.choices)
-    target = serializers.CharField(max_length=500)
+    target = serializers.CharField(max_length=TARGET_MAX_LENGTH)
 
 
 class ChannelListApi(AlertsApiView):
-    """GET: the user's channels (paginated). POST: add one (email channels get a verification link)."""
+    """GET: the user's channels (paginated). POST: add one (another person's email address gets a
+    queued verification email; the answer does not wait for it)."""
 
     @extend_schema(responses=ChannelOutputSerializer(many=True), operation_id="alerts_channels_list")
     def get(self, request: Request) -> Response:
@@ -383,6 +406,18 @@ class ChannelDetailApi(AlertsApiView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
+class ChannelVerificationResendApi(AlertsApiView):
+    """POST: queue the verification email of an unverified email channel again (202; hourly cap: 429)."""
+
+    @extend_schema(
+        request=None, responses={202: ChannelOutputSerializer}, operation_id="alerts_channels_resend"
+    )
+    def post(self, request: Request, channel_id: int) -> Response:
+        channel = get_object_or_404(NotificationChannel, owner=request.user, pk=channel_id)
+        services.channel_verification_resend(channel=channel)
+        return Response(ChannelOutputSerializer(channel).data, status=status.HTTP_202_ACCEPTED)
+
+
 class ChannelVerifyApi(APIView):
     """GET ?token=…: the link emailed to a new email channel; marks it verified."""
 
@@ -413,7 +448,7 @@ class EventOutputSerializer(serializers.Serializer):
         id = serializers.IntegerField()
         channel = serializers.IntegerField(source="channel_id", allow_null=True)
         kind = serializers.CharField()
-        target = serializers.CharField()
+        target = MaskedTargetField()
         status = serializers.CharField()
         attempts = serializers.IntegerField()
         last_error = serializers.CharField()

@@ -12,7 +12,7 @@ from typing import Any
 
 from django import forms
 
-from alerts.models import AlertRule, NotificationChannel
+from alerts.models import TARGET_MAX_LENGTH, AlertRule, NotificationChannel
 from alerts.rules import CONDITIONS, FIELDS, Condition, TriggerMode, param_conditions
 
 
@@ -137,5 +137,8 @@ class ChannelForm(forms.Form):
     """A channel's kind, target and optional name; the target is checked by alerts.services."""
 
     kind = forms.ChoiceField(choices=NotificationChannel.Kind.choices)
-    target = forms.CharField(max_length=500, help_text="An email address, or the URL for the other kinds.")
+    target = forms.CharField(
+        max_length=TARGET_MAX_LENGTH,
+        help_text="An email address, a webhook URL, or an Apprise URL such as ntfy://my-topic.",
+    )
     name = forms.CharField(max_length=100, required=False)

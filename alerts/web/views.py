@@ -375,8 +375,10 @@ def channel_list(request: HttpRequest) -> HttpResponse:
         except services.AlertValidationError as exc:
             for field, message in exc.errors.items():
                 form.add_error(field if field in form.fields else None, message)
+        except services.ChannelRateLimitError as exc:
+            form.add_error("target", exc.message)
         else:
-            note = "" if channel.verified else " A confirmation link was sent to it."
+            note = "" if channel.verified else " A confirmation link is on its way to it."
             messages.success(request, f"Channel “{channel}” added.{note}")
             return redirect("alerts_web:channel-list")
     channels = NotificationChannel.objects.filter(owner=request.user).order_by("id")
@@ -397,14 +399,18 @@ def channel_act(request: HttpRequest, channel_id: int) -> HttpResponse:
         if channel.verified:
             messages.info(request, f"“{channel}” is already verified.")
         else:
-            services.channel_verification_send(channel=channel)
-            messages.success(request, f"A new confirmation link was sent to {channel.target}.")
+            try:
+                services.channel_verification_resend(channel=channel)
+            except services.ChannelRateLimitError as exc:
+                messages.error(request, f"“{channel}”: {exc.message}")
+            else:
+                messages.success(request, f"A new confirmation link is on its way to {channel.target}.")
     elif action == "test":
-        error = services.channel_test_notify(channel=channel)
-        if error:
-            messages.error(request, f"Test to “{channel}” failed: {error}")
+        delivery = services.channel_test_notify(channel=channel, requested_by=request.user)
+        if delivery.status == delivery.Status.SKIPPED:
+            messages.error(request, f"Test to “{channel}” not sent: {delivery.last_error}")
         else:
-            messages.success(request, f"Test notification sent to “{channel}”.")
+            messages.success(request, f"Test notification to “{channel}” queued: it is sent within a minute.")
     else:
         return HttpResponse("Unknown action", status=400)
     return redirect("alerts_web:channel-list")

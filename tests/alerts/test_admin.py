@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import pytest
 from django.contrib.auth import get_user_model
 
+from alerts.deliveries import deliveries_send
 from alerts.models import AlertEvent, AlertRule, Delivery
 from tests.alerts.helpers import minute
 
@@ -44,19 +45,42 @@ def test_disable_and_enable_actions(admin_client, make_rule):
     assert (rule.enabled, rule.last_evaluated_minute) == (True, None)
 
 
-def test_send_test_notification_emails_the_rules_channels(admin_client, make_rule, mailoutbox):
+def test_send_test_notification_queues_a_delivery_and_sends_nothing_in_the_request(
+    admin_client, make_rule, mailoutbox
+):
     rule = make_rule(name="BTC watch")
 
     response = admin_client.post(
         RULES, {"action": "send_test_notification", "_selected_action": [rule.pk]}, follow=True
     )
 
+    (delivery,) = Delivery.objects.all()
+    assert (delivery.purpose, delivery.status, delivery.rule_id) == ("test", "pending", rule.pk)
+    assert mailoutbox == []
+    assert f"test queued (delivery {delivery.pk})" in response.content.decode()
+    assert AlertEvent.objects.count() == 0
+
+
+def test_a_queued_test_notification_is_emailed_by_the_worker(admin_client, make_rule, mailoutbox):
+    rule = make_rule(name="BTC watch")
+    admin_client.post(RULES, {"action": "send_test_notification", "_selected_action": [rule.pk]})
+
+    outcomes = deliveries_send(delivery_ids=Delivery.objects.values_list("pk", flat=True))
+
+    assert outcomes == {"sent": 1}
     (mail,) = mailoutbox
     assert mail.to == ["alice@example.org"]
-    assert mail.subject.startswith("[test] [cryptotracker] BTC watch: BTCUSD is firing")
+    assert mail.subject == "[test] BTC/USD is above 100 USD — now 100 USD · BTC watch"
     assert "This is a test notification" in mail.body
-    assert "BTC watch → email: alice@example.org: sent." in response.content.decode()
-    assert AlertEvent.objects.count() == 0
+
+
+def test_the_delivery_list_shows_test_and_verification_deliveries(admin_client, make_rule):
+    rule = make_rule(name="BTC watch")
+    admin_client.post(RULES, {"action": "send_test_notification", "_selected_action": [rule.pk]})
+
+    page = admin_client.get("/admin/alerts/delivery/", {"purpose": "test"}).content.decode()
+
+    assert "Test notification" in page and "alice@example.org" in page
 
 
 def test_event_page_shows_its_deliveries_read_only(admin_client, make_rule, alice_email):

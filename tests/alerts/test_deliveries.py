@@ -65,13 +65,10 @@ def test_an_email_names_rule_pair_condition_values_and_minute(event, alice_email
     (mail,) = mailoutbox
     assert mail.to == ["alice@example.org"]
     assert mail.from_email == "alerts@cryptotracker.test"
-    assert (
-        mail.subject
-        == "[cryptotracker] BTC under 7200: BTCUSD is firing (crosses below, 2024-01-01T12:01:00Z)"
-    )
-    assert "Observed value:  7199.9" in mail.body
-    assert "Reference value: 7200" in mail.body
-    assert "Minute (UTC):    2024-01-01T12:01:00Z" in mail.body
+    assert mail.subject == "BTC/USD crossed below 7,200 USD — now 7,199.9 USD · BTC under 7200"
+    assert "Observed value:  7,199.9 USD" in mail.body
+    assert "Reference value: 7,200 USD" in mail.body
+    assert "Minute:          2024-01-01 12:01 UTC" in mail.body
     assert "crossed below 7200 (was 7201.5)" in mail.body
 
 
@@ -86,7 +83,7 @@ def test_an_email_links_to_the_pair_dashboard_and_the_rules_page(event, alice_em
     html, mimetype = mail.alternatives[0]
     assert mimetype == "text/html"
     assert f'href="{rule_url}"' in html
-    assert "7199.9" in html
+    assert "7,199.9 USD" in html
 
 
 def test_a_sent_delivery_records_attempt_and_time(event, alice_email, mailoutbox):
@@ -213,7 +210,8 @@ def test_a_webhook_gets_slack_compatible_text_and_structured_fields(event, hook,
 
     assert status == "sent"
     body = receiver.calls[0].json()
-    assert body["text"].startswith("[cryptotracker] BTC under 7200: BTCUSD is firing")
+    assert body["text"].startswith("BTC/USD crossed below 7,200 USD — now 7,199.9 USD · BTC under 7200")
+    assert body["title"] == "BTC/USD crossed below 7,200 USD — now 7,199.9 USD"
     assert body["rule"]["pair"] == "BTCUSD"
     assert body["event"] == {
         "id": event.pk,
@@ -264,4 +262,5 @@ def test_the_message_of_a_no_data_event_says_so(event):
 
     message = message_render(event)
 
-    assert "BTCUSD has no fresh data" in message.subject
+    assert message.subject.startswith("BTC/USD has no fresh prices")
+    assert message.level == "failure"

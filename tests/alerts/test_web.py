@@ -283,14 +283,16 @@ def test_events_show_price_and_delivery_status_and_filter_by_rule(alice_client, 
 def test_adding_an_email_channel_sends_a_confirmation_and_resend_sends_another(
     alice_client, mailoutbox, django_capture_on_commit_callbacks
 ):
+    # Both emails are queued deliveries: the (synchronous test) cluster sends them at commit.
     with django_capture_on_commit_callbacks(execute=True):
         alice_client.post("/alerts/channels/", {"kind": "email", "target": "ops@example.org"})
     channel = NotificationChannel.objects.get(target="ops@example.org")
 
-    alice_client.post(f"/alerts/channels/{channel.pk}/act/", {"action": "verify"})
+    with django_capture_on_commit_callbacks(execute=True):
+        alice_client.post(f"/alerts/channels/{channel.pk}/act/", {"action": "verify"})
 
     assert [m.to for m in mailoutbox] == [["ops@example.org"], ["ops@example.org"]]
-    assert "not verified" in alice_client.get("/alerts/channels/").content.decode()
+    assert "verification email sent" in alice_client.get("/alerts/channels/").content.decode()
 
 
 def test_a_bad_channel_target_is_a_400_naming_it(alice_client):
@@ -300,11 +302,21 @@ def test_a_bad_channel_target_is_a_400_naming_it(alice_client):
     assert "not a valid webhook target" in response.content.decode()
 
 
-def test_send_a_test_to_a_channel(alice_client, alice_email, mailoutbox):
-    alice_client.post(f"/alerts/channels/{alice_email.pk}/act/", {"action": "test"})
+def test_send_a_test_to_a_channel_queues_it_and_the_worker_sends_it(
+    alice_client, alice_email, mailoutbox, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=False) as queued:
+        response = alice_client.post(
+            f"/alerts/channels/{alice_email.pk}/act/", {"action": "test"}, follow=True
+        )
+    assert mailoutbox == []
+    assert "queued" in response.content.decode()
+
+    for callback in queued:
+        callback()
 
     (mail,) = mailoutbox
-    assert mail.to == ["alice@example.org"] and mail.subject.startswith("[test]")
+    assert mail.to == ["alice@example.org"] and mail.subject.startswith("[test] BTC/USD is above 70,000 USD")
 
 
 # --- owner scoping ----------------------------------------------------------------------
