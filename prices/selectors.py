@@ -20,9 +20,10 @@ from prices.domain import (
     minute_floor,
     to_ms,
 )
-from prices.ohlc import Ohlc, ohlc_aggregate, ohlc_iter
+from prices.ohlc import Ohlc, ohlc_aggregate
 from prices.repository import TickRepository, get_tick_repository
 from prices.rollups import BLOCK_HOURS, HourRollup, block_from_rollups, window_plan, window_segments
+from prices.selectors_history import history_rows
 from prices.statistics import WindowStats
 
 
@@ -130,12 +131,7 @@ def ticks_between(
 ) -> list[Tick]:
     """The pair's ticks with start ≤ minute < end (aware UTC), oldest first, at most `limit`."""
     repo = repo or get_tick_repository()
-    ticks = []
-    for tick in repo.between(exchange=exchange, pair=pair, start=start, end=end):
-        ticks.append(tick)
-        if limit is not None and len(ticks) >= limit:
-            break
-    return ticks
+    return list(repo.between(exchange=exchange, pair=pair, start=start, end=end, limit=limit))
 
 
 # --- statistics and ranking -------------------------------------------------------------
@@ -353,9 +349,8 @@ def history_iter(
     Ticks for `minutes` = 1, else OHLCV candles of `minutes` minutes; for exports that stream
     a range of any length in constant memory. Reading starts at the first `next()`.
     """
-    repo = repo or get_tick_repository()
-    ticks = repo.between(exchange=exchange, pair=pair, start=start, end=end)
-    return ticks if minutes == 1 else ohlc_iter(ticks, minutes=minutes)
+    # The same pages as the API's (prices.selectors_history): 1h/1d candles from hour rollups.
+    return history_rows(pair=pair, start=start, end=end, minutes=minutes, exchange=exchange, repo=repo)
 
 
 def recent_prices(

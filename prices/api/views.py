@@ -27,7 +27,7 @@ from cryptotracker.params import (
     iso_z,
     pairs_param,
 )
-from prices import selectors
+from prices import selectors, selectors_history
 from prices.api.renderers import CsvRenderer, csv_lines
 from prices.api.serializers import (
     CandleSerializer,
@@ -38,7 +38,7 @@ from prices.api.serializers import (
     TickSerializer,
 )
 from prices.cache import cached
-from prices.domain import EXCHANGE_BITFINEX, MINUTE, InvalidPairError, Pair, from_ms, minute_ceil, to_ms
+from prices.domain import EXCHANGE_BITFINEX, MINUTE, InvalidPairError, Pair, minute_ceil
 from prices.ohlc import INTERVALS
 from prices.repository import RepositoryError
 
@@ -173,8 +173,9 @@ class PairHistoryApi(PriceApiView):
                 description="1m (default) = ticks; others = OHLC candles.",
             ),
             OpenApiParameter(
-                "limit", int, description=f"Rows per page (1–{HISTORY_PAGE_MAX}, default 1440)."
+                "page_size", int, description=f"Rows per page (1–{HISTORY_PAGE_MAX}, default 1440)."
             ),
+            OpenApiParameter("limit", int, description="Older name of page_size.", deprecated=True),
             OpenApiParameter("cursor", str, description="Opaque cursor from a previous page's `next`."),
             OpenApiParameter(
                 "format",
@@ -193,37 +194,19 @@ class PairHistoryApi(PriceApiView):
         start, end = history_range(request)
         if request.accepted_renderer.format == CsvRenderer.format:
             return self._csv(request, pair, interval, start, end)
-        limit = int_param(
-            "limit",
-            request.query_params.get("limit"),
-            default=HISTORY_PAGE_DEFAULT,
-            minimum=1,
-            maximum=HISTORY_PAGE_MAX,
+        page_size = _history_page_size(request)
+        page_start = _history_page_start(request, start, end)
+        page = selectors_history.history_page(
+            pair=pair, start=page_start, end=end, minutes=INTERVALS[interval], page_size=page_size
         )
-        page_start = _cursor_start(request.query_params.get("cursor"), start, end)
-        minutes = INTERVALS[interval]
-        next_start = None
-        if minutes == 1:
-            rows: list[Any] = selectors.ticks_between(pair=pair, start=page_start, end=end, limit=limit + 1)
-            if len(rows) > limit:
-                rows = rows[:limit]
-                next_start = rows[-1].minute + MINUTE
-            serializer: type[serializers.Serializer] = TickSerializer
-        else:
-            # A page spans at most `limit` buckets, cut on a bucket boundary so no candle is split.
-            width_ms = minutes * 60_000
-            page_end_ms = to_ms(page_start) + limit * width_ms
-            page_end = min(end, from_ms(page_end_ms - page_end_ms % width_ms))
-            rows = selectors.candles_between(pair=pair, start=page_start, end=page_end, minutes=minutes)
-            next_start = page_end if page_end < end else None
-            serializer = CandleSerializer
         next_url = None
-        if next_start is not None:
+        if page.next_start is not None:
             query = request.query_params.copy()
-            query["cursor"] = str(to_ms(next_start))
+            query["cursor"] = selectors_history.history_cursor(page.next_start)
             next_url = request.build_absolute_uri(request.path + "?" + query.urlencode())
-        if not rows:
+        if not page.rows:
             selectors.pair_get(pair=pair)  # an empty page of a tracked pair, or 404
+        serializer = TickSerializer if interval == "1m" else CandleSerializer
         return Response(
             {
                 "exchange": EXCHANGE_BITFINEX,
@@ -231,9 +214,9 @@ class PairHistoryApi(PriceApiView):
                 "interval": interval,
                 "start": iso_z(start),
                 "end": iso_z(end),
-                "count": len(rows),
+                "count": len(page.rows),
                 "next": next_url,
-                "results": serializer(rows, many=True).data,
+                "results": serializer(page.rows, many=True).data,
             }
         )
 
@@ -247,7 +230,7 @@ class PairHistoryApi(PriceApiView):
                 f"a CSV export covers at most {HISTORY_CSV_MAX_DAYS} days; split the range "
                 "or page through the JSON with `next`",
             )
-        start = _cursor_start(request.query_params.get("cursor"), start, end)
+        start = _history_page_start(request, start, end)
         minutes = INTERVALS[interval]
         selectors.pair_get(pair=pair)  # 404 before the first byte: a stream cannot change its status
         rows = selectors.history_iter(pair=pair, start=start, end=end, minutes=minutes)
@@ -265,6 +248,28 @@ class PairHistoryApi(PriceApiView):
         return response
 
 
+def _history_page_start(request: Request, start: datetime, end: datetime) -> datetime:
+    """Where the requested page starts: `start`, or the `cursor` of a previous page's `next`."""
+    try:
+        return selectors_history.history_cursor_start(
+            request.query_params.get("cursor"), start=start, end=end
+        )
+    except selectors_history.HistoryCursorError as exc:
+        raise BadParameterError("cursor", str(exc)) from None
+
+
+def _history_page_size(request: Request) -> int:
+    """Rows per page from `page_size` (or its older name `limit`), 1–HISTORY_PAGE_MAX."""
+    name = "page_size" if "page_size" in request.query_params else "limit"
+    return int_param(
+        name,
+        request.query_params.get(name),
+        default=HISTORY_PAGE_DEFAULT,
+        minimum=1,
+        maximum=HISTORY_PAGE_MAX,
+    )
+
+
 def history_range(request: Request) -> tuple[datetime, datetime]:
     """[start, end) from the query string; end defaults to now (next minute), start to end − 24 h."""
     end = datetime_param("end", request.query_params.get("end"))
@@ -273,18 +278,6 @@ def history_range(request: Request) -> tuple[datetime, datetime]:
     if start >= end:
         raise BadParameterError("start", "must be before end")
     return start, end
-
-
-def _cursor_start(raw: str | None, start: datetime, end: datetime) -> datetime:
-    if not raw:
-        return start
-    try:
-        value = from_ms(int(raw))
-    except (ValueError, OverflowError):
-        raise BadParameterError("cursor", "invalid cursor; use the `next` link of a previous page") from None
-    if not start <= value <= end:
-        raise BadParameterError("cursor", "cursor outside [start, end)")
-    return value
 
 
 class PairStatsApi(PriceApiView):

@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import Protocol
 
 from prices.domain import Tick
+from prices.ohlc import HourCandle
 from prices.rollups import BlockRollup, HourRollup, MinuteSnapshot
 
 
@@ -39,8 +40,14 @@ class TickRepository(Protocol):
         """
         ...
 
-    def between(self, *, exchange: str, pair: str, start: datetime, end: datetime) -> Iterator[Tick]:
-        """The pair's ticks with start ≤ minute < end, oldest first (all pages)."""
+    def between(
+        self, *, exchange: str, pair: str, start: datetime, end: datetime, limit: int | None = None
+    ) -> Iterator[Tick]:
+        """The pair's ticks with start ≤ minute < end, oldest first (all pages).
+
+        With `limit`, at most that many ticks, and the store reads no more items than that
+        (a page of N rows then costs N reads, not a 1 MB page).
+        """
         ...
 
     def latest(self, *, exchange: str, pair: str) -> Tick | None:
@@ -74,6 +81,16 @@ class TickRepository(Protocol):
         self, *, exchange: str, start_ms: int, end_ms: int, pairs: Iterable[str] | None = None
     ) -> list[MinuteSnapshot]:
         """Snapshots with start_ms ≤ minute < end_ms, oldest first, restricted to `pairs` if given."""
+        ...
+
+    def put_hour_candles(self, *, exchange: str, pair: str, candles: Sequence[HourCandle]) -> None:
+        """Store the pair's hour candles (replacing stored ones of the same hours)."""
+        ...
+
+    def hour_candles_between(
+        self, *, exchange: str, pair: str, start_ms: int, end_ms: int
+    ) -> list[HourCandle]:
+        """The pair's stored hour candles with start_ms ≤ hour < end_ms, oldest first."""
         ...
 
     def put_rollup(self, rollup: HourRollup) -> bool:

@@ -34,12 +34,18 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from prices.domain import HOUR_MS, Tick, decimal_str, to_ms
+from prices.ohlc import HourCandle
 from prices.repository.base import LatestPrice, RepositoryError
 from prices.repository.dynamodb_items import (
+    DAY_MS,
     RESERVED,
     TTL_ATTRIBUTE,
     day_key,
     day_partitions,
+    hour_attribute,
+    hour_candle_to_item,
+    hour_candles_from_item,
+    hour_candles_key,
     known_gaps_from_item,
     month_key,
     month_partitions,
@@ -285,10 +291,16 @@ class DynamoTickRepository:
         left = sum(len(v) for v in pending.values())
         raise RepositoryError(f"DynamoDB left {left} writes unprocessed after {UNPROCESSED_RETRIES} retries")
 
-    def between(self, *, exchange: str, pair: str, start: datetime, end: datetime) -> Iterator[Tick]:
-        """Query [start, end) oldest first, following LastEvaluatedKey across 1 MB pages."""
+    def between(
+        self, *, exchange: str, pair: str, start: datetime, end: datetime, limit: int | None = None
+    ) -> Iterator[Tick]:
+        """Query [start, end) oldest first, following LastEvaluatedKey across 1 MB pages.
+
+        With `limit`, each Query asks for at most the ticks still wanted (`Limit`), so no
+        more than `limit` items are read.
+        """
         start_ms, end_ms = to_ms(start), to_ms(end)
-        if end_ms <= start_ms:
+        if end_ms <= start_ms or (limit is not None and limit < 1):
             return
         kwargs: dict[str, Any] = {
             "TableName": self.ticks_table,
@@ -301,12 +313,18 @@ class DynamoTickRepository:
             },
             "ConsistentRead": True,
         }
+        remaining = limit
         while True:
+            if remaining is not None:
+                kwargs["Limit"] = remaining
             with self._errors("between"):
                 response = self.client.query(**kwargs)
-            for item in response.get("Items", []):
+            items = response.get("Items", [])
+            for item in items:
                 yield tick_from_item(item)
-            if "LastEvaluatedKey" not in response:
+            if remaining is not None:
+                remaining -= len(items)
+            if "LastEvaluatedKey" not in response or remaining == 0:
                 return
             kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
@@ -454,6 +472,52 @@ class DynamoTickRepository:
         items = self._query_partitions(day_partitions(exchange, start_ms, end_ms), pairs)
         wanted = set(pairs) if pairs is not None else None
         return [snapshot_from_item(exchange, item, wanted) for item in items]
+
+    # --- hour candles (per pair) -------------------------------------------------------------
+
+    def put_hour_candles(self, *, exchange: str, pair: str, candles: Sequence[HourCandle]) -> None:
+        """One UpdateItem per UTC day: SET h<HH> = the hour's candle (idempotent)."""
+        by_day: dict[int, list[HourCandle]] = {}
+        for candle in candles:
+            by_day.setdefault(candle.hour_ms - candle.hour_ms % DAY_MS, []).append(candle)
+        with self._errors("put_hour_candles"):
+            for day_ms, day_candles in sorted(by_day.items()):
+                attributes = {hour_attribute(c.hour_ms): hour_candle_to_item(c) for c in day_candles}
+                names = sorted(attributes)
+                self.client.update_item(
+                    TableName=self.aggregates_table,
+                    Key={"pk": {"S": hour_candles_key(exchange, pair)}, "sk": number(day_ms)},
+                    UpdateExpression="SET " + ", ".join(f"#{n} = :{n}" for n in names),
+                    ExpressionAttributeNames={f"#{n}": n for n in names},
+                    ExpressionAttributeValues={f":{n}": attributes[n] for n in names},
+                )
+
+    def hour_candles_between(
+        self, *, exchange: str, pair: str, start_ms: int, end_ms: int
+    ) -> list[HourCandle]:
+        """Query the pair's day items overlapping [start_ms, end_ms) (one item per day read)."""
+        if end_ms <= start_ms:
+            return []
+        kwargs: dict[str, Any] = {
+            "TableName": self.aggregates_table,
+            "KeyConditionExpression": "#pk = :pk AND #sk BETWEEN :lo AND :hi",
+            "ExpressionAttributeNames": {"#pk": "pk", "#sk": "sk"},
+            "ExpressionAttributeValues": {
+                ":pk": {"S": hour_candles_key(exchange, pair)},
+                ":lo": number(start_ms - start_ms % DAY_MS),
+                ":hi": number(end_ms - 1),
+            },
+            "ConsistentRead": True,
+        }
+        candles: list[HourCandle] = []
+        while True:
+            with self._errors("hour_candles_between"):
+                response = self.client.query(**kwargs)
+            for item in response.get("Items", []):
+                candles.extend(c for c in hour_candles_from_item(item) if start_ms <= c.hour_ms < end_ms)
+            if "LastEvaluatedKey" not in response:
+                return candles
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
     # --- hour rollups ---------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from prices.domain import HOUR_MS, MINUTE_MS, Tick, TickSource, decimal_str, from_ms, to_ms
+from prices.ohlc import HourCandle
 from prices.rollups import MinuteSnapshot
 from prices.statistics import Moments, Segment
 
@@ -184,3 +185,45 @@ def known_gaps_from_item(
         if minutes:
             gaps[name] = minutes
     return gaps
+
+
+def hour_candles_key(exchange: str, pair: str) -> str:
+    """The partition of one pair's hour candles: one item per UTC day, sk = the day's start."""
+    return f"{exchange}#1hc#{pair}"
+
+
+def hour_attribute(hour_ms: int) -> str:
+    """The attribute of an hour within its day item: h00 … h23."""
+    return f"h{hour_ms % DAY_MS // HOUR_MS:02d}"
+
+
+def hour_candle_to_item(candle: HourCandle) -> dict[str, Any]:
+    """An HourCandle as one String: first_ms|last_ms|count|open|high|low|close|volume ('' = none)."""
+    values = [str(candle.first_ms), str(candle.last_ms), str(candle.count)]
+    values += [
+        decimal_str(v) or "" for v in (candle.open, candle.high, candle.low, candle.close, candle.volume)
+    ]
+    return {"S": "|".join(values)}
+
+
+def hour_candles_from_item(item: dict[str, Any]) -> list[HourCandle]:
+    """The HourCandles of one day item, oldest first."""
+    day_ms = int(item["sk"]["N"])
+    candles = []
+    for name in sorted(n for n in item if len(n) == 3 and n[0] == "h" and n[1:].isdigit()):
+        first_ms, last_ms, count, *prices = item[name]["S"].split("|")
+        open_, high, low, close, volume = prices
+        candles.append(
+            HourCandle(
+                hour_ms=day_ms + int(name[1:]) * HOUR_MS,
+                open=Decimal(open_),
+                high=Decimal(high),
+                low=Decimal(low),
+                close=Decimal(close),
+                volume=Decimal(volume) if volume else None,
+                count=int(count),
+                first_ms=int(first_ms),
+                last_ms=int(last_ms),
+            )
+        )
+    return candles

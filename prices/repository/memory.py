@@ -8,6 +8,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from prices.domain import Tick, to_ms
+from prices.ohlc import HourCandle
 from prices.repository.base import LatestPrice
 from prices.rollups import BlockRollup, HourRollup, MinuteSnapshot
 
@@ -26,6 +27,7 @@ class InMemoryTickRepository:
         self.pending: set[tuple[str, int]] = set()  # snapshots claimed pending, not completed yet
         self.known_gaps: dict[str, dict[str, set[int]]] = {}
         self.data_versions: dict[str, int] = {}
+        self.hour_candles: dict[tuple[str, str], dict[int, HourCandle]] = {}
         self.put_calls = 0
 
     def ensure_tables(self) -> list[str]:
@@ -40,14 +42,35 @@ class InMemoryTickRepository:
                 self.ticks.setdefault((tick.exchange, tick.pair), {})[tick.minute_ms] = tick
         return len({(t.exchange, t.pair, t.minute_ms) for t in ticks})
 
-    def between(self, *, exchange: str, pair: str, start: datetime, end: datetime) -> Iterator[Tick]:
-        """The pair's ticks in [start, end), oldest first."""
+    def between(
+        self, *, exchange: str, pair: str, start: datetime, end: datetime, limit: int | None = None
+    ) -> Iterator[Tick]:
+        """The pair's ticks in [start, end), oldest first, at most `limit`."""
         start_ms, end_ms = to_ms(start), to_ms(end)
         with self._lock:
             series = dict(self.ticks.get((exchange, pair), {}))
+        yielded = 0
         for minute_ms in sorted(series):
+            if limit is not None and yielded >= limit:
+                return
             if start_ms <= minute_ms < end_ms:
+                yielded += 1
                 yield series[minute_ms]
+
+    def put_hour_candles(self, *, exchange: str, pair: str, candles: Sequence[HourCandle]) -> None:
+        """Store (replace) the pair's hour candles."""
+        with self._lock:
+            stored = self.hour_candles.setdefault((exchange, pair), {})
+            for candle in candles:
+                stored[candle.hour_ms] = candle
+
+    def hour_candles_between(
+        self, *, exchange: str, pair: str, start_ms: int, end_ms: int
+    ) -> list[HourCandle]:
+        """The pair's hour candles in [start_ms, end_ms), oldest first."""
+        with self._lock:
+            stored = dict(self.hour_candles.get((exchange, pair), {}))
+        return [stored[h] for h in sorted(stored) if start_ms <= h < end_ms]
 
     def latest(self, *, exchange: str, pair: str) -> Tick | None:
         """The pair's newest tick, or None."""

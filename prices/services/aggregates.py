@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable
 
-from prices.domain import HOUR_MS
+from prices.domain import HOUR_MS, Tick, from_ms, hour_floor_ms
+from prices.ohlc import has_candle_fields, hour_candles_of
 from prices.repository import TickRepository, get_tick_repository
 from prices.rollups import blocks_containing, rollup_from_snapshots
 
@@ -34,4 +36,34 @@ def rollups_refresh(
             written += 1
     if invalidate_blocks and hours:
         repo.delete_blocks(exchange=exchange, ends_ms=blocks_containing(hours))
+    return written
+
+
+def hour_candles_refresh(*, exchange: str, ticks: Iterable[Tick], repo: TickRepository | None = None) -> int:
+    """Recompute the hour candles of the (pair, hour)s where `ticks` include exchange candles.
+
+    Hour rollups summarise last prices only; an hour holding ticks made from candles also
+    needs their open/high/low/volume for 1h/1d candles (see prices.ohlc.HourCandle). Each
+    candle is computed from every stored tick of its pair and hour (one Query per pair over
+    the hours touched), so it is exact whatever was stored before. Ticks without candle
+    fields (polls) need none: nothing is read or written for them. Idempotent; returns the
+    number of hour candles written. Raises RepositoryError.
+    """
+    repo = repo or get_tick_repository()
+    hours: dict[str, set[int]] = defaultdict(set)
+    for tick in ticks:
+        if tick.exchange == exchange and has_candle_fields(tick):
+            hours[tick.pair].add(hour_floor_ms(tick.minute_ms))
+    written = 0
+    for pair, pair_hours in sorted(hours.items()):
+        stored = repo.between(
+            exchange=exchange,
+            pair=pair,
+            start=from_ms(min(pair_hours)),
+            end=from_ms(max(pair_hours) + HOUR_MS),
+        )
+        candles = [c for c in hour_candles_of(stored) if c.hour_ms in pair_hours]
+        if candles:
+            repo.put_hour_candles(exchange=exchange, pair=pair, candles=candles)
+            written += len(candles)
     return written

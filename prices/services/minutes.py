@@ -12,7 +12,7 @@ of a pending minute and its restore of orphaned ticks, and `rollups_rebuild` —
 4. the latest-price registry;
 5. the hour rollups of the touched hours (the poll folds its one minute in; others rebuild
    the hours from their snapshots), the 23-hour blocks that depend on them, and the live
-   window statistics;
+   window statistics; the hour candles of hours holding ticks made from candles;
 6. the data version (`data_version_bump`), which keys every cached answer of every web
    process (prices/cache.py);
 7. the `ticks_stored` signal.
@@ -35,7 +35,7 @@ from enum import StrEnum
 from prices.domain import Tick, TickSource, from_ms, hour_floor_ms
 from prices.repository import LatestPrice, RepositoryError, TickRepository
 from prices.rollups import MinuteSnapshot
-from prices.services.aggregates import rollups_refresh
+from prices.services.aggregates import hour_candles_refresh, rollups_refresh
 from prices.signals import ticks_stored
 
 logger = logging.getLogger(__name__)
@@ -126,6 +126,8 @@ def minutes_store(
     rollups_refresh(
         exchange=exchange, hours_ms=hours, repo=repo, invalidate_blocks=mode is not StoreMode.POLL
     )
+    # 1h/1d candles need the open/high/low/volume of ticks made from candles (none for polls).
+    hour_candles_refresh(exchange=exchange, ticks=stored, repo=repo)
     _data_version_publish(repo, exchange)
     if stored and mode is not StoreMode.STORED:
         ticks_stored.send(

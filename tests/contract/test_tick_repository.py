@@ -19,6 +19,7 @@ from decimal import Decimal
 import pytest
 
 from prices.domain import HOUR_MS, MINUTE, MINUTE_MS, Tick, TickSource, to_ms
+from prices.ohlc import HourCandle
 from prices.repository.base import LatestPrice, RepositoryError
 from prices.repository.dynamodb import DynamoTickRepository
 from prices.rollups import (
@@ -132,6 +133,17 @@ def count_calls(repo: DynamoTickRepository, operation: str) -> list[dict]:
         f"before-call.dynamodb.{operation}", lambda params, **_: calls.append(json.loads(params["body"]))
     )
     return calls
+
+
+def count_items_read(repo: DynamoTickRepository) -> list[int]:
+    """A one-element list holding the number of items the client's Queries return from now on."""
+    read = [0]
+
+    def after(parsed, **_):
+        read[0] += len(parsed.get("Items", []))
+
+    repo.client.meta.events.register("after-call.dynamodb.Query", after)
+    return read
 
 
 # --- ticks -------------------------------------------------------------------------------
@@ -251,6 +263,34 @@ def test_between_returns_every_tick_beyond_one_page(repo):
     if queries is not None:  # the data really spans pages: LastEvaluatedKey was followed
         assert len(queries) >= 2
         assert "ExclusiveStartKey" in queries[-1]
+
+
+def test_between_with_a_limit_returns_the_oldest_ticks_and_reads_no_more(repo):
+    ticks = [full_tick(T0 + i * MINUTE) for i in range(3_000)]
+    repo.put_many(ticks)
+    dynamo = isinstance(repo, DynamoTickRepository)
+    queries, read = (count_calls(repo, "Query"), count_items_read(repo)) if dynamo else (None, None)
+
+    found = list(
+        repo.between(exchange=EXCHANGE, pair="BTCUSD", start=T0, end=T0 + 3_000 * MINUTE, limit=2_500)
+    )
+
+    assert found == ticks[:2_500]
+    if queries is not None:  # however many 1 MB pages it takes, only 2,500 items are read
+        assert queries[0]["Limit"] == 2_500
+        assert read == [2_500]
+
+
+def test_between_with_a_limit_beyond_the_range_returns_the_range(repo):
+    repo.put_many([tick(minute=T0 + i * MINUTE) for i in range(5)])
+
+    found = list(
+        repo.between(exchange=EXCHANGE, pair="BTCUSD", start=T0 + MINUTE, end=T0 + 4 * MINUTE, limit=10)
+    )
+    none = list(repo.between(exchange=EXCHANGE, pair="BTCUSD", start=T0, end=T0 + 5 * MINUTE, limit=0))
+
+    assert [t.minute for t in found] == [T0 + i * MINUTE for i in (1, 2, 3)]
+    assert none == []
 
 
 def test_put_many_stores_more_than_25_ticks_at_once(repo):
@@ -953,3 +993,72 @@ def test_concurrent_data_version_bumps_are_all_counted(repo):
         thread.join()
 
     assert repo.data_version(exchange=EXCHANGE) == 8
+
+
+# --- hour candles (per pair) ------------------------------------------------------------------
+
+
+def hour_candle(hour_ms: int, close: str = "7240.9", volume: str | None = "17.85069232", count: int = 60):
+    return HourCandle(
+        hour_ms=hour_ms,
+        open=Decimal("7240.04860029"),
+        high=Decimal("7255.5"),
+        low=Decimal("0.00007181"),
+        close=Decimal(close),
+        volume=Decimal(volume) if volume is not None else None,
+        count=count,
+        first_ms=hour_ms,
+        last_ms=hour_ms + (count - 1) * MINUTE_MS,
+    )
+
+
+def test_hour_candles_round_trip_exactly_across_a_day_boundary(repo):
+    day_ms = T0_MS - T0_MS % (24 * HOUR_MS) + 24 * HOUR_MS
+    candles = [hour_candle(day_ms + k * HOUR_MS, close=f"72{k + 10}.5") for k in range(-2, 3)]
+    candles[1] = hour_candle(candles[1].hour_ms, volume=None, count=1)
+    repo.put_hour_candles(exchange=EXCHANGE, pair="BTCUSD", candles=candles)
+
+    found = repo.hour_candles_between(
+        exchange=EXCHANGE, pair="BTCUSD", start_ms=day_ms - 2 * HOUR_MS, end_ms=day_ms + 3 * HOUR_MS
+    )
+
+    assert found == candles
+    assert (
+        repo.hour_candles_between(
+            exchange=EXCHANGE, pair="BTCUSD", start_ms=day_ms - HOUR_MS + 1, end_ms=day_ms + HOUR_MS
+        )
+        == candles[2:3]
+    )
+
+
+def test_hour_candles_replace_the_same_hour_and_keep_the_others_of_its_day(repo):
+    repo.put_hour_candles(
+        exchange=EXCHANGE, pair="BTCUSD", candles=[hour_candle(T0_MS), hour_candle(T0_MS + HOUR_MS)]
+    )
+
+    repo.put_hour_candles(exchange=EXCHANGE, pair="BTCUSD", candles=[hour_candle(T0_MS, close="1", count=61)])
+
+    assert repo.hour_candles_between(
+        exchange=EXCHANGE, pair="BTCUSD", start_ms=T0_MS, end_ms=T0_MS + 2 * HOUR_MS
+    ) == [hour_candle(T0_MS, close="1", count=61), hour_candle(T0_MS + HOUR_MS)]
+
+
+@pytest.mark.parametrize("pair", ["BTCUSD", "AAVE:USD"])
+def test_hour_candles_are_per_exchange_and_pair(repo, pair):
+    repo.put_hour_candles(exchange=EXCHANGE, pair=pair, candles=[hour_candle(T0_MS)])
+    repo.put_hour_candles(exchange=EXCHANGE, pair="ETHUSD", candles=[hour_candle(T0_MS, close="130")])
+    repo.put_hour_candles(exchange="other", pair=pair, candles=[hour_candle(T0_MS, close="1")])
+
+    found = repo.hour_candles_between(exchange=EXCHANGE, pair=pair, start_ms=T0_MS, end_ms=T0_MS + HOUR_MS)
+
+    assert found == [hour_candle(T0_MS)]
+    assert repo.hour_candles_between(exchange=EXCHANGE, pair=pair, start_ms=T0_MS, end_ms=T0_MS) == []
+    assert repo.hour_candles_between(exchange=EXCHANGE, pair="XRPUSD", start_ms=0, end_ms=T0_MS * 2) == []
+
+
+def test_hour_candles_are_not_rollups_snapshots_or_ticks(repo):
+    repo.put_hour_candles(exchange=EXCHANGE, pair="BTCUSD", candles=[hour_candle(T0_MS)])
+
+    assert repo.rollups_between(exchange=EXCHANGE, start_ms=T0_MS - HOUR_MS, end_ms=T0_MS + HOUR_MS) == []
+    assert repo.snapshots_between(exchange=EXCHANGE, start_ms=T0_MS - HOUR_MS, end_ms=T0_MS + HOUR_MS) == []
+    assert repo.first(exchange=EXCHANGE, pair="BTCUSD") is None
