@@ -116,7 +116,19 @@ class PairListApi(PriceApiView):
         responses=PairSerializer(many=True),
         operation_id="pairs_list",
     )
-    def get(self, request: Request) -> Response:
+    def get(self, request: Request) -> HttpResponse:
+        if type(request.accepted_renderer) is JSONRenderer:
+            # Plain JSON, the common case, is cached rendered, as rank is: a hit is one cache read.
+            # The key is the whole absolute URL, since the body's next/previous links are built from it.
+            content, _ = cached(
+                f"pairs:json:{request.build_absolute_uri()}",
+                lambda: JSONRenderer().render(self._body(request)),
+            )
+            return HttpResponse(content, content_type=JSONRenderer.media_type)
+        return Response(self._body(request))
+
+    @staticmethod
+    def _body(request: Request) -> dict[str, Any]:
         params = request.query_params
         overview, _ = cached("pairs_overview", lambda: selectors.pairs_overview())
         page = selectors.pairs_page(
@@ -136,14 +148,12 @@ class PairListApi(PriceApiView):
         if page.page > page.pages:
             raise BadParameterError("page", f"page {page.page} does not exist; pages are 1 to {page.pages}")
         url = request.build_absolute_uri()
-        return Response(
-            {
-                "count": page.count,
-                "next": replace_query_param(url, "page", page.page + 1) if page.page < page.pages else None,
-                "previous": replace_query_param(url, "page", page.page - 1) if page.page > 1 else None,
-                "results": PairSerializer(page.results, many=True).data,
-            }
-        )
+        return {
+            "count": page.count,
+            "next": replace_query_param(url, "page", page.page + 1) if page.page < page.pages else None,
+            "previous": replace_query_param(url, "page", page.page - 1) if page.page > 1 else None,
+            "results": PairSerializer(page.results, many=True).data,
+        }
 
 
 class PairDetailApi(PriceApiView):
