@@ -30,7 +30,18 @@ def test_bench_api_seeds_measures_and_prints_every_figure_and_target(dynalite_se
 
     try:
         call_command(
-            "bench_api", "--pairs", "5", "--minutes", "90", "--repeat", "2", "--naive-repeat", "1", stdout=out
+            "bench_api",
+            "--pairs",
+            "5",
+            "--minutes",
+            "90",
+            "--repeat",
+            "2",
+            "--naive-repeat",
+            "1",
+            "--history-days",
+            "2",
+            stdout=out,
         )
         spy_connected_after = any(key[0] == "tests.spy" for key, *_ in ticks_stored.receivers)
     finally:
@@ -47,6 +58,9 @@ def test_bench_api_seeds_measures_and_prints_every_figure_and_target(dynalite_se
         "ingestion cycle",
         "naive/aggregate:",
         "tick writes ≤ ⌈5/25⌉ = 1: 1",
+        "history 24h via API (1,440 rows)",
+        "history 2d at 1h via API (",
+        "history 2d at 1h ≤ 1,000 items read",
     ):
         assert line in text, line
     assert "Seeded 450 ticks" in text

@@ -31,6 +31,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.test import Client, override_settings
 
 from prices import selectors
+from prices.bench_history import history_figures
 from prices.domain import EXCHANGE_BITFINEX, HOUR_MS, MINUTE, Tick, TickSource, minute_floor, to_ms
 from prices.importers import read_snapshot_file
 from prices.repository import LatestPrice, RepositoryError, _repository, get_tick_repository
@@ -79,6 +80,9 @@ class Command(BaseCommand):
         parser.add_argument("--naive-repeat", type=int, default=3, help="Repetitions of the naive rank.")
         parser.add_argument("--keep", action="store_true", help="Keep the benchmark tables.")
         parser.add_argument("--seed", type=int, default=1)
+        parser.add_argument(
+            "--history-days", type=int, default=30, help="Days of one pair's candles for the history figures."
+        )
 
     def handle(self, *args, **options):
         if not settings.DYNAMODB_ENDPOINT_URL:
@@ -234,6 +238,15 @@ class Command(BaseCommand):
             counter, f"history 24h via API ({minutes:,} ticks)", repeat, history_24h
         )
         results["ingest"] = self._measure_ingestion(counter, repo, prices, end, min(repeat, 10))
+        results["history_checks"] = history_figures(
+            repo=repo,
+            client=client,
+            measure=lambda name, times, action: self._measure(counter, name, times, action),
+            end=end,
+            repeat=repeat,
+            days=options["history_days"],
+            write=self.stdout.write,
+        )
         self._report(results, len(levels))
 
     def _measure_ingestion(
@@ -282,6 +295,7 @@ class Command(BaseCommand):
                 f"tick writes ≤ ⌈{pairs}/25⌉ = {math.ceil(pairs / 25)}: {writes}",
                 writes <= math.ceil(pairs / 25),
             ),
+            *results.get("history_checks", []),
         ]
         self.stdout.write(
             f"\nnaive/aggregate: time {ratio:.0f}×, "
