@@ -118,7 +118,7 @@ class PairListApi(PriceApiView):
     )
     def get(self, request: Request) -> HttpResponse:
         if type(request.accepted_renderer) is JSONRenderer:
-            # Plain JSON, the common case, is cached rendered, as rank is: a hit is one cache read.
+            # Plain JSON, the common case, is cached rendered, as rank is: a hit is then read, not rebuilt.
             # The key is the whole absolute URL, since the body's next/previous links are built from it.
             content, _ = cached(
                 f"pairs:json:{request.build_absolute_uri()}",

@@ -1,4 +1,4 @@
-"""pairs/ cached hits are served pre-rendered, as rank's are: one cache read, no re-serialising."""
+"""pairs/ cached hits are served pre-rendered, as rank's are: no re-serialising, no re-rendering."""
 
 from __future__ import annotations
 
@@ -6,8 +6,6 @@ import pytest
 from django.core.cache import cache
 from rest_framework.renderers import JSONRenderer
 from rest_framework.test import APIClient
-
-from prices.cache import invalidate
 
 
 @pytest.fixture
@@ -43,10 +41,10 @@ def test_a_cached_pairs_hit_is_served_without_rendering_again(api, renders):
     assert [p["pair"] for p in second.json()["results"]] == ["BTCUSD", "ETHUSD", "LTCUSD"]
 
 
-def test_each_query_and_each_data_generation_gets_its_own_pairs_body(api, renders):
+def test_each_query_and_each_data_version_gets_its_own_pairs_body(api, renders, real_history_repo):
     page_one = api.get("/api/v1/pairs/?page_size=3").json()
     page_two = api.get("/api/v1/pairs/?page_size=3&page=2").json()
-    invalidate()  # what storing a minute does
+    real_history_repo.data_version_bump(exchange="bitfinex")  # what storing a minute does
     page_one_again = api.get("/api/v1/pairs/?page_size=3").json()
 
     assert page_one["results"] != page_two["results"]
