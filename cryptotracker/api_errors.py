@@ -6,7 +6,8 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponsePermanentRedirect, JsonResponse
+from django.urls import Resolver404, resolve
 from django.views import defaults
 from rest_framework import status
 from rest_framework.exceptions import APIException, NotFound, PermissionDenied
@@ -68,6 +69,23 @@ def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
     if request.path.startswith("/api/"):
         return JsonResponse(_error_body(404, "not_found", f"no API endpoint at {request.path}"), status=404)
     return defaults.page_not_found(request, exception)
+
+
+def api_path_not_found(request: HttpRequest, path: str = "") -> HttpResponse:
+    """Any /api/ path no endpoint matched: the JSON 404 even with DEBUG (whose 404 page is HTML).
+
+    It is the last /api/ URL pattern, so it also stands in for APPEND_SLASH there: a GET of
+    an endpoint without its trailing slash is redirected to it.
+    """
+    if not request.path.endswith("/") and request.method in ("GET", "HEAD"):
+        try:
+            match = resolve(request.path + "/")
+        except Resolver404:
+            match = None
+        if match is not None and match.func is not api_path_not_found:
+            query = request.META.get("QUERY_STRING", "")
+            return HttpResponsePermanentRedirect(request.path + "/" + (f"?{query}" if query else ""))
+    return JsonResponse(_error_body(404, "not_found", f"no API endpoint at {request.path}"), status=404)
 
 
 def server_error(request: HttpRequest) -> HttpResponse:

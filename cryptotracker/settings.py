@@ -292,8 +292,10 @@ else:
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT_S", default=10)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="cryptotracker <cryptotracker@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
-# Absolute base URL for links in emails (no trailing slash).
-SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
+# The port `make run` serves the site on (bin/run reads it too).
+WEB_PORT = env.int("WEB_PORT", default=8000)
+# Absolute base URL for links in emails (no trailing slash); empty = the `make run` address.
+SITE_URL = (env.str("SITE_URL", default="") or f"http://127.0.0.1:{WEB_PORT}").rstrip("/")
 
 # --- Alerts ---------------------------------------------------------------------------
 ALERTS_FROM_EMAIL = env.str("ALERTS_FROM_EMAIL", default="") or DEFAULT_FROM_EMAIL
@@ -365,6 +367,9 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": "WARNING"},
     "loggers": {
+        # Django's own config gives "django" a console handler (with DEBUG) and lets it
+        # propagate to the root's: each django.request line would print twice. Root only.
+        "django": {"handlers": [], "level": "INFO"},
         "prices": {"level": LOG_LEVEL},
         "alerts": {"level": LOG_LEVEL},
         "django-q": {"level": LOG_LEVEL},  # django-q2 logs as "django-q", not "django_q"

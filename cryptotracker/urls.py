@@ -1,9 +1,10 @@
 """Root URLs: admin, accounts, alerts pages, the API, its schema and docs, health, metrics, dashboards."""
 
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from cryptotracker.api_errors import api_path_not_found
 from cryptotracker.api_root import EndpointListApi
 
 urlpatterns = [
@@ -15,6 +16,8 @@ urlpatterns = [
     path("api/v1/", include("prices.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    # Last under api/: an unknown API path is the JSON 404, with DEBUG too.
+    re_path(r"^api/(?P<path>.*)$", api_path_not_found),
     path("", include("cryptotracker.monitoring.urls")),
     path("", include("prices.dashboards.urls")),
 ]

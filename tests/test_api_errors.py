@@ -134,10 +134,21 @@ def test_every_object_endpoint_answers_an_unknown_object_with_a_404_of_one_code(
                 assert error["fields"] == {}
 
 
-def test_an_unknown_api_path_is_the_same_404(anonymous, settings):
-    settings.DEBUG = False
+@pytest.mark.parametrize("debug", [False, True])
+@pytest.mark.parametrize("method", ["get", "post", "delete"])
+def test_an_unknown_api_path_is_the_same_404_with_or_without_debug(anonymous, settings, debug, method):
+    settings.DEBUG = debug
 
-    assert assert_error_shape(anonymous.get("/api/v1/no/such/thing/"), 404)["code"] == "not_found"
+    response = getattr(anonymous, method)("/api/v1/no/such/thing/")
+
+    assert assert_error_shape(response, 404)["code"] == "not_found"
+
+
+def test_an_api_endpoint_without_its_trailing_slash_still_redirects(anonymous):
+    response = anonymous.get("/api/v1/rank?window=1h")
+
+    assert response.status_code == 301
+    assert response["Location"] == "/api/v1/rank/?window=1h"
 
 
 @pytest.mark.parametrize("path", ["/api/v1/pairs/", "/api/v1/alerts/rules/", "/api/v1/alerts/events/"])
