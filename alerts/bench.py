@@ -22,7 +22,8 @@ from prices.services import history_store
 from prices.signals import prices_receivers_only
 
 SEED_MINUTES = 70
-# (condition, parameters) cycled over the rules: every condition, several windows.
+# (condition, parameters) cycled over the rules: every condition, several windows, confirmation
+# and a ladder.
 RULE_MIX: list[dict[str, Any]] = [
     {"condition": "price_above", "threshold": Decimal("100.5")},
     {"condition": "price_below", "threshold": Decimal("99.5")},
@@ -34,6 +35,30 @@ RULE_MIX: list[dict[str, Any]] = [
     {"condition": "spike", "multiplier": Decimal("3"), "window_minutes": 60},
     {"condition": "volatility_above", "percent": Decimal("0.5"), "window_minutes": 60},
     {"condition": "no_data", "window_minutes": 10},
+    {"condition": "zscore", "multiplier": Decimal("3"), "window_minutes": 5, "direction": "either"},
+    {"condition": "zscore", "multiplier": Decimal("4"), "window_minutes": 15, "direction": "up"},
+    {
+        "condition": "volatility_rank",
+        "top_n": 10,
+        "metric": "volatility",
+        "rank_event": "enters",
+        "dwell_minutes": 5,
+    },
+    {
+        "condition": "volatility_rank",
+        "top_n": 50,
+        "metric": "relative_std",
+        "rank_event": "leaves",
+        "dwell_minutes": 15,
+    },
+    {"condition": "price_above", "threshold": Decimal("100.2"), "confirm_minutes": 3},
+    {
+        "condition": "pct_change",
+        "percent": Decimal("0.5"),
+        "window_minutes": 10,
+        "direction": "either",
+        "ladder": True,
+    },
 ]
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -286,26 +286,29 @@ def pairs_rank(
     coverage_floor: float = COVERAGE_FLOOR,
     exchange: str = EXCHANGE_BITFINEX,
     repo: TickRepository | None = None,
+    stats: Mapping[str, WindowStats] | None = None,
 ) -> list[RankEntry]:
     """Pairs ordered by `metric` descending (relative_std, std or volatility), best covered first.
 
     Pairs whose coverage is below `coverage_floor` follow all others (flagged); pairs whose
     metric is undefined (fewer than two values) come last in their group. Ties break by name.
-    Tracked pairs with no data in the window are included with count 0. Raises ValueError
-    for an unknown metric.
+    Tracked pairs with no data in the window are included with count 0. `stats`: the
+    pairs_stats of this window and end when the caller already has them (ranking by several
+    metrics reads them once). Raises ValueError for an unknown metric.
     """
     if metric not in RANK_METRICS:
         raise ValueError(f"unknown metric {metric!r}; expected one of {', '.join(RANK_METRICS)}")
     repo = repo or get_tick_repository()
     names = sorted(set(pairs)) if pairs is not None else sorted(repo.latest_prices(exchange=exchange))
     # Without `pairs`, read whole aggregate items: projecting every tracked pair only splits the reads.
-    stats = pairs_stats(
-        window_minutes=window_minutes,
-        end=end,
-        pairs=names if pairs is not None else None,
-        exchange=exchange,
-        repo=repo,
-    )
+    if stats is None:
+        stats = pairs_stats(
+            window_minutes=window_minutes,
+            end=end,
+            pairs=names if pairs is not None else None,
+            exchange=exchange,
+            repo=repo,
+        )
     rows = []
     for name in names:
         pair_stats_ = stats.get(name) or WindowStats.of(None, expected=window_minutes)

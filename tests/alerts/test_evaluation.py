@@ -240,7 +240,7 @@ class CountingRepo(InMemoryTickRepository):
 
 
 def _io_for(rules_per_pair: int, make_rule) -> tuple[int, int]:
-    """(store reads of a first evaluation, DB queries of the next minute's) for 3 pairs × 3 conditions."""
+    """(store reads of a first evaluation, DB queries of the next minute's) for 3 pairs × 5 conditions."""
     from prices.services import history_store
     from tests.alerts.helpers import ticks
 
@@ -259,6 +259,19 @@ def _io_for(rules_per_pair: int, make_rule) -> tuple[int, int]:
                 percent=Decimal("1"),
                 window_minutes=60,
             )
+            make_rule(
+                pair=pair, condition="zscore", threshold=None, multiplier=Decimal("4"), window_minutes=2
+            )
+            make_rule(
+                pair=pair,
+                condition="volatility_rank",
+                threshold=None,
+                top_n=1,
+                metric="volatility",
+                rank_event="enters",
+                dwell_minutes=2,
+                confirm_minutes=3,
+            )
     repo.reads = 0
     alert_rules_evaluate(minute=minute(2), now=minute(3), repo=repo, enqueue=lambda ids: None)
     reads = repo.reads
@@ -274,7 +287,10 @@ def test_database_queries_and_store_reads_do_not_grow_with_rules_per_pair(make_r
     many = _io_for(20, make_rule)
 
     assert many == few
-    assert few[0] == 2  # one recent_prices read + one pairs_stats read for the 60 min window
+    # One recent_prices read, the pairs_stats reads of the 60 min window, and those of the one
+    # 24 h window that zscore's volatility and the volatility ranking share (its hour rollups and
+    # the minutes at both edges).
+    assert few[0] == 5
 
 
 def test_a_malformed_rule_saved_around_validation_fails_alone(make_rule, seed):

@@ -13,7 +13,8 @@ from alerts.bench import alerts_benchmark, conditions_mix
 from prices.repository import RepositoryError
 from prices.repository.memory import InMemoryTickRepository
 
-TARGET_S = 2.0
+# Targets of issue 15 on a 2-core machine: new rules' first minute, then a steady minute.
+TARGETS_S = (1.0, 0.5)
 
 
 class Command(BaseCommand):
@@ -44,8 +45,9 @@ class Command(BaseCommand):
                 repo.delete_tables()
         mix = ", ".join(f"{c} {n}" for c, n in sorted(conditions_mix(rules, pairs).items()))
         self.stdout.write(f"Seeded in {result.seed_s:.1f} s. Rules: {rules} ({mix}).")
-        for label, run in zip(("first minute (new rules)", "next minute"), result.runs, strict=True):
-            verdict = "OK" if run.elapsed_ms / 1000 < TARGET_S else f"over the {TARGET_S:.0f} s target"
+        labels = ("first minute (new rules)", "next minute")
+        for label, target, run in zip(labels, TARGETS_S, result.runs, strict=True):
+            verdict = "OK" if run.elapsed_ms / 1000 <= target else f"over the {target:g} s target"
             self.stdout.write(
                 f"{label}: {run.elapsed_ms:.0f} ms ({run.cpu_ms:.0f} ms CPU in this process), "
                 f"{run.db_queries} DB queries, "
