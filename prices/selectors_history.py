@@ -6,8 +6,8 @@ rollups (first, max, min, last and count of the pair's last prices per UTC hour)
 pair's stored hour candles (open/high/low/volume of hours holding exchange candles), with the
 partial hours at either end of the range read as ticks: 30 days at 1h reads ~720 rollup
 items, ~31 hour-candle items and ≤ 118 ticks instead of 43,200 ticks. A range that starts
-before the pair's first tick starts at that tick (one Query with Limit 1), and a page never
-comes back empty with a `next` cursor.
+before the pair's first tick starts at that tick (one Query with Limit 1; 1h/1d candles also
+end at its newest), and a page never comes back empty with a `next` cursor.
 """
 
 from __future__ import annotations
@@ -91,15 +91,18 @@ def history_page(
             return HistoryPage(rows=ticks[:page_size], next_start=ticks[page_size].minute)
         return HistoryPage(rows=ticks, next_start=None)
     if minutes in ROLLUP_INTERVALS:
+        # Rollups are read per UTC month, so the range is first cut to the pair's own data
+        # (two Queries with Limit 1): a range of centuries costs no more than its data.
         first = repo.first(exchange=exchange, pair=pair)
-        if first is None or first.minute >= end:
+        last = repo.latest(exchange=exchange, pair=pair) if first is not None else None
+        if first is None or last is None or first.minute >= end or last.minute < start:
             return HistoryPage(rows=[], next_start=None)
         pieces: Iterator[Ohlc] = _hour_pieces(
             repo,
             exchange,
             pair,
             start_ms=max(to_ms(start), first.minute_ms),
-            end_ms=to_ms(end),
+            end_ms=min(to_ms(end), last.minute_ms + MINUTE_MS),
             span_hours=(page_size + 1) * minutes // 60,
         )
     else:

@@ -159,12 +159,12 @@ def test_thirty_days_of_hourly_candles_read_at_most_1000_items_and_equal_the_tic
 
     assert hourly.rows == ohlc_aggregate(ticks, minutes=60)
     assert len(hourly.rows) == 721 and hourly.next_start is None
-    # first tick 1 + head 43 ticks + 719 rollups + 31 day items of hour candles + tail 17 ticks
+    # first and newest tick 2 + head 43 ticks + 719 rollups + 31 days of hour candles + tail 17 ticks
     assert hourly_items <= 1_000, (hourly_items, read.calls)
     assert daily.rows == ohlc_aggregate(ticks, minutes=1440)[:3]
     assert daily.next_start == datetime(2024, 4, 4, tzinfo=UTC)
-    # a page of 3 days stops after the first hour of the 4th: first, head, 4 × 24 rollups, 5 days
-    assert daily_items <= 1 + 43 + 4 * 24 + 5, daily_items
+    # a page of 3 days stops after the first hour of the 4th: first, newest, head, 4 × 24 rollups, 5 days
+    assert daily_items <= 2 + 43 + 4 * 24 + 5, daily_items
 
 
 @pytest.mark.parametrize("minutes", [60, 1440])
@@ -305,3 +305,21 @@ def test_page_size_is_honoured_and_bounded(api):
     assert older_name["count"] == 3
     assert too_many.status_code == 400
     assert too_many.json()["error"]["fields"] == {"page_size": ["must be between 1 and 10000, got 10001"]}
+
+
+@pytest.mark.django_db
+def test_a_range_of_centuries_reads_no_more_than_the_pairs_data(mock_aws_repo):
+    history_store(ticks=walk(datetime(2024, 5, 1, 12, 0, tzinfo=UTC), 90), repo=mock_aws_repo)
+    read = ItemsRead(mock_aws_repo)
+
+    page = history_page(
+        pair="BTCUSD",
+        start=datetime(1900, 1, 1, tzinfo=UTC),
+        end=datetime(9000, 1, 1, tzinfo=UTC),
+        minutes=60,
+        page_size=100,
+        repo=mock_aws_repo,
+    )
+
+    assert [c.count for c in page.rows] == [60, 30]
+    assert read.calls["Query"] <= 6, read.calls
