@@ -120,6 +120,14 @@ def tick_latest(*, pair: str, exchange: str = EXCHANGE_BITFINEX, repo: TickRepos
     return tick
 
 
+def ticks_latest(
+    *, pairs: Iterable[PairSummary], exchange: str = EXCHANGE_BITFINEX, repo: TickRepository | None = None
+) -> dict[str, Tick]:
+    """The newest tick of each pair (every stored field), by pair name: one batched read per 100 pairs."""
+    repo = repo or get_tick_repository()
+    return repo.ticks_at(exchange=exchange, minutes={p.pair.name: to_ms(p.last_minute) for p in pairs})
+
+
 def ticks_between(
     *,
     pair: str,

@@ -462,8 +462,11 @@ def compare_figure(
     fig = go.Figure(traces)
     layout = _base_layout(start=start, end=end, meta={"kind": "compare", "pairs": per_pair}, note=note)
     layout["showlegend"] = True
-    layout["legend"] = {"orientation": "h", "x": 0, "y": -0.32, "yanchor": "top"}
-    layout["margin"] = {**layout["margin"], "b": 24}
+    # Above the plot: below it, a legend that wraps (phones, many pairs) runs into the range
+    # slider. The note moves from the chart's top edge to the caption (the page shows it there).
+    layout["legend"] = {"orientation": "h", "x": 0, "xanchor": "left", "y": 1.02, "yanchor": "bottom"}
+    layout["annotations"] = [a for a in layout["annotations"] if a.get("name") != "downsampling"]
+    layout["margin"] = {**layout["margin"], "t": 8, "b": 24}
     layout["xaxis"] = _time_axis(start, end, rangeslider=_slider(start, end))
     layout["yaxis"] = _value_axis("Change (%)", ticksuffix=" %", zeroline=True, zerolinecolor=MUTED)
     if not traces or not any(p["points"] for p in per_pair):

@@ -9,13 +9,23 @@ imported history is shown as of its last minute.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from prices import selectors
 from prices.dashboards.figures import Sparkline, sparkline
-from prices.domain import EXCHANGE_BITFINEX, HOUR_MS, MINUTE, Pair, Tick, to_ms
+from prices.domain import (
+    EXCHANGE_BITFINEX,
+    HOUR_MS,
+    MINUTE,
+    Pair,
+    Tick,
+    from_ms,
+    minute_ceil,
+    minute_floor,
+    to_ms,
+)
 from prices.ohlc import Ohlc
 from prices.repository import TickRepository
 from prices.statistics import WindowStats
@@ -71,7 +81,13 @@ def stopped_since(*, last_minute: datetime, end: datetime) -> datetime | None:
 
 @dataclass(frozen=True, slots=True)
 class OverviewRow:
-    """One ranked pair of the overview: its rank entry, newest price and 24 h sparkline."""
+    """One ranked pair of the overview: its rank entry, newest price and 24 h sparkline.
+
+    `price`/`price_minute` are the price shown and its minute: the newest one, or for a window
+    ending in the past the last one inside it. `ticker` is the exchange's latest ticker (its
+    own 24 h change, volume, high and low) when our coverage of the window is low and the
+    pair's prices are current: the figures shown while our own statistics are thin.
+    """
 
     rank: int
     pair: Pair
@@ -81,16 +97,30 @@ class OverviewRow:
     low_coverage: bool
     sparkline: Sparkline
     stopped_since: datetime | None
+    price: Decimal | None = None
+    price_minute: datetime | None = None
+    ticker: Tick | None = None
+
+    @property
+    def exchange_change_pct(self) -> float | None:
+        """The exchange's own 24 h change in percent (from `ticker`), None without one."""
+        if self.ticker is None or self.ticker.daily_change_relative is None:
+            return None
+        return float(self.ticker.daily_change_relative) * 100
 
 
 @dataclass(frozen=True, slots=True)
 class Overview:
-    """Every tracked pair ranked over the window [end − window, end); `end` None when empty."""
+    """Every tracked pair ranked over the window [end − window, end); `end` None when empty.
+
+    `latest` is False for a window ending before the newest data (`?end=` in the past).
+    """
 
     end: datetime | None
     window: str
     metric: str
     rows: list[OverviewRow] = field(default_factory=list)
+    latest: bool = True
 
     @property
     def start(self) -> datetime | None:
@@ -107,27 +137,61 @@ class Overview:
         """The quote currencies of the tracked pairs, sorted."""
         return sorted({row.pair.quote for row in self.rows})
 
+    @property
+    def provisional(self) -> int:
+        """How many current pairs have less than half of the window's minutes (ranked last)."""
+        return sum(1 for row in self.rows if row.low_coverage and row.stopped_since is None)
 
-def overview_get(*, exchange: str = EXCHANGE_BITFINEX, repo: TickRepository | None = None) -> Overview:
+    @property
+    def has_tickers(self) -> bool:
+        """True when some row shows the exchange's own 24 h figures."""
+        return any(row.ticker is not None for row in self.rows)
+
+
+def overview_get(
+    *, end: datetime | None = None, exchange: str = EXCHANGE_BITFINEX, repo: TickRepository | None = None
+) -> Overview:
     """Every tracked pair in `pairs_rank` order (24 h relative std, as GET /api/v1/rank/).
 
-    Reads: the pair registry twice, the window's hour rollups and edge minutes for the ranking,
-    and the hour rollups again for the sparklines (first and last price of each hour, then the
-    newest price); none of it per pair. Raises RepositoryError.
+    The window ends at `end` (rounded up to a minute), by default where the newest data ends.
+    Reads: the pair registry, the window's hour rollups and edge minutes for the ranking, and
+    the hour rollups again for the sparklines; none of it per pair. While current pairs have
+    under 50 % coverage (a new install's first day), their newest ticks too (one batched read
+    per 100 pairs), for the exchange's own 24 h figures. The
+    low-coverage pairs that have a ticker are ordered by the size of the exchange's 24 h
+    change. Raises RepositoryError.
     """
     summaries = {s.pair.name: s for s in selectors.pairs_list(exchange=exchange, repo=repo)}
     if not summaries:
         return Overview(end=None, window=OVERVIEW_WINDOW, metric=OVERVIEW_METRIC)
-    end = selectors.window_end_of(to_ms(s.last_minute) for s in summaries.values())
+    newest_end = selectors.window_end_of(to_ms(s.last_minute) for s in summaries.values())
+    end = clip_end(end, default=newest_end)
+    latest = end >= newest_end
     minutes = RANGES[OVERVIEW_WINDOW]
     ranking = selectors.pairs_rank(
         window_minutes=minutes, end=end, metric=OVERVIEW_METRIC, exchange=exchange, repo=repo
     )
     hourly = selectors.hourly_points(end=end, minutes=minutes, exchange=exchange, repo=repo)
     start = end - minutes * MINUTE
+    thin = [
+        summaries[e.pair.name]
+        for e in ranking
+        if latest
+        and e.low_coverage
+        and stopped_since(last_minute=summaries[e.pair.name].last_minute, end=end) is None
+    ]
+    tickers = selectors.ticks_latest(pairs=thin, exchange=exchange, repo=repo) if thin else {}
     rows = []
     for entry in ranking:
         summary = summaries[entry.pair.name]
+        stopped = stopped_since(last_minute=summary.last_minute, end=end)
+        ticker = tickers.get(entry.pair.name)
+        if ticker is not None and ticker.daily_change_relative is None:
+            ticker = None  # imported candles carry no 24 h figures of the exchange
+        points = hourly.get(entry.pair.name, [])
+        if latest:
+            points = _with_newest(points, summary, start=start)
+        price, price_minute = (summary.last_price, summary.last_minute) if latest else _last_in(entry.stats)
         rows.append(
             OverviewRow(
                 rank=entry.rank,
@@ -136,16 +200,37 @@ def overview_get(*, exchange: str = EXCHANGE_BITFINEX, repo: TickRepository | No
                 last_minute=summary.last_minute,
                 stats=entry.stats,
                 low_coverage=entry.low_coverage,
-                sparkline=sparkline(
-                    _with_newest(hourly.get(entry.pair.name, []), summary, start=start),
-                    start=start,
-                    end=end,
-                    step_ms=HOUR_MS,
-                ),
-                stopped_since=stopped_since(last_minute=summary.last_minute, end=end),
+                sparkline=sparkline(points, start=start, end=end, step_ms=HOUR_MS),
+                stopped_since=stopped if latest else None,
+                price=price,
+                price_minute=price_minute,
+                ticker=ticker,
             )
         )
-    return Overview(end=end, window=OVERVIEW_WINDOW, metric=OVERVIEW_METRIC, rows=rows)
+    return Overview(
+        end=end, window=OVERVIEW_WINDOW, metric=OVERVIEW_METRIC, rows=_provisional_order(rows), latest=latest
+    )
+
+
+def _last_in(stats: WindowStats) -> tuple[Decimal | None, datetime | None]:
+    return stats.last, from_ms(stats.last_ms) if stats.last_ms is not None else None
+
+
+def _provisional_order(rows: list[OverviewRow]) -> list[OverviewRow]:
+    """Rows as ranked, but low-coverage rows with the exchange's figures by |24 h change|, largest first.
+
+    With under half of the minutes our statistics say little; the exchange's own 24 h change
+    is the better guess of what moved. The rank numbers follow the new order.
+    """
+    ranked = [r for r in rows if r.ticker is None or not r.low_coverage]
+    guessed = sorted(
+        (r for r in rows if r.ticker is not None and r.low_coverage),
+        key=lambda r: -abs(r.exchange_change_pct or 0.0),
+    )
+    covered = [r for r in ranked if not r.low_coverage]
+    rest = [r for r in ranked if r.low_coverage]
+    ordered = [*covered, *guessed, *rest]
+    return [replace(row, rank=i) for i, row in enumerate(ordered, start=1)]
 
 
 def _with_newest(
@@ -175,8 +260,10 @@ def overview_row_matches(row: OverviewRow, *, quote: str = "", query: str = "") 
 class PairWindow:
     """The pair page's window: the pair's summary, the range chosen and [start, end) in UTC.
 
-    `stopped_since` is the pair's last minute when its prices stopped before the exchange's
-    newest data (see `stopped_since`), else None.
+    `latest_end` is where the pair's own data ends (its newest minute + 1 min), the default
+    `end`; `exchange_end` where the exchange's newest data ends. `stopped_since` is the pair's
+    last minute when the window reaches past it (the chart shades the rest), else None;
+    `stopped` is the pair's last minute when its prices stopped before the exchange's.
     """
 
     summary: selectors.PairSummary
@@ -184,30 +271,63 @@ class PairWindow:
     start: datetime
     end: datetime
     stopped_since: datetime | None
+    latest_end: datetime | None = None
+    exchange_end: datetime | None = None
 
     @property
     def minutes(self) -> int:
         """The window's length in minutes."""
         return RANGES[self.range_key]
 
+    @property
+    def is_latest(self) -> bool:
+        """True when the window ends where the pair's data ends (no `?end=` in the past)."""
+        return self.latest_end is None or self.end >= self.latest_end
+
+    @property
+    def stopped(self) -> datetime | None:
+        """The pair's last minute when its prices stopped before the exchange's newest data."""
+        if self.exchange_end is None:
+            return None
+        return stopped_since(last_minute=self.summary.last_minute, end=self.exchange_end)
+
+
+def clip_end(end: datetime | None, *, default: datetime) -> datetime:
+    """`end` rounded up to a whole minute and never after the current minute; `default` if None."""
+    now_end = minute_floor(datetime.now(UTC)) + MINUTE
+    return default if end is None else min(minute_ceil(end), now_end)
+
 
 def pair_window_get(
-    *, pair: str, range_key: str, exchange: str = EXCHANGE_BITFINEX, repo: TickRepository | None = None
+    *,
+    pair: str,
+    range_key: str,
+    end: datetime | None = None,
+    exchange: str = EXCHANGE_BITFINEX,
+    repo: TickRepository | None = None,
 ) -> PairWindow:
-    """The window `range_key` (a RANGES key) ending at the exchange's newest data.
+    """The window `range_key` (a RANGES key) ending at `end`, by default where the pair's data ends.
 
-    Raises PairNotFoundError for a pair never stored, KeyError for an unknown range,
-    RepositoryError when the store fails.
+    Ending at the pair's own newest minute keeps imported or stopped pairs' history in view
+    while other pairs' live prices arrive. Raises PairNotFoundError for a pair never stored,
+    KeyError for an unknown range, RepositoryError when the store fails.
     """
     minutes = RANGES[range_key]
-    summary = selectors.pair_get(pair=pair, exchange=exchange, repo=repo)
-    end = selectors.window_end_default(exchange=exchange, repo=repo)
+    summaries = selectors.pairs_list(exchange=exchange, repo=repo)
+    summary = next((s for s in summaries if s.pair.name == pair), None)
+    if summary is None:
+        raise selectors.PairNotFoundError(f"pair {pair!r} is not tracked on {exchange}")
+    latest_end = selectors.window_end_of([to_ms(summary.last_minute)])
+    exchange_end = selectors.window_end_of(to_ms(s.last_minute) for s in summaries)
+    end = clip_end(end, default=latest_end)
     return PairWindow(
         summary=summary,
         range_key=range_key,
         start=end - minutes * MINUTE,
         end=end,
         stopped_since=stopped_since(last_minute=summary.last_minute, end=end),
+        latest_end=latest_end,
+        exchange_end=exchange_end,
     )
 
 
@@ -268,7 +388,8 @@ class Comparison:
     """Pairs on one chart: the window, the pairs chosen (in order) and their (minute, price) points.
 
     `tracked` lists every tracked pair (for the chooser); `unknown` the requested names that
-    are not tracked; `dropped` those beyond COMPARE_MAX_PAIRS.
+    are not tracked; `dropped` those beyond COMPARE_MAX_PAIRS; `empty` the chosen pairs
+    without a price in the window. `latest_end` is where the chosen pairs' data ends.
     """
 
     range_key: str
@@ -279,32 +400,47 @@ class Comparison:
     unknown: list[str]
     dropped: list[str]
     series: dict[str, list[tuple[datetime, Decimal]]]
+    latest_end: datetime | None = None
+
+    @property
+    def empty(self) -> list[str]:
+        """The chosen pairs with no price in the window, in order."""
+        return [name for name, points in self.series.items() if not points]
+
+    @property
+    def is_latest(self) -> bool:
+        """True when the window ends where the chosen pairs' data ends."""
+        return self.end is None or self.latest_end is None or self.end >= self.latest_end
 
 
 def comparison_get(
     *,
     pairs: Iterable[str] | None,
     range_key: str,
+    end: datetime | None = None,
     exchange: str = EXCHANGE_BITFINEX,
     repo: TickRepository | None = None,
 ) -> Comparison:
-    """The minute prices of `pairs` over the window `range_key`, from the minute snapshots.
+    """The minute prices of `pairs` over the window `range_key` ending at `end`, from the snapshots.
 
     Without `pairs`, the COMPARE_DEFAULT_PAIRS most volatile pairs of the overview ranking.
-    Raises KeyError for an unknown range, RepositoryError when the store fails.
+    Without `end`, the window ends where the newest data of the chosen pairs ends (so pairs of
+    imported history compare as of their last minute). Raises KeyError for an unknown range,
+    RepositoryError when the store fails.
     """
     minutes = RANGES[range_key]
-    tracked = [s.pair.name for s in selectors.pairs_list(exchange=exchange, repo=repo)]
+    summaries = {s.pair.name: s for s in selectors.pairs_list(exchange=exchange, repo=repo)}
+    tracked = list(summaries)
     if not tracked:
         return Comparison(range_key, None, None, [], [], list(pairs or []), [], {})
-    end = selectors.window_end_default(exchange=exchange, repo=repo)
+    exchange_end = selectors.window_end_of(to_ms(s.last_minute) for s in summaries.values())
     requested = _unique(p.strip().upper() for p in (pairs or []) if p.strip())
-    unknown = [p for p in requested if p not in tracked]
-    chosen = [p for p in requested if p in tracked]
+    unknown = [p for p in requested if p not in summaries]
+    chosen = [p for p in requested if p in summaries]
     if not requested:
         ranking = selectors.pairs_rank(
             window_minutes=RANGES[OVERVIEW_WINDOW],
-            end=end,
+            end=clip_end(end, default=exchange_end),
             metric=OVERVIEW_METRIC,
             pairs=tracked,
             limit=COMPARE_DEFAULT_PAIRS,
@@ -313,13 +449,21 @@ def comparison_get(
         )
         chosen = [entry.pair.name for entry in ranking]
     chosen, dropped = chosen[:COMPARE_MAX_PAIRS], chosen[COMPARE_MAX_PAIRS:]
+    latest_end = (
+        selectors.window_end_of(to_ms(summaries[name].last_minute) for name in chosen)
+        if chosen
+        else exchange_end
+    )
+    end = clip_end(end, default=latest_end)
     recent = (
         selectors.recent_prices(end=end, minutes=minutes, pairs=chosen, exchange=exchange, repo=repo)
         if chosen
         else {}
     )
     series = {name: recent.get(name, []) for name in chosen}
-    return Comparison(range_key, end - minutes * MINUTE, end, tracked, chosen, unknown, dropped, series)
+    return Comparison(
+        range_key, end - minutes * MINUTE, end, tracked, chosen, unknown, dropped, series, latest_end
+    )
 
 
 def _unique(names: Iterable[str]) -> list[str]:

@@ -23,7 +23,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 from plotly.utils import PlotlyJSONEncoder
 
-from cryptotracker.params import BadParameterError, choice_param, datetime_param, pairs_param
+from cryptotracker.params import BadParameterError, choice_param, datetime_param, iso_z, pairs_param
 from prices import selectors as price_selectors
 from prices.cache import cached
 from prices.dashboards import figures, selectors
@@ -85,9 +85,17 @@ def _chart_html(fig: go.Figure, div_id: str) -> str:
 # --- overview ---------------------------------------------------------------------------
 
 
+def _end_param(request: HttpRequest) -> datetime | None:
+    """`?end=` (ISO 8601 or the date/time control's 2019-12-31T12:00, read as UTC), None if absent."""
+    return datetime_param("end", request.GET.get("end"))
+
+
 def _overview_context(request: HttpRequest) -> dict[str, Any]:
-    # One computation per data version (see prices.cache), however many tabs refresh.
-    overview, _ = cached("dashboards:overview", selectors.overview_get)
+    end = _end_param(request)
+    # One computation per data version and end (see prices.cache), however many tabs refresh.
+    overview, _ = cached(
+        f"dashboards:overview:{iso_z(end) if end else ''}", functools.partial(selectors.overview_get, end=end)
+    )
     quote = request.GET.get("quote", "").strip().upper()
     query = request.GET.get("q", "").strip()
     rows = [(row, selectors.overview_row_matches(row, quote=quote, query=query)) for row in overview.rows]
@@ -100,6 +108,7 @@ def _overview_context(request: HttpRequest) -> dict[str, Any]:
         "query": query,
         "freshness": selectors.freshness_of(newest_minute=overview.newest_minute, now=timezone.now()),
         "stale_after_minutes": int(selectors.STALE_AFTER / MINUTE),
+        "end_param": iso_z(end) if end else "",
     }
 
 
@@ -172,7 +181,7 @@ def pair_detail(request: HttpRequest, pair: str) -> HttpResponse:
     range_key = choice_param(request.GET, "range", selectors.RANGES, selectors.DEFAULT_RANGE, strict=False)
     view_key = choice_param(request.GET, "view", selectors.CHART_VIEWS, selectors.DEFAULT_VIEW, strict=False)
     try:
-        window = selectors.pair_window_get(pair=pair, range_key=range_key)
+        window = selectors.pair_window_get(pair=pair, range_key=range_key, end=_end_param(request))
     except price_selectors.PairNotFoundError:
         return _pair_not_found(request, pair)
     fig = _pair_figure(window, view_key)
@@ -188,7 +197,10 @@ def pair_detail(request: HttpRequest, pair: str) -> HttpResponse:
         "views": list(selectors.CHART_VIEWS),
         "chart": _chart_html(fig, "price-chart"),
         "chart_config_json": json.dumps(CHART_CONFIG),
-        "chart_state_json": json.dumps({"range": range_key, "view": view_key}),
+        "chart_state_json": json.dumps(
+            {"range": range_key, "view": view_key, "end": "" if window.is_latest else iso_z(window.end)}
+        ),
+        "end_param": "" if window.is_latest else iso_z(window.end),
         "note": fig.layout.meta["note"],
         **_stats_context(window, start, end, stats),
     }
@@ -201,7 +213,7 @@ def pair_chart_data(request: HttpRequest, pair: str) -> JsonResponse:
     """The pair chart of `?range=&view=` as Plotly JSON, with its note and statistics HTML."""
     range_key = choice_param(request.GET, "range", selectors.RANGES, selectors.DEFAULT_RANGE)
     view_key = choice_param(request.GET, "view", selectors.CHART_VIEWS, selectors.DEFAULT_VIEW)
-    window = selectors.pair_window_get(pair=pair, range_key=range_key)
+    window = selectors.pair_window_get(pair=pair, range_key=range_key, end=_end_param(request))
     fig = _pair_figure(window, view_key)
     start, end, stats = selectors.pair_window_stats(window=window)
     return JsonResponse(
@@ -226,7 +238,8 @@ def pair_stats_fragment(request: HttpRequest, pair: str) -> HttpResponse:
     window is [ceil(start), floor(end) + 1 min), clipped to the `?range=` window.
     """
     range_key = choice_param(request.GET, "range", selectors.RANGES, selectors.DEFAULT_RANGE)
-    window = selectors.pair_window_get(pair=pair, range_key=range_key)
+    window_end = datetime_param("window_end", request.GET.get("window_end"))
+    window = selectors.pair_window_get(pair=pair, range_key=range_key, end=window_end)
     lo = datetime_param("start", request.GET.get("start"))
     hi = datetime_param("end", request.GET.get("end"))
     start, end, stats = selectors.pair_window_stats(
@@ -249,7 +262,10 @@ def _compare_figure(comparison: selectors.Comparison) -> go.Figure:
 def compare(request: HttpRequest) -> HttpResponse:
     """`/compare/?pairs=BTCUSD,ETHUSD&range=24h`: % change of several pairs on one chart."""
     range_key = choice_param(request.GET, "range", selectors.RANGES, selectors.DEFAULT_RANGE, strict=False)
-    comparison = selectors.comparison_get(pairs=pairs_param(request.GET), range_key=range_key)
+    comparison = selectors.comparison_get(
+        pairs=pairs_param(request.GET), range_key=range_key, end=_end_param(request)
+    )
+    end_param = "" if comparison.is_latest or comparison.end is None else iso_z(comparison.end)
     context: dict[str, Any] = {
         "nav": "compare",
         "comparison": comparison,
@@ -258,7 +274,10 @@ def compare(request: HttpRequest) -> HttpResponse:
         "max_pairs": selectors.COMPARE_MAX_PAIRS,
         "chart_url": reverse("dashboards:compare-chart"),
         "chart_config_json": json.dumps(CHART_CONFIG),
-        "chart_state_json": json.dumps({"pairs": ",".join(comparison.selected), "range": range_key}),
+        "chart_state_json": json.dumps(
+            {"pairs": ",".join(comparison.selected), "range": range_key, "end": end_param}
+        ),
+        "end_param": end_param,
     }
     if comparison.end is not None:
         fig = _compare_figure(comparison)
@@ -271,7 +290,9 @@ def compare(request: HttpRequest) -> HttpResponse:
 def compare_chart_data(request: HttpRequest) -> JsonResponse:
     """The compare chart of `?pairs=&range=` as Plotly JSON."""
     range_key = choice_param(request.GET, "range", selectors.RANGES, selectors.DEFAULT_RANGE)
-    comparison = selectors.comparison_get(pairs=pairs_param(request.GET), range_key=range_key)
+    comparison = selectors.comparison_get(
+        pairs=pairs_param(request.GET), range_key=range_key, end=_end_param(request)
+    )
     if comparison.end is None:
         raise BadParameterError("pairs", "no prices are stored yet")
     fig = _compare_figure(comparison)
@@ -279,6 +300,7 @@ def compare_chart_data(request: HttpRequest) -> JsonResponse:
         {
             "range": range_key,
             "pairs": comparison.selected,
+            "empty": comparison.empty,
             "note": fig.layout.meta["note"],
             "figure": _figure_json(fig),
         }

@@ -54,6 +54,13 @@ class TickRepository(Protocol):
         """The pair's newest tick, or None."""
         ...
 
+    def ticks_at(self, *, exchange: str, minutes: Mapping[str, int]) -> dict[str, Tick]:
+        """The stored tick of each pair at its given minute (ms), by pair; pairs without one are left out.
+
+        One batched read per 100 pairs (e.g. every pair's newest tick, minutes from `latest_prices`).
+        """
+        ...
+
     def first(self, *, exchange: str, pair: str) -> Tick | None:
         """The pair's oldest stored tick, or None."""
         ...

@@ -63,6 +63,7 @@ logger = logging.getLogger(__name__)
 BATCH_WRITE_MAX = 25  # DynamoDB's BatchWriteItem limit
 UPDATE_CHUNK = 50  # pairs per UpdateItem, keeping expressions well under the 4 KB limit
 PROJECTION_CHUNK = 80  # pair names per projection expression
+BATCH_GET_MAX = 100  # DynamoDB's BatchGetItem limit
 UNPROCESSED_RETRIES = 8
 WRITE_WORKERS = 4  # parallel BatchWriteItem calls: hides round trips without flooding the endpoint
 LATEST_RETRIES = 8
@@ -342,6 +343,28 @@ class DynamoTickRepository:
             )
         items = response.get("Items", [])
         return tick_from_item(items[0]) if items else None
+
+    def ticks_at(self, *, exchange: str, minutes: Mapping[str, int]) -> dict[str, Tick]:
+        """BatchGetItem of (series, minute) keys, 100 per call; unprocessed keys retried with backoff."""
+        keys = [{"series": {"S": f"{exchange}#{pair}"}, "minute": number(ms)} for pair, ms in minutes.items()]
+        found: dict[str, Tick] = {}
+        for offset in range(0, len(keys), BATCH_GET_MAX):
+            pending = {
+                self.ticks_table: {"Keys": keys[offset : offset + BATCH_GET_MAX], "ConsistentRead": True}
+            }
+            for attempt in range(UNPROCESSED_RETRIES + 1):
+                with self._errors("ticks_at"):
+                    response = self.client.batch_get_item(RequestItems=pending)
+                for item in response.get("Responses", {}).get(self.ticks_table, []):
+                    tick = tick_from_item(item)
+                    found[tick.pair] = tick
+                pending = response.get("UnprocessedKeys") or {}
+                if not pending:
+                    break
+                if attempt == UNPROCESSED_RETRIES:
+                    raise RepositoryError("DynamoDB left reads unprocessed in ticks_at")
+                time.sleep(min(2.0, 0.05 * 2**attempt) * random.uniform(0.5, 1.0))
+        return found
 
     def first(self, *, exchange: str, pair: str) -> Tick | None:
         """Oldest tick of the pair (one ascending Query with Limit 1)."""

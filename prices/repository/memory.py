@@ -78,6 +78,12 @@ class InMemoryTickRepository:
             series = self.ticks.get((exchange, pair), {})
             return series[max(series)] if series else None
 
+    def ticks_at(self, *, exchange: str, minutes: Mapping[str, int]) -> dict[str, Tick]:
+        """The tick of each pair at its minute (ms), pairs without one left out."""
+        with self._lock:
+            found = {pair: self.ticks.get((exchange, pair), {}).get(ms) for pair, ms in minutes.items()}
+        return {pair: tick for pair, tick in found.items() if tick is not None}
+
     def first(self, *, exchange: str, pair: str) -> Tick | None:
         """The pair's oldest tick, or None."""
         with self._lock:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from django import template
 from django.templatetags.static import static
+from django.utils import timezone
+from django.utils.timesince import timesince
 
 from cryptotracker.params import iso_z as _iso_z
 from prices.dashboards.staticfiles import plotly_js_path
@@ -37,6 +39,12 @@ def signed_price(value: Decimal | None) -> str:
     if value is None:
         return DASH
     return ("+" if value > 0 else "") + price(value)
+
+
+@register.filter
+def intcomma_int(value: int | None) -> str:
+    """An integer with thousands separators: 1365 → '1,365'."""
+    return DASH if value is None else f"{value:,}"
 
 
 @register.filter
@@ -96,6 +104,22 @@ def utc(value: datetime | None) -> str:
     if value is None:
         return DASH
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+@register.filter
+def ago(value: timedelta | None) -> str:
+    """An age in words: 'just now' under a minute, else '3 minutes ago', '2 hours, 5 minutes ago'."""
+    if value is None:
+        return DASH
+    if value < timedelta(minutes=1):
+        return "just now"
+    return f"{timesince(timezone.now() - value)} ago"
+
+
+@register.filter
+def datetime_local(value: datetime | None) -> str:
+    """An aware datetime as the UTC value of an <input type="datetime-local">: 2019-12-31T23:59."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M") if value is not None else ""
 
 
 @register.filter

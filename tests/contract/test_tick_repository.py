@@ -317,6 +317,20 @@ def test_latest_is_the_newest_tick_of_the_pair(repo):
     assert repo.latest(exchange="other", pair="BTCUSD") is None
 
 
+def test_ticks_at_reads_each_pairs_tick_at_its_minute_beyond_one_batch(repo):
+    names = pair_names(130)
+    repo.put_many([tick(name, T0 + (i % 3) * MINUTE, f"{100 + i}") for i, name in enumerate(names)])
+    wanted = {name: to_ms(T0 + (i % 3) * MINUTE) for i, name in enumerate(names)}
+
+    found = repo.ticks_at(
+        exchange=EXCHANGE, minutes={**wanted, "NOPEUSD": to_ms(T0), names[0]: to_ms(T0) + 1}
+    )
+
+    assert set(found) == set(names[1:])
+    assert found[names[5]] == tick(names[5], T0 + 2 * MINUTE, "105")
+    assert repo.ticks_at(exchange="other", minutes=wanted) == {}
+
+
 # --- minute snapshots ------------------------------------------------------------------------
 
 

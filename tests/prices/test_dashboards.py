@@ -21,6 +21,7 @@ from prices.dashboards.auditing import dashboard_static_settings
 from prices.dashboards.staticfiles import PlotlyJsFinder, plotly_bundle, plotly_js_path
 from prices.domain import EXCHANGE_BITFINEX, MINUTE, Tick, TickSource, minute_floor
 from prices.services import history_store
+from prices.sources.bitfinex import parse_tickers
 from prices.templatetags import dashboards as dashboard_tags
 
 NOW = datetime(2024, 5, 1, 12, 0, 30, tzinfo=UTC)
@@ -131,6 +132,7 @@ def test_overview_says_when_data_last_arrived_and_does_not_warn_while_fresh(mark
         r'Data last arrived: .*<time datetime="2024-05-01T11:59:00Z">2024-05-01 11:59 UTC</time>', html, re.S
     )
     assert 'data-stale="true"' not in html
+    assert "(just now)" in html  # 30 s after minute 11:59 ended
 
 
 def test_overview_warns_visibly_when_the_newest_tick_is_older_than_two_minutes(market, client):
@@ -139,7 +141,16 @@ def test_overview_warns_visibly_when_the_newest_tick_is_older_than_two_minutes(m
 
     assert 'data-stale="true"' in html
     assert "No new prices for 3\xa0minutes." in html  # since 12:00, when minute 11:59 ended
-    assert "make run" in html
+    assert "(3\xa0minutes ago)" in html
+    assert "make run" not in html  # operator hints are for staff only
+
+
+def test_the_stale_banner_gives_staff_the_operator_hints(market, client, django_user_model):
+    client.force_login(django_user_model.objects.create_user("ops", is_staff=True))
+    with time_machine.travel(NOW + timedelta(minutes=3), tick=False):
+        html = client.get("/").content.decode()
+
+    assert 'data-operator-hint="true"' in html and "make run" in html
 
 
 def test_overview_filters_by_quote_and_search_without_javascript(market, client):
@@ -234,10 +245,11 @@ def test_overview_reads_dynamodb_a_bounded_number_of_times_whatever_the_number_o
     # time: the 23 hour rollups are read, with the last partial hour, which is rolled up to the
     # window's end, and the block is stored); the minutes of the first partial hour; the hour
     # rollups again for
-    # the sparklines
-    assert sorted(first_view) == ["GetItem"] * 4 + ["PutItem", "Query", "Query", "Query"]
+    # the sparklines; and, the pairs having 2 of the 24 hours, their newest ticks (the
+    # exchange's 24 h figures) in one batch
+    assert sorted(first_view) == ["BatchGetItem"] + ["GetItem"] * 4 + ["PutItem", "Query", "Query", "Query"]
     # then the block is read instead of its 23 hours; only the last partial hour is queried
-    assert sorted(second_view) == ["GetItem"] * 4 + ["Query", "Query", "Query"]
+    assert sorted(second_view) == ["BatchGetItem"] + ["GetItem"] * 4 + ["Query", "Query", "Query"]
 
 
 # --- pair page ---------------------------------------------------------------------------
@@ -288,7 +300,7 @@ def test_pair_page_shows_the_statistics_of_the_window(market, client):
     html = client.get("/pairs/BTCUSD/").content.decode()
 
     panel = re.search(r'<aside id="stats-panel".*?</aside>', html, re.S).group(0)
-    assert f"<dd>{stats.count} of 1440 min</dd>" in panel
+    assert f"<dd>{stats.count} of 1,440 min</dd>" in panel
     for label in ["Coverage", "Mean", "Std", "Relative std", "Min", "Max", "Change"]:
         assert label in panel
 
@@ -341,17 +353,55 @@ def test_chart_data_rejects_an_unknown_range(market, client):
     assert "range" in response.json()["error"]
 
 
-def test_a_stopped_pair_says_since_when(market, client):
+def test_a_stopped_pair_shows_its_last_data_and_says_since_when(market, client):
     html = client.get("/pairs/LTCUSD/").content.decode()
 
-    assert 'No data since <time datetime="2024-05-01T10:59:00Z">2024-05-01 10:59 UTC</time>' in html
+    assert 'No new prices since <time datetime="2024-05-01T10:59:00Z">2024-05-01 10:59 UTC</time>' in html
+    assert "Other pairs have prices up to 2024-05-01 12:00 UTC" in html
+    # the window ends where LTCUSD's data ends: nothing to shade
+    assert '"end":"2024-05-01T11:00:00Z"' in html and "No data since" not in html
+
+
+def test_a_window_ending_after_a_pair_stopped_shades_the_rest(market, client):
+    html = client.get("/pairs/LTCUSD/?end=2024-05-01T12:00").content.decode()
+
     assert "No data since 2024-05-01 10:59 UTC" in html  # on the chart itself
+    assert 'value="2024-05-01T12:00"' in html
 
 
 def test_a_pair_with_recent_data_does_not_say_it_stopped(market, client):
     html = client.get("/pairs/BTCUSD/").content.decode()
 
-    assert "No data since" not in html
+    assert "No data since" not in html and "No new prices" not in html
+
+
+def test_end_moves_the_pair_window_back_in_time_and_links_keep_it(market, client):
+    response = client.get("/pairs/BTCUSD/chart.json?range=1h&end=2024-05-01T11:00:00Z")
+    html = client.get("/pairs/BTCUSD/?range=1h&end=2024-05-01T11:00:00Z").content.decode()
+
+    meta = response.json()["figure"]["layout"]["meta"]
+    assert (meta["start"], meta["end"]) == ("2024-05-01T10:00:00Z", "2024-05-01T11:00:00Z")
+    assert 'href="?range=6h&amp;view=line&amp;end=2024-05-01T11%3A00%3A00Z"' in html
+    assert "Back to the latest" in html
+
+
+def test_a_malformed_end_is_a_400_page(market, client):
+    response = client.get("/pairs/BTCUSD/?end=yesterday")
+
+    assert response.status_code == 400
+
+
+def test_overview_end_ranks_the_window_ending_then_with_the_prices_of_then(market, client):
+    end = NEWEST - 59 * MINUTE  # 11:00: LTCUSD's last minute was 10:59
+    expected = selectors.pairs_rank(window_minutes=1440, end=end)
+    btc_then = selectors.ticks_between(pair="BTCUSD", start=end - MINUTE, end=end)[-1].last_price
+
+    html = client.get("/?end=2024-05-01T11:00Z").content.decode()
+
+    assert rows_of(html) == [e.pair.name for e in expected]
+    assert 'data-historic="true"' in html
+    row = re.search(r'<tr data-pair="BTCUSD".*?</tr>', html, re.S).group(0)
+    assert dashboard_tags.price(btc_then) in row
 
 
 def test_unknown_pair_is_a_404_page_with_suggestions(market, client):
@@ -533,3 +583,43 @@ def test_whitenoise_serves_plotly_js_under_runserver():
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/javascript")
     assert b"plotly.js" in b"".join(response.streaming_content)[:2000]
+
+
+def test_first_day_overview_shows_the_exchanges_own_24h_figures_and_why_the_ranking_is_provisional(
+    memory_configured_repo, client
+):
+    payload = json.loads(
+        (Path(__file__).parents[1] / "fixtures/exchanges/bitfinex_tickers_all.json").read_text()
+    )
+    batch = parse_tickers(payload)
+    with time_machine.travel(NOW, tick=False):
+        history_store(
+            ticks=[
+                row.to_tick(exchange=EXCHANGE_BITFINEX, minute=NEWEST, observed_at=NOW) for row in batch.rows
+            ],
+            repo=memory_configured_repo,
+        )
+        cache.clear()
+        html = client.get("/").content.decode()
+
+    btc = next(row for row in batch.rows if row.pair == "BTCUSD")
+    expected_order = sorted(batch.rows, key=lambda r: -abs(r.daily_change_relative))
+    assert rows_of(html) == [r.pair for r in expected_order]
+    assert "Provisional ranking." in html and "the exchange's own 24 h change" in html
+    row = re.search(r'<tr data-pair="BTCUSD".*?</tr>', html, re.S).group(0)
+    assert dashboard_tags.signed_percent(float(btc.daily_change_relative) * 100) in row
+    assert "Bitfinex 24 h" in row
+    assert dashboard_tags.price(btc.volume_24h) in row and dashboard_tags.price(btc.high_24h) in row
+
+
+def test_compare_names_the_checked_pairs_without_data_in_the_window(market, client):
+    html = client.get("/compare/?pairs=BTCUSD,LTCUSD&range=1h").content.decode()
+
+    assert "No prices in this window for LTCUSD." in html
+
+
+def test_compare_end_moves_the_window_back(market, client):
+    response = client.get("/compare/chart.json?pairs=LTCUSD&range=1h&end=2024-05-01T11:00:00Z")
+
+    assert response.json()["empty"] == []
+    assert response.json()["figure"]["layout"]["meta"]["end"] == "2024-05-01T11:00:00Z"

@@ -298,8 +298,18 @@ def test_overview_fits_a_phone_screen(browser, site):
         session.goto("/")
 
         page_width = session.page.evaluate("document.documentElement.scrollWidth")
-        assert page_width <= 390  # the table scrolls inside its own box, the page does not
+        table = session.page.evaluate(
+            "() => { const box = document.querySelector('.table-scroll');"
+            " return [box.scrollWidth, box.clientWidth]; }"
+        )
+        header = session.page.locator(".site-header").bounding_box()
+        assert page_width <= 390  # no sideways scrolling of the page ...
+        assert table[0] <= table[1]  # ... nor of the table
+        assert header["height"] < 60  # one line
         assert session.page.locator('tr[data-pair="BTCUSD"] a').is_visible()
+        assert session.page.locator('tr[data-pair="BTCUSD"] td.change').is_visible()
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        session.page.screenshot(path=str(SCREENSHOTS / "overview-phone.png"), full_page=True)
         session.assert_clean()
     finally:
         context.close()
@@ -472,3 +482,44 @@ def test_the_pair_page_weighs_under_1_5_mb_first_and_under_100_kb_again(browser,
         session.assert_clean()
     finally:
         context.close()
+
+
+def boxes_overlap(a: dict, b: dict) -> bool:
+    return not (
+        a["x"] + a["width"] <= b["x"]
+        or b["x"] + b["width"] <= a["x"]
+        or a["y"] + a["height"] <= b["y"]
+        or b["y"] + b["height"] <= a["y"]
+    )
+
+
+def test_compare_on_a_phone_keeps_the_legend_off_the_range_slider(browser, site):
+    context, session = _open(browser, site, viewport=PHONE)
+    try:
+        session.goto("/compare/?pairs=" + ",".join(PAIRS))
+        wait_for_chart(session, "compare-chart")
+
+        legend = session.page.locator("#compare-chart .legend").bounding_box()
+        slider = session.page.locator("#compare-chart .rangeslider-container").bounding_box()
+        assert not boxes_overlap(legend, slider)
+        assert session.page.evaluate("document.documentElement.scrollWidth") <= 390
+        session.page.screenshot(path=str(SCREENSHOTS / "compare-phone.png"), full_page=True)
+        session.assert_clean()
+    finally:
+        context.close()
+
+
+def test_the_date_control_moves_the_pair_window_back_and_the_range_buttons_keep_it(session):
+    session.goto("/pairs/BTCUSD/")
+    wait_for_chart(session)
+
+    session.page.fill("#end-input", "2019-12-31T12:00")
+    session.page.click(".end-control button[type=submit]")
+    session.page.wait_for_url("**/pairs/BTCUSD/?range=24h&view=line&end=2019-12-31T12%3A00")
+    wait_for_chart(session)
+    assert chart_trace(session)["meta"]["end"] == "2019-12-31T12:00:00Z"
+
+    choose(session, "range", "6h")
+    meta = chart_trace(session)["meta"]
+    assert (meta["start"], meta["end"]) == ("2019-12-31T06:00:00Z", "2019-12-31T12:00:00Z")
+    session.assert_clean()

@@ -55,6 +55,8 @@
 
     function queryString() {
       var params = new URLSearchParams();
+      var end = new URLSearchParams(location.search).get("end");
+      if (end) params.set("end", end);
       if (form.elements.quote.value) params.set("quote", form.elements.quote.value);
       if (form.elements.q.value.trim()) params.set("q", form.elements.q.value.trim());
       var text = params.toString();
@@ -178,6 +180,36 @@
     return window.Plotly.relayout(graph, { "yaxis.range": [lo - pad, hi + pad] });
   }
 
+  // Dark mode follows the system: the figures are drawn light and recoloured here.
+  var darkQuery = window.matchMedia ? window.matchMedia("(prefers-color-scheme: dark)") : null;
+
+  function applyTheme(graph) {
+    if (!darkQuery || !darkQuery.matches) return null;
+    var grid = "#30363d";
+    var muted = "#9aa5b1";
+    var update = {
+      paper_bgcolor: "#0d1117",
+      plot_bgcolor: "#0d1117",
+      "font.color": "#e6edf3",
+      "xaxis.gridcolor": grid,
+      "xaxis.tickfont.color": muted,
+      "xaxis.rangeslider.bgcolor": "#161b22",
+      "yaxis.gridcolor": grid,
+      "yaxis.zerolinecolor": grid,
+      "yaxis.tickfont.color": muted,
+      "yaxis.title.font.color": muted,
+    };
+    if (graph.layout.yaxis2) {
+      update["yaxis2.gridcolor"] = grid;
+      update["yaxis2.tickfont.color"] = muted;
+      update["yaxis2.title.font.color"] = muted;
+    }
+    (graph.layout.annotations || []).forEach(function (note, i) {
+      if (note.name !== "stopped") update["annotations[" + i + "].font.color"] = muted;
+    });
+    return window.Plotly.relayout(graph, update);
+  }
+
   function initChart(page, options) {
     var graph = document.getElementById(page.dataset.chartId);
     if (!graph || !window.Plotly || typeof graph.on !== "function") return;
@@ -211,6 +243,7 @@
         var payload = await fetchOk(page.dataset.chartUrl + "?" + params, "application/json");
         redrawing = true;
         await window.Plotly.react(graph, payload.figure.data, payload.figure.layout, config);
+        await applyTheme(graph);
         state = next;
         markCurrent();
         if (note) note.textContent = payload.note;
@@ -238,7 +271,7 @@
 
     var timer = null;
     graph.on("plotly_relayout", function (event) {
-      if (redrawing || !Object.keys(event).some(function (key) { return key.indexOf("xaxis") === 0; })) return;
+      if (redrawing || !Object.keys(event).some(function (key) { return /^xaxis\.(range|autorange)/.test(key); })) return;
       rescaleY(graph, event);
       if (!options.onVisibleRange) return;
       clearTimeout(timer);
@@ -249,7 +282,16 @@
     });
 
     markCurrent();
-    page.dataset.state = "ready";
+    redrawing = true;
+    Promise.resolve(applyTheme(graph)).finally(function () {
+      redrawing = false;
+      page.dataset.state = "ready";
+    });
+    if (darkQuery && darkQuery.addEventListener) {
+      darkQuery.addEventListener("change", function () {
+        load({});
+      });
+    }
   }
 
   function initPair(page) {
@@ -264,6 +306,7 @@
       onVisibleRange: async function (state, start, end) {
         var mine = ++request;
         var params = new URLSearchParams({ range: state.range, start: start, end: end });
+        if (state.end) params.set("window_end", state.end);
         try {
           var html = await fetchOk(page.dataset.statsUrl + "?" + params, "text/html");
           if (mine === request) stats.innerHTML = html;
