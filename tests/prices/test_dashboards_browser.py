@@ -14,6 +14,7 @@ import contextlib
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -217,9 +218,14 @@ def choose(session: Session, option: str, value: str) -> None:
     session.page.wait_for_selector('[data-page][data-state="ready"]')
 
 
+def pair_end(pair: str, repo) -> datetime:
+    """Where the pair page's default window ends: at the end of the pair's newest minute."""
+    return selectors.pair_get(pair=pair, repo=repo).last_minute + MINUTE
+
+
 def expected_line(pair: str, minutes: int, repo) -> tuple[int, int]:
-    """(ticks, gaps) of the pair's window of `minutes` ending where the data ends."""
-    end = selectors.window_end_default(repo=repo)
+    """(ticks, gaps) of the pair's window of `minutes` ending where the pair's data ends."""
+    end = pair_end(pair, repo)
     ticks = selectors.ticks_between(pair=pair, start=end - minutes * MINUTE, end=end, repo=repo)
     gaps = sum(1 for a, b in zip(ticks, ticks[1:], strict=False) if b.minute - a.minute > MINUTE)
     return len(ticks), gaps
@@ -356,7 +362,7 @@ def test_gaps_stay_gaps(session, history_repo):
 
 
 def test_candles_come_in_the_chosen_interval(session, history_repo):
-    end = selectors.window_end_default(repo=history_repo)
+    end = pair_end("ETHUSD", history_repo)
     candles = selectors.candles_between(
         pair="ETHUSD", start=end - 1440 * MINUTE, end=end, minutes=60, repo=history_repo
     )
@@ -368,7 +374,8 @@ def test_candles_come_in_the_chosen_interval(session, history_repo):
     trace = chart_trace(session)
     assert trace["type"] == "candlestick"
     assert trace["close"] == [float(c.close) for c in candles]
-    assert len(candles) == 24
+    assert len(candles) == 25  # ETHUSD's day ends at 23:57: 24 hours touch 25 clock hours
+    assert {c.minutes for c in candles} == {60}
     session.assert_clean()
 
 
