@@ -444,6 +444,9 @@ class AppriseNotifier:
         """
         plugin = _apprise_plugin(target)
         name = _apprise_scheme(target)
+        # Our retries (with backoff and audit) replace Apprise's; our timeout bounds every request.
+        plugin.retry = 0
+        plugin.socket_connect_timeout = plugin.socket_read_timeout = settings.ALERTS_WEBHOOK_TIMEOUT_S
         with outbound.guarded() as guard:
             try:
                 ok = plugin.notify(

@@ -8,6 +8,7 @@ project root is read when present. Values are parsed by django-environ, which ra
 import ipaddress
 import os
 import re
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -73,6 +74,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_q",
+    "axes",
     "prices",
     "alerts",
     "cryptotracker.monitoring",
@@ -90,6 +92,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes requires: turns a locked-out login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "cryptotracker.urls"
@@ -329,6 +333,23 @@ ACCOUNTS_SIGNUP_ENABLED = env.bool("ACCOUNTS_SIGNUP_ENABLED", default=False)
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "alerts_web:rule-list"
 LOGOUT_REDIRECT_URL = "dashboards:overview"
+
+# --- Login protection (django-axes; README: Login protection) ---------------------------
+# Every login form (admin, /accounts/login/) goes through axes: after LOGIN_FAILURE_LIMIT
+# failures of one username from one IP address, that pair is locked out (429 and a page saying
+# so) for LOGIN_LOCKOUT_MINUTES; a successful login resets the count.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_LOCKOUT_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_LOCKOUT_CALLABLE = "cryptotracker.login_protection.lockout_response"
+# The client's address as the API's throttling sees it (API_NUM_PROXIES), not a spoofable header.
+AXES_CLIENT_IP_CALLABLE = "cryptotracker.login_protection.client_ip"
 
 # --- Monitoring: readiness and Prometheus (README: Health, readiness and metrics) ---------
 # Connect and read timeout of readiness's DynamoDB call (no retries).

@@ -2,6 +2,7 @@
 
 import os
 import tempfile
+from datetime import timedelta
 from pathlib import Path
 
 os.environ.setdefault("DJANGO_DEBUG", "true")
@@ -42,6 +43,8 @@ ALERTS_DELIVERY_BACKOFF_MAX_S = 3600
 ALERTS_WEBHOOK_TIMEOUT_S = 2.0
 ALERTS_OUTBOUND_ALLOWED_NETWORKS: list = []
 ALERTS_UNVERIFIED_CHANNELS_PER_HOUR = 5
+AXES_FAILURE_LIMIT = 5
+AXES_COOLOFF_TIME = timedelta(minutes=15)
 # Tests talk plain http through the test client, whatever DJANGO_DEBUG says; the HTTPS settings
 # are tested on their own (tests/test_production_settings.py).
 SECURE_SSL_REDIRECT = False
