@@ -24,6 +24,7 @@ from alerts.notifications import (
 )
 from alerts.rules import Condition, State
 from cryptotracker.monitoring.metrics import delivery_attempt_record
+from cryptotracker.params import iso_z
 from prices.domain import minute_floor
 
 logger = logging.getLogger(__name__)
@@ -76,7 +77,7 @@ def delivery_send(
     except Exception as exc:  # a template or programming error must not leave the row in `sending`
         logger.exception("delivery %s raised unexpectedly", delivery_id)
         error = NotificationError(f"{exc.__class__.__name__}: {exc}")
-    attempt = {"at": now.strftime("%Y-%m-%dT%H:%M:%SZ"), "error": error.message if error else None}
+    attempt = {"at": iso_z(now.replace(microsecond=0)), "error": error.message if error else None}
     source = error or report
     if source is not None and source.status is not None:
         attempt.update(status=source.status, elapsed_ms=source.elapsed_ms)

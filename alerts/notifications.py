@@ -26,6 +26,7 @@ from django.urls import reverse
 from alerts import outbound
 from alerts.models import AlertEvent, AlertRule, NotificationChannel
 from alerts.rules import Condition, State, TriggerMode
+from cryptotracker.params import iso_z
 from prices.domain import InvalidPairError, Pair, decimal_str
 
 logger = logging.getLogger(__name__)
@@ -91,10 +92,6 @@ def number_text(value: Decimal | int | None) -> str:
     if "." in text:
         text = text.rstrip("0").rstrip(".")
     return "0" if text in ("", "-0") else text
-
-
-def _iso_z(value) -> str | None:
-    return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
 
 
 def _num(value) -> str | None:
@@ -244,7 +241,7 @@ def message_render(event: AlertEvent, *, test: bool = False) -> Message:
         },
         "event": {
             "id": event.pk,
-            "minute": _iso_z(event.minute),
+            "minute": iso_z(event.minute),
             "old_state": event.old_state,
             "new_state": event.new_state,
             "observed_value": _num(event.observed_value),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -38,25 +38,22 @@ def ohlc_aggregate(ticks: Iterable[Tick], *, minutes: int) -> list[Ohlc]:
 
     Buckets without ticks produce no candle (gaps stay gaps). Raises ValueError if minutes < 1.
     """
-    return list(ohlc_iter(ticks, minutes=minutes))
-
-
-def ohlc_iter(ticks: Iterable[Tick], *, minutes: int) -> Iterator[Ohlc]:
-    """`ohlc_aggregate` lazily: each candle is yielded as soon as the next bucket's first tick is read."""
     if minutes < 1:
         raise ValueError("minutes must be ≥ 1")
     width = minutes * MINUTE_MS
+    candles: list[Ohlc] = []
     bucket: list[Tick] = []
     bucket_start = None
     for tick in ticks:
         start = tick.minute_ms - tick.minute_ms % width
         if bucket and start != bucket_start:
-            yield _candle(bucket, bucket_start, minutes)
+            candles.append(_candle(bucket, bucket_start, minutes))
             bucket = []
         bucket_start = start
         bucket.append(tick)
     if bucket:
-        yield _candle(bucket, bucket_start, minutes)
+        candles.append(_candle(bucket, bucket_start, minutes))
+    return candles
 
 
 def _candle(ticks: list[Tick], start_ms: int, minutes: int) -> Ohlc:

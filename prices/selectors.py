@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -23,7 +23,6 @@ from prices.domain import (
 from prices.ohlc import Ohlc, ohlc_aggregate
 from prices.repository import TickRepository, get_tick_repository
 from prices.rollups import BLOCK_HOURS, HourRollup, block_from_rollups, window_plan, window_segments
-from prices.selectors_history import history_rows
 from prices.statistics import WindowStats
 
 
@@ -344,24 +343,6 @@ def candles_between(
     """OHLCV candles of `minutes` minutes aggregated from the pair's ticks in [start, end)."""
     repo = repo or get_tick_repository()
     return ohlc_aggregate(repo.between(exchange=exchange, pair=pair, start=start, end=end), minutes=minutes)
-
-
-def history_iter(
-    *,
-    pair: str,
-    start: datetime,
-    end: datetime,
-    minutes: int = 1,
-    exchange: str = EXCHANGE_BITFINEX,
-    repo: TickRepository | None = None,
-) -> Iterator[Tick] | Iterator[Ohlc]:
-    """The pair's whole history in [start, end) (aware UTC), oldest first, read lazily page by page.
-
-    Ticks for `minutes` = 1, else OHLCV candles of `minutes` minutes; for exports that stream
-    a range of any length in constant memory. Reading starts at the first `next()`.
-    """
-    # The same pages as the API's (prices.selectors_history): 1h/1d candles from hour rollups.
-    return history_rows(pair=pair, start=start, end=end, minutes=minutes, exchange=exchange, repo=repo)
 
 
 def recent_prices(

@@ -19,6 +19,7 @@ from django_q.brokers import get_broker
 from django_q.models import Schedule
 from django_q.status import Stat
 
+from cryptotracker.params import iso_z
 from prices import selectors
 
 logger = logging.getLogger(__name__)
@@ -126,7 +127,7 @@ def prices_checks(*, now: datetime) -> dict[str, Check]:
     newest, age_s = freshness.newest_minute, freshness.newest_age_s
     check: Check = {
         "ok": age_s is not None and age_s <= stale_after.total_seconds(),
-        "newest_minute": newest.strftime("%Y-%m-%dT%H:%M:%SZ") if newest else None,
+        "newest_minute": iso_z(newest),
         "newest_age_s": round(age_s) if age_s is not None else None,
         "stale_after_s": round(stale_after.total_seconds()),
         "pairs": freshness.pairs,

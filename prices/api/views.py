@@ -243,7 +243,7 @@ class PairHistoryApi(PriceApiView):
         start = _history_page_start(request, start, end)
         minutes = INTERVALS[interval]
         selectors.pair_get(pair=pair)  # 404 before the first byte: a stream cannot change its status
-        rows = selectors.history_iter(pair=pair, start=start, end=end, minutes=minutes)
+        rows = selectors_history.history_rows(pair=pair, start=start, end=end, minutes=minutes)
         serializer = TickSerializer() if minutes == 1 else CandleSerializer()
         first = next(rows, None)  # a store outage up to here is still a 503
         head = [] if first is None else [first]
