@@ -623,3 +623,14 @@ def test_compare_end_moves_the_window_back(market, client):
 
     assert response.json()["empty"] == []
     assert response.json()["figure"]["layout"]["meta"]["end"] == "2024-05-01T11:00:00Z"
+
+
+@pytest.mark.parametrize("url", ["/", "/pairs/BTCUSD/", "/compare/?pairs=BTCUSD"])
+@pytest.mark.parametrize("end", ["9999-12-31T23:59:00Z", "0001-01-01T00:00:00Z"])
+def test_a_page_asked_for_an_out_of_range_end_is_a_friendly_400_page(market, client, url, end):
+    response = client.get(url, {"end": end})
+
+    assert response.status_code == 400
+    assert response["Content-Type"].startswith("text/html")
+    html = response.content.decode()
+    assert "<strong>end</strong>" in html and "out of range" in html
