@@ -20,8 +20,8 @@ from prices.domain import EXCHANGE_BITFINEX, HOUR_MS, MINUTE_MS, Tick, from_ms, 
 from prices.ohlc import Ohlc, candle_merge, hour_candle, ohlc_aggregate
 from prices.repository import TickRepository, get_tick_repository
 
-# Candles of these widths (minutes) come from hour rollups; narrower ones from ticks.
-ROLLUP_INTERVALS = frozenset({60, 1440})
+# Candles whose width (minutes) is a whole number of hours come from hour rollups; others from ticks.
+HOUR_MINUTES = 60
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,8 +73,9 @@ def history_page(
 ) -> HistoryPage:
     """Up to `page_size` rows of the pair's history in [start, end) (aware UTC), oldest first.
 
-    `minutes` = 1 gives the ticks; 5, 15, 60 or 1440 gives OHLCV candles aligned on multiples
-    of that width since the epoch (a candle holds only the ticks in [start, end)). Pass the
+    `minutes` = 1 gives the ticks; more gives OHLCV candles aligned on multiples of that
+    width since the epoch (a candle holds only the ticks in [start, end)), from hour rollups
+    when the width is a whole number of hours. Pass the
     previous page's `next_start` as `start` to continue. Raises ValueError for page_size < 1
     or minutes < 1, RepositoryError when the store fails.
     """
@@ -90,7 +91,7 @@ def history_page(
         if len(ticks) > page_size:
             return HistoryPage(rows=ticks[:page_size], next_start=ticks[page_size].minute)
         return HistoryPage(rows=ticks, next_start=None)
-    if minutes in ROLLUP_INTERVALS:
+    if minutes % HOUR_MINUTES == 0:
         # Rollups are read per UTC month, so the range is first cut to the pair's own data
         # (two Queries with Limit 1): a range of centuries costs no more than its data.
         first = repo.first(exchange=exchange, pair=pair)
@@ -103,7 +104,7 @@ def history_page(
             pair,
             start_ms=max(to_ms(start), first.minute_ms),
             end_ms=min(to_ms(end), last.minute_ms + MINUTE_MS),
-            span_hours=(page_size + 1) * minutes // 60,
+            span_hours=(page_size + 1) * minutes // HOUR_MINUTES,
         )
     else:
         ticks_iter = repo.between(

@@ -167,7 +167,7 @@ def test_thirty_days_of_hourly_candles_read_at_most_1000_items_and_equal_the_tic
     assert daily_items <= 2 + 43 + 4 * 24 + 5, daily_items
 
 
-@pytest.mark.parametrize("minutes", [60, 1440])
+@pytest.mark.parametrize("minutes", [60, 120, 1440])
 @pytest.mark.parametrize(
     "start, end",
     [
