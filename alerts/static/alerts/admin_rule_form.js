@@ -9,7 +9,7 @@
       document.querySelectorAll("[data-conditions]").forEach(function (input) {
         var used = input.getAttribute("data-conditions").split(" ").indexOf(condition.value) !== -1;
         var row = input.closest(".form-row") || input.closest("div");
-        if (row) row.hidden = !used;
+        if (row) row.style.display = used ? "" : "none";
       });
     }
     condition.addEventListener("change", update);
