@@ -13,7 +13,7 @@ from alerts import services
 from alerts.deliveries import deliveries_retry
 from alerts.models import AlertEvent, AlertRule, AlertRuleAction, Delivery, NotificationChannel
 from alerts.notifications import target_masked
-from alerts.rules import CONDITIONS, FIELDS, Condition, param_conditions
+from alerts.rules import CONDITIONS, FIELDS, param_conditions
 from prices.repository import RepositoryError
 
 
@@ -55,13 +55,8 @@ class AlertRuleForm(forms.ModelForm):
         return self.cleaned_data.get("confirm_minutes") or 1
 
     def clean(self):
-        cleaned = super().clean()
-        condition = cleaned.get("condition")
-        if condition in {c.value for c in Condition}:
-            kind = CONDITIONS[Condition(condition)]
-            for name, field in FIELDS.items():
-                if kind.param(name) is None:
-                    cleaned[name] = field.default
+        cleaned = services.rule_input_unused_cleared(super().clean())
+        self.cleaned_data = cleaned
         if not self.errors:
             try:
                 errors = services.alert_rule_input_errors(data=cleaned)

@@ -19,7 +19,7 @@ from alerts.deliveries import deliveries_enqueue
 from alerts.evaluation import rule_spec
 from alerts.models import AlertRule, Delivery, NotificationChannel
 from alerts.notifications import VERIFY_MAX_AGE_S, VERIFY_SALT, NotificationError, apprise_url_check
-from alerts.rules import FIELDS, Condition, Direction, RuleSpec, State, TriggerMode
+from alerts.rules import CONDITIONS, FIELDS, Condition, Direction, RuleSpec, State, TriggerMode
 from prices import selectors
 from prices.domain import EXCHANGE_BITFINEX
 from prices.repository import TickRepository
@@ -78,6 +78,16 @@ def _spec_of(data: dict[str, Any]) -> RuleSpec:
     except ValueError:
         raise AlertValidationError({"direction": "must be up, down or either"}) from None
     return RuleSpec(condition=condition, **values)
+
+
+def rule_input_unused_cleared(data: dict[str, Any]) -> dict[str, Any]:
+    """`data` with every parameter its condition does not use set to the field's default (what a
+    form holds in fields hidden for the chosen condition); an unknown condition leaves it as is."""
+    try:
+        kind = CONDITIONS[Condition(data.get("condition"))]
+    except ValueError:
+        return data
+    return {**data, **{name: field.default for name, field in FIELDS.items() if kind.param(name) is None}}
 
 
 def alert_rule_input_errors(*, data: dict[str, Any], repo: TickRepository | None = None) -> dict[str, str]:

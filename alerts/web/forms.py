@@ -12,6 +12,7 @@ from typing import Any
 
 from django import forms
 
+from alerts import services
 from alerts.models import TARGET_MAX_LENGTH, AlertRule, NotificationChannel
 from alerts.rules import CONDITIONS, FIELDS, Condition, TriggerMode, param_conditions
 
@@ -107,13 +108,8 @@ class RuleForm(forms.Form):
         return self.cleaned_data["pair"].strip().upper()
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        cleaned = self.cleaned_data = services.rule_input_unused_cleared(super().clean())
         condition = cleaned.get("condition")
-        if condition:
-            kind = CONDITIONS[Condition(condition)]
-            for name, field in FIELDS.items():
-                if kind.param(name) is None:
-                    cleaned[name] = field.default
         if not cleaned.get("name") and cleaned.get("pair") and condition:
             cleaned["name"] = f"{cleaned['pair']} {Condition(condition).label}"
         return cleaned
