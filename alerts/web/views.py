@@ -17,6 +17,7 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from alerts import actions, services
@@ -245,7 +246,10 @@ def rule_act(request: HttpRequest, rule_id: int) -> HttpResponse:
         messages.error(request, "; ".join(exc.errors.values()))
     else:
         messages.success(request, f"“{rule.name}”: {action.replace('_', ' ')} done.")
-    return redirect(request.POST.get("next") or reverse("alerts_web:rule-detail", args=[rule.pk]))
+    target = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+        target = reverse("alerts_web:rule-detail", args=[rule.pk])
+    return redirect(target)
 
 
 @login_required

@@ -218,6 +218,29 @@ def test_disable_enable_and_delete(alice_client, make_rule):
     assert not AlertRule.objects.filter(pk=rule.pk).exists()
 
 
+def test_an_action_never_redirects_off_the_site(alice_client, make_rule):
+    rule = make_rule()
+
+    response = alice_client.post(
+        f"/alerts/{rule.pk}/act/", {"action": "mute_1h", "next": "https://evil.example/"}
+    )
+
+    assert response["Location"] == f"/alerts/{rule.pk}/"
+
+
+def test_my_alerts_costs_the_same_queries_for_one_rule_or_many(
+    alice_client, make_rule, django_assert_num_queries
+):
+    make_rule()
+    with django_assert_num_queries(4) as one:  # session, user, rules with their last event, channels
+        alice_client.get("/alerts/")
+    for i in range(5):
+        make_rule(name=f"rule {i}")
+
+    with django_assert_num_queries(len(one.captured_queries)):
+        alice_client.get("/alerts/")
+
+
 # --- backtest preview -------------------------------------------------------------------
 
 
