@@ -151,6 +151,8 @@ AUTH_PASSWORD_VALIDATORS = [
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
+# Every rendered date and time (the admin's too) reads 2019-12-31 14:42:00 UTC, naming its zone.
+FORMAT_MODULE_PATH = ["cryptotracker.formats"]
 USE_I18N = True
 USE_TZ = True
 

@@ -194,3 +194,13 @@ def test_the_rule_list_shows_threshold_state_owner_and_zoned_times(admin_client,
     assert '<td class="field-owner nowrap">alice</td>' in page
     assert '<td class="field-shown_state">muted</td>' in page
     assert "State changed (UTC)" in page
+
+
+def test_every_admin_time_names_its_zone(admin_client, make_rule):
+    AlertEvent.objects.create(
+        rule=make_rule(), minute=minute(2), old_state="normal", new_state="firing", message="went up"
+    )
+
+    page = admin_client.get("/admin/alerts/alertevent/").content.decode()
+
+    assert "2024-01-01 12:02:00 UTC" in page
