@@ -22,8 +22,10 @@ from decimal import Decimal
 from urllib.parse import urlsplit
 
 import pytest
+from django.contrib.staticfiles.handlers import StaticFilesHandler
 from django.core.cache import cache
 from django.test import override_settings
+from django.test.testcases import LiveServerThread
 
 from alerts.evaluation import alert_rules_evaluate
 from alerts.models import AlertEvent, AlertRule, NotificationChannel
@@ -65,12 +67,31 @@ def real_ticks(pair: str) -> list[Tick]:
 
 
 @pytest.fixture
-def world(transactional_db, dynalite_server, live_server, django_user_model):
+def site_url(transactional_db) -> Iterator[str]:
+    """The site on 127.0.0.1 (a free port), each request thread with its own database connection.
+
+    Not pytest-django's session-wide live server: started before the test database exists (by
+    an earlier module), it shares one SQLite connection between threads.
+    """
+    thread = LiveServerThread("127.0.0.1", StaticFilesHandler, port=0)
+    thread.daemon = True
+    thread.start()
+    thread.is_ready.wait()
+    if thread.error:
+        raise thread.error
+    try:
+        yield f"http://127.0.0.1:{thread.port}"
+    finally:
+        thread.terminate()
+
+
+@pytest.fixture
+def world(transactional_db, dynalite_server, site_url, django_user_model):
     """dynalite tables with the real prices up to CREATED_AT, Alice (non-staff, her own email
     channel) and Bob; the ticks still to replay are returned."""
     prefix = f"alertsweb_{uuid.uuid4().hex[:10]}_"
     with override_settings(
-        DYNAMODB_ENDPOINT_URL=dynalite_server, DYNAMODB_TABLE_PREFIX=prefix, SITE_URL=live_server.url
+        DYNAMODB_ENDPOINT_URL=dynalite_server, DYNAMODB_TABLE_PREFIX=prefix, SITE_URL=site_url
     ):
         _repository.cache_clear()
         cache.clear()
@@ -95,8 +116,8 @@ def world(transactional_db, dynalite_server, live_server, django_user_model):
 
 
 @contextlib.contextmanager
-def signed_in(browser, live_server, username: str, password: str) -> Iterator:  # noqa: F811
-    context, session = _open(browser, live_server)
+def signed_in(browser, site_url, username: str, password: str) -> Iterator:  # noqa: F811
+    context, session = _open(browser, site_url)
     context.set_default_timeout(20_000)
     try:
         session.page.set_viewport_size(DESKTOP)
@@ -125,11 +146,11 @@ def shoot(session, name: str) -> None:
 
 def test_a_user_creates_an_alert_from_a_pair_is_notified_and_mutes_it_from_the_email(
     browser,  # noqa: F811
-    live_server,
+    site_url,
     world,
     mailoutbox,
 ):
-    with signed_in(browser, live_server, "alice", "pw-alice-123") as alice:
+    with signed_in(browser, site_url, "alice", "pw-alice-123") as alice:
         page = alice.page
         assert "No alerts yet" in page.text_content("main")
 
@@ -188,12 +209,12 @@ def test_a_user_creates_an_alert_from_a_pair_is_notified_and_mutes_it_from_the_e
         # The email links to the rule and offers one-click actions.
         (mail,) = mailoutbox
         assert mail.to == ["alice@example.org"]
-        assert f"{live_server.url}/alerts/{rule.pk}/" in mail.body
+        assert f"{site_url}/alerts/{rule.pk}/" in mail.body
         mute = re.search(r"Mute for 1 hour: (\S+)", mail.body).group(1)
         assert urlsplit(mute).path.startswith("/alerts/act/")
 
     # The link works without signing in: GET asks, the button's POST mutes.
-    context, anonymous = _open(browser, live_server)
+    context, anonymous = _open(browser, site_url)
     try:
         anonymous.goto(urlsplit(mute).path)
         assert "Mute for 1 hour?" in anonymous.page.text_content("h1")
@@ -209,7 +230,7 @@ def test_a_user_creates_an_alert_from_a_pair_is_notified_and_mutes_it_from_the_e
     assert rule.muted_until is not None
     assert list(rule.actions.values_list("action", "via")) == [("mute", "link")]
 
-    with signed_in(browser, live_server, "alice", "pw-alice-123") as alice:
+    with signed_in(browser, site_url, "alice", "pw-alice-123") as alice:
         state = alice.page.get_attribute(f'tr[data-rule="{rule.pk}"] [data-state]', "data-state")
         assert state == "muted"
         shoot(alice, "alerts")
@@ -218,10 +239,10 @@ def test_a_user_creates_an_alert_from_a_pair_is_notified_and_mutes_it_from_the_e
         alice.assert_clean()
 
     # Bob sees none of it.
-    with signed_in(browser, live_server, "bob", "pw-bob-123") as bob:
+    with signed_in(browser, site_url, "bob", "pw-bob-123") as bob:
         assert bob.page.locator("tr[data-rule]").count() == 0
         for path in (f"/alerts/{rule.pk}/", f"/alerts/{rule.pk}/edit/", f"/alerts/events/?rule={rule.pk}"):
-            assert bob.page.goto(live_server.url + path).status == 404, path
+            assert bob.page.goto(site_url + path).status == 404, path
         bob.goto("/alerts/events/")
         assert bob.page.locator("tr[data-event]").count() == 0
         bob.goto("/alerts/channels/")
