@@ -40,7 +40,7 @@ class RuleForm(forms.Form):
         max_length=100, required=False, help_text="Optional: named after the pair and condition if empty."
     )
     pair = forms.CharField(max_length=32, help_text="A tracked pair, e.g. BTCUSD.")
-    condition = forms.ChoiceField(choices=[(c.value, c.label.capitalize()) for c in Condition])
+    condition = forms.ChoiceField(choices=[(c.value, CONDITIONS[c].label) for c in Condition])
     trigger_mode = forms.ChoiceField(
         label="Notify",
         choices=[(m.value, m.label.capitalize()) for m in TriggerMode],

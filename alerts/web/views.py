@@ -82,6 +82,8 @@ def rule_list(request: HttpRequest) -> HttpResponse:
     rules = list(_rules_with_last_event(request.user))
     for rule in rules:
         rule.shown_state = rule.display_state(now)
+        rule.condition_label = CONDITIONS[Condition(rule.condition)].label
+        rule.parameters = _parameters(rule)
     context = {"nav": "alerts", "tab": "rules", "rules": rules, "now": now}
     return render(request, "alerts/rule_list.html", context)
 
@@ -200,6 +202,12 @@ def _unit(unit: str, pair: str) -> str:
         return unit
 
 
+def _parameters(rule: AlertRule) -> list[tuple[Any, Any, str]]:
+    """(registry Param, value, unit) of each parameter the rule's condition uses."""
+    kind = CONDITIONS[Condition(rule.condition)]
+    return [(param, getattr(rule, param.name), _unit(param.unit, rule.pair)) for param in kind.params]
+
+
 @login_required
 @require_GET
 def rule_detail(request: HttpRequest, rule_id: int) -> HttpResponse:
@@ -211,10 +219,8 @@ def rule_detail(request: HttpRequest, rule_id: int) -> HttpResponse:
         "tab": "rules",
         "rule": rule,
         "shown_state": rule.display_state(now),
-        "parameters": [
-            (param, getattr(rule, param.name), _unit(param.unit, rule.pair))
-            for param in CONDITIONS[Condition(rule.condition)].params
-        ],
+        "condition_label": CONDITIONS[Condition(rule.condition)].label,
+        "parameters": _parameters(rule),
         "channels": list(rule.channels.order_by("id")),
         "events": list(rule.events.prefetch_related("deliveries")[:10]),
         "history": list(rule.actions.select_related("actor")[:20]),

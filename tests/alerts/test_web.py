@@ -150,6 +150,15 @@ def test_my_alerts_lists_state_last_event_and_channels(alice_client, make_rule):
     assert "email: alice@example.org" in html
 
 
+def test_my_alerts_describes_each_rule_with_the_registrys_labels_and_units(alice_client, make_rule):
+    make_rule(condition="pct_change", threshold=None, percent=Decimal("2.5"), window_minutes=60)
+
+    html = alice_client.get("/alerts/").content.decode()
+
+    assert "% change" in html
+    assert "Move: 2.5 %" in html and "Window: 60 minutes" in html
+
+
 def test_the_form_marks_each_parameter_with_the_conditions_of_the_registry(alice_client, configured_repo):
     html = alice_client.get("/alerts/new/?pair=BTCUSD&threshold=101").content.decode()
 
