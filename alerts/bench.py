@@ -160,6 +160,10 @@ def alerts_benchmark(
                 for i in range(rules)
             ]
             created = AlertRule.objects.bulk_create(objs, batch_size=500)
+            # The rules exist since the seeded history began (a rule judges no earlier minute).
+            AlertRule.objects.filter(pk__in=[r.pk for r in created]).update(
+                created_at=end - SEED_MINUTES * MINUTE
+            )
             through = AlertRule.channels.through
             through.objects.bulk_create(
                 [through(alertrule_id=r.pk, notificationchannel_id=channel.pk) for r in created],

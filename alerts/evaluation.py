@@ -77,7 +77,8 @@ def rule_memory(rule: AlertRule | _RuleRow) -> RuleMemory:
 class EvaluationSummary:
     """What one evaluation did: rules and rule-minutes evaluated, events, deliveries, errors.
 
-    `status` is "evaluated" or "idle" (no rule needed this minute).
+    `status` is "evaluated", "idle" (no rule needed this minute) or "waiting" (no poll has taken
+    the minute yet, after our own downtime).
     """
 
     minute: datetime
@@ -108,6 +109,7 @@ class _Inputs:
     series: dict[str, PriceSeries]
     repo: TickRepository | None
     pairs_by_window: dict[int, list[str]]
+    polls: selectors.PollProgress = field(default_factory=selectors.PollProgress)
     stats: dict[tuple[int, datetime], dict[str, WindowStats]] = field(default_factory=dict)
     rankings: dict[tuple[str, int, datetime], dict[str, int]] = field(default_factory=dict)
     ranked_windows: frozenset[int] = frozenset()
@@ -196,10 +198,13 @@ def _first_minute(rule: _RuleRow, minute: datetime, catch_up: int) -> datetime:
 
 
 def _due_rules(minute: datetime):
+    # A rule judges no minute before the one it was created in: that minute's price (at its
+    # end) is the first one the rule could have seen.
     return AlertRule.objects.filter(
         Q(last_evaluated_minute__isnull=True) | Q(last_evaluated_minute__lt=minute),
         Q(expires_at__isnull=True) | Q(expires_at__gt=minute),
         enabled=True,
+        created_at__lt=minute + MINUTE,
     )
 
 
@@ -240,6 +245,7 @@ def _load_inputs(
         repo=repo,
         pairs_by_window={w: sorted(p) for w, p in pairs_by_window.items()},
         ranked_windows=frozenset(ranked_windows),
+        polls=selectors.poll_progress(exchange=exchange),
     )
 
 
@@ -272,11 +278,26 @@ def _evaluate_rule(
             anchor=memory.anchor_price,
             **inputs.aggregates(aggregate, current, rule.pair),
         )
+        if _missing_by_our_downtime(spec, check, current, inputs.polls):
+            current += MINUTE
+            continue
         memory, transition = rule_step(memory, check, current, mode=mode, cooldown=cooldown, confirm=confirm)
         if transition is not None:
             recorded.append(_Recorded(rule, current, transition.check or check, transition))
         current += MINUTE
     return memory, recorded
+
+
+def _missing_by_our_downtime(
+    spec: RuleSpec, check: Check, minute: datetime, polls: selectors.PollProgress
+) -> bool:
+    """True when `check` reports missing data for a minute no poll took (our cluster was down).
+
+    Such a minute says nothing about the exchange: it is passed over, the rule keeping its
+    state, unless gap repair has filled it by the time it is evaluated.
+    """
+    missing = check.state is State.NO_DATA or spec.condition is Condition.NO_DATA
+    return missing and polls.was_down(minute)
 
 
 def alert_rules_evaluate(
@@ -298,7 +319,10 @@ def alert_rules_evaluate(
     evaluation raises is logged, counted in `errors` and skipped; the others go on.
     With `defer_missing` (the safety-net schedule), a minute with no stored tick for any
     rule's pair that ended less than ALERTS_INGEST_GRACE_S before `now` is left for later
-    and the newest minute past that grace is evaluated instead.
+    and the newest minute past that grace is evaluated instead. After our own downtime, a
+    minute without ticks that no poll has taken yet is not judged at all (status "waiting":
+    the first poll, or gap repair, stores it and evaluates it), and minutes no poll took
+    while the cluster was down never move a rule to no_data.
     `enqueue(delivery_ids)` runs after commit for the deliveries created (default: one
     django-q2 task per chunk). Raises EvaluationError if the price store fails.
     """
@@ -326,6 +350,9 @@ def alert_rules_evaluate(
         summary = EvaluationSummary(minute=minute)
         if not rules:
             summary.status = "idle"
+            return _finish(summary, started)
+        if not _any_stored(inputs, minute) and any(i.polls.awaits_poll(minute) for i in inputs.values()):
+            summary.status = "waiting"
             return _finish(summary, started)
         evaluated, memories, recorded = _rules_evaluate(
             rules, minute, inputs, summary, stale=stale, catch_up=catch_up

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import importlib
+import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from django.apps import apps
 from django_q.models import Schedule
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,28 +43,65 @@ def declared_schedules() -> list[ScheduleSpec]:
 def schedules_ensure(*, now: datetime | None = None) -> list[tuple[str, bool]]:
     """Create or update one Schedule row per declared spec; returns (name, created) pairs.
 
-    The first run is aligned on the next minute boundary, so runs start a few seconds
-    after each minute begins. Existing rows keep their next_run.
+    Every schedule is then realigned (schedules_realign): runs start at the start of a minute.
     """
     now = now or datetime.now(UTC)
-    next_minute = now.replace(second=0, microsecond=0) + timedelta(minutes=1)
     results = []
     for spec in declared_schedules():
+        fields = {
+            "func": spec.func,
+            "schedule_type": Schedule.MINUTES,
+            "minutes": spec.minutes,
+            "repeats": -1,
+        }
         schedule, created = Schedule.objects.update_or_create(
-            name=spec.name,
-            defaults={
-                "func": spec.func,
-                "schedule_type": Schedule.MINUTES,
-                "minutes": spec.minutes,
-                "repeats": -1,
-            },
-            create_defaults={
-                "func": spec.func,
-                "schedule_type": Schedule.MINUTES,
-                "minutes": spec.minutes,
-                "repeats": -1,
-                "next_run": next_minute,
-            },
+            name=spec.name, defaults=fields, create_defaults={**fields, "next_run": _next_minute(now)}
         )
         results.append((schedule.name, created))
+    schedules_realign(now=now)
     return results
+
+
+def schedules_realign(*, now: datetime | None = None) -> list[str]:
+    """Move each declared schedule's next_run to the next minute start where it is off; returns names.
+
+    A next_run more than one interval in the past (the cluster was down: django-q2 would run
+    it at once, then again at the next boundary of its old phase) or more than one interval
+    ahead moves to the next minute start. One that is merely off the minute start (an old
+    offset, e.g. :31, which makes every run late) moves back to its own minute start, so a run
+    that is due stays due. Aligned, current ones are left alone.
+    """
+    now = now or datetime.now(UTC)
+    moved = []
+    for spec in declared_schedules():
+        interval = timedelta(minutes=spec.minutes)
+        schedule = Schedule.objects.filter(name=spec.name).first()
+        if schedule is None or schedule.next_run is None:
+            continue
+        next_run = schedule.next_run
+        if next_run < now - interval or next_run > now + interval:
+            realigned = _next_minute(now)
+        else:
+            realigned = next_run.replace(second=0, microsecond=0)
+        if realigned != next_run:
+            Schedule.objects.filter(pk=schedule.pk, next_run=next_run).update(next_run=realigned)
+            moved.append(spec.name)
+    return moved
+
+
+def schedules_realign_on_spawn(sender: object, proc_name: str = "", **kwargs: object) -> None:
+    """django-q2's post_spawn receiver: realign the schedules whenever a cluster starts a worker.
+
+    Never raises: a worker must start even when the database is briefly unavailable.
+    """
+    try:
+        moved = schedules_realign()
+    except Exception:
+        logger.exception("could not realign the schedules at the start of %s", proc_name or "a worker")
+        return
+    if moved:
+        logger.info("schedules realigned to the next minute start: %s", ", ".join(moved))
+
+
+def _next_minute(now: datetime) -> datetime:
+    return now.replace(second=0, microsecond=0) + timedelta(minutes=1)

@@ -230,11 +230,15 @@ SPECTACULAR_SETTINGS = {
 # --- django-q2 ------------------------------------------------------------------------
 # catch_up=False: a cluster that was down does not replay missed polls (gap repair does).
 # timeout < retry: a task still running is never handed to a second worker.
+# The poll's budget: django-q2 interrupts a task at `timeout` and kills it 3 s later; the poll
+# lease (timeout + 3 s = 58 s) must run out before the next minute's poll. Inside the timeout
+# fit the exchange request (EXCHANGE_HTTP_DEADLINE_S, retries included) and ~5 s to store.
+Q_TIMEOUT_S = 55
 Q_CLUSTER = {
     "name": "cryptotracker",
     "workers": env.int("Q_WORKERS", default=2),
-    "timeout": 45,
-    "retry": 60,
+    "timeout": Q_TIMEOUT_S,
+    "retry": 90,
     "max_attempts": 1,
     "catch_up": False,
     "ack_failures": True,
@@ -248,8 +252,17 @@ else:
 
 # --- Prices: exchange and DynamoDB ----------------------------------------------------
 BITFINEX_API_URL = env.str("BITFINEX_API_URL", default="https://api-pub.bitfinex.com").rstrip("/")
-EXCHANGE_HTTP_TIMEOUT_S = env.float("EXCHANGE_HTTP_TIMEOUT_S", default=10.0)
-EXCHANGE_HTTP_RETRIES = env.int("EXCHANGE_HTTP_RETRIES", default=2)
+# Read timeout per attempt (the connect timeout is 3.05 s): an exchange answering within ~40 s
+# still stores its minute. A retry starts only if a whole attempt still ends within the deadline.
+EXCHANGE_HTTP_DEFAULTS = {"timeout_s": 45.0, "retries": 2, "deadline_s": 50.0}
+EXCHANGE_HTTP_TIMEOUT_S = env.float("EXCHANGE_HTTP_TIMEOUT_S", default=EXCHANGE_HTTP_DEFAULTS["timeout_s"])
+EXCHANGE_HTTP_RETRIES = env.int("EXCHANGE_HTTP_RETRIES", default=EXCHANGE_HTTP_DEFAULTS["retries"])
+EXCHANGE_HTTP_DEADLINE_S = env.float("EXCHANGE_HTTP_DEADLINE_S", default=EXCHANGE_HTTP_DEFAULTS["deadline_s"])
+if not 0 < EXCHANGE_HTTP_TIMEOUT_S < EXCHANGE_HTTP_DEADLINE_S <= Q_TIMEOUT_S - 5:
+    raise ImproperlyConfigured(
+        f"EXCHANGE_HTTP_TIMEOUT_S={EXCHANGE_HTTP_TIMEOUT_S} must be below EXCHANGE_HTTP_DEADLINE_S="
+        f"{EXCHANGE_HTTP_DEADLINE_S}, which must leave 5 s of the {Q_TIMEOUT_S} s task timeout to store"
+    )
 PRICES_PAIRS = env_list("PRICES_PAIRS", "")
 
 DYNAMODB_ENDPOINT_URL = env.str("DYNAMODB_ENDPOINT_URL", default="") or None

@@ -9,7 +9,13 @@ os.environ.setdefault("DJANGO_DEBUG", "true")
 os.environ.setdefault("DJANGO_SECRET_KEY", "test-secret-key-not-for-production")
 
 from cryptotracker.settings import *  # noqa: E402,F403
-from cryptotracker.settings import Q_CLUSTER, REST_FRAMEWORK, SQLITE_OPTIONS, env  # noqa: E402
+from cryptotracker.settings import (  # noqa: E402
+    EXCHANGE_HTTP_DEFAULTS,
+    Q_CLUSTER,
+    REST_FRAMEWORK,
+    SQLITE_OPTIONS,
+    env,
+)
 
 # Tests never read the developer's .env for these: they must be hermetic.
 DATABASES = {"default": env.db_url_config(env.str("DATABASE_URL", default="") or "sqlite:///:memory:")}
@@ -24,6 +30,9 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 Q_CLUSTER = {**Q_CLUSTER, "sync": True}
 BITFINEX_API_URL = "http://127.0.0.1:9/bitfinex-not-configured-in-tests"
+EXCHANGE_HTTP_TIMEOUT_S = EXCHANGE_HTTP_DEFAULTS["timeout_s"]
+EXCHANGE_HTTP_RETRIES = EXCHANGE_HTTP_DEFAULTS["retries"]
+EXCHANGE_HTTP_DEADLINE_S = EXCHANGE_HTTP_DEFAULTS["deadline_s"]
 DYNAMODB_ENDPOINT_URL = None
 DYNAMODB_TABLE_PREFIX = "test_"
 PRICES_PAIRS: list[str] = []

@@ -20,9 +20,11 @@ from prices.domain import (
     minute_floor,
     to_ms,
 )
+from prices.models import PollLease
 from prices.ohlc import Ohlc
 from prices.repository import TickRepository, get_tick_repository
 from prices.rollups import BLOCK_HOURS, HourRollup, block_from_rollups, window_plan, window_segments
+from prices.selectors_history import history_rows
 from prices.statistics import WindowStats
 
 
@@ -492,3 +494,31 @@ def hourly_points(
             if segment.last_ms != segment.first_ms:
                 points.append((from_ms(segment.last_ms), segment.last))
     return series
+
+
+@dataclass(frozen=True, slots=True)
+class PollProgress:
+    """Which minutes polls have taken (prices.services.lease), for judging missing data.
+
+    `minute` is the newest minute a poll took (None: no poll ever ran, e.g. history imported
+    only); `down_from`..`down_until` (inclusive) the most recent minutes no poll took, because
+    no cluster ran. Aware UTC minute starts.
+    """
+
+    minute: datetime | None = None
+    down_from: datetime | None = None
+    down_until: datetime | None = None
+
+    def awaits_poll(self, minute: datetime) -> bool:
+        """True when polls ran before but none has taken `minute` yet (our own downtime)."""
+        return self.minute is not None and minute > self.minute
+
+    def was_down(self, minute: datetime) -> bool:
+        """True when `minute` is in the most recent run of minutes no poll took."""
+        return self.down_from is not None and self.down_from <= minute <= self.down_until
+
+
+def poll_progress(*, exchange: str = EXCHANGE_BITFINEX) -> PollProgress:
+    """The exchange's poll progress, read from its poll lease (one database query)."""
+    row = PollLease.objects.filter(exchange=exchange).values("minute", "down_from", "down_until").first()
+    return PollProgress(**row) if row else PollProgress()

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import logging
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 
+from prices.domain import minute_of_observation
 from prices.services import gaps_repair, ticks_expire, ticks_ingest
+from prices.services.lease import lease_owner, poll_lease_acquire, poll_lease_release
 from prices.sources import get_candle_source, get_ticker_source
+
+logger = logging.getLogger(__name__)
 
 
 class IngestFailedError(RuntimeError):
@@ -15,11 +20,35 @@ class IngestFailedError(RuntimeError):
 
 
 def fetch_prices() -> str:
-    """Run one polling cycle (the schedule calls this every minute); returns the summary line."""
-    summary = ticks_ingest(source=get_ticker_source())
+    """Run one polling cycle (the schedule calls this every minute); returns the summary line.
+
+    Holds the exchange's poll lease meanwhile: a poll that finds another one running, or its
+    minute already polled (a queued task replayed after a restart), exits at once.
+    """
+    source = get_ticker_source()
+    now, owner = datetime.now(UTC), lease_owner()
+    refused = poll_lease_acquire(
+        exchange=source.exchange,
+        minute=minute_of_observation(now),
+        now=now,
+        ttl=poll_lease_ttl(),
+        owner=owner,
+    )
+    if refused is not None:
+        logger.warning("ingest %s %s", source.exchange, refused.line())
+        return refused.line()
+    try:
+        summary = ticks_ingest(source=source)
+    finally:
+        poll_lease_release(exchange=source.exchange, owner=owner, now=datetime.now(UTC))
     if not summary.ok:
         raise IngestFailedError(summary.line())
     return summary.line()
+
+
+def poll_lease_ttl() -> timedelta:
+    """The task timeout plus the 3 s django-q2's guard allows before it kills a worker."""
+    return timedelta(seconds=settings.Q_CLUSTER["timeout"] + 3)
 
 
 def repair_gaps() -> str:

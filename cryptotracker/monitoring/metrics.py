@@ -56,7 +56,7 @@ CYCLE_DURATION = Histogram(
     "cryptotracker_fetch_cycle_duration_seconds",
     "Wall time of a polling cycle (request, parse, store).",
     ["exchange"],
-    # A cycle has the minute to finish; the task times out at 45 s.
+    # A cycle has the minute to finish; the task times out at 55 s.
     buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 45, 60),
     registry=REGISTRY,
 )

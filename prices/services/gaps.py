@@ -47,7 +47,7 @@ from prices.sources.base import CandleSource, SourceError
 logger = logging.getLogger(__name__)
 
 # The newest minutes are not judged: their poll may still be running (the task times out
-# after 45 s) and the exchange may still be building their candles.
+# after 55 s) and the exchange may still be building their candles.
 GRACE_MINUTES = 2
 # One Bitfinex candle request returns up to 1,000 minutes; missing minutes of one pair that
 # fit in such a window are asked for together.

@@ -25,6 +25,7 @@ from django.conf import settings
 from prices.domain import EXCHANGE_BITFINEX, MINUTE_MS, InvalidPairError, Pair, from_ms, to_ms
 from prices.sources.base import Candle, SourceError, TickerBatch, TickerRow
 from prices.sources.http import (
+    CONNECT_TIMEOUT_S,
     DEFAULT_TIMEOUT_S,
     HttpClient,
     Timeout,
@@ -259,6 +260,7 @@ class BitfinexSource:
         base_url: str = DEFAULT_BASE_URL,
         timeout_s: Timeout = DEFAULT_TIMEOUT_S,
         retries: int = 2,
+        deadline_s: float | None = None,
         pairs: Iterable[str] | None = None,
         candle_min_interval_s: float = CANDLE_MIN_INTERVAL_S,
         candle_limit: int = CANDLE_LIMIT,
@@ -270,7 +272,11 @@ class BitfinexSource:
     ) -> None:
         if candle_limit < 1:
             raise ValueError("candle_limit must be ≥ 1")
-        self._http = http if http is not None else HttpClient(base_url, timeout_s=timeout_s, retries=retries)
+        self._http = (
+            http
+            if http is not None
+            else HttpClient(base_url, timeout_s=timeout_s, retries=retries, deadline_s=deadline_s)
+        )
         # Pair.parse raises InvalidPairError (a ValueError) for a misconfigured pair.
         self.pairs: frozenset[str] = frozenset(Pair.parse(name).name for name in pairs or ())
         self.candle_min_interval_s = candle_min_interval_s
@@ -286,12 +292,14 @@ class BitfinexSource:
 
     @classmethod
     def from_settings(cls, **overrides: Any) -> BitfinexSource:
-        """A source configured by BITFINEX_API_URL, EXCHANGE_HTTP_TIMEOUT_S, EXCHANGE_HTTP_RETRIES
-        and PRICES_PAIRS; keyword `overrides` (e.g. sleep=…) replace any constructor argument."""
+        """A source configured by BITFINEX_API_URL, EXCHANGE_HTTP_TIMEOUT_S (read; connect 3.05 s),
+        EXCHANGE_HTTP_RETRIES, EXCHANGE_HTTP_DEADLINE_S and PRICES_PAIRS; keyword `overrides`
+        (e.g. sleep=…) replace any constructor argument."""
         kwargs: dict[str, Any] = {
             "base_url": settings.BITFINEX_API_URL,
-            "timeout_s": settings.EXCHANGE_HTTP_TIMEOUT_S,
+            "timeout_s": (CONNECT_TIMEOUT_S, settings.EXCHANGE_HTTP_TIMEOUT_S),
             "retries": settings.EXCHANGE_HTTP_RETRIES,
+            "deadline_s": settings.EXCHANGE_HTTP_DEADLINE_S,
             "pairs": settings.PRICES_PAIRS,
         }
         kwargs.update(overrides)

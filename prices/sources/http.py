@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import json
 import re
+import time
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -26,7 +28,8 @@ from requests.adapters import HTTPAdapter
 from prices.sources.base import SourceError
 
 DEFAULT_USER_AGENT = "cryptotracker/1.0 (exchange price poller; python-requests)"
-DEFAULT_TIMEOUT_S: tuple[float, float] = (3.05, 10.0)
+CONNECT_TIMEOUT_S = 3.05
+DEFAULT_TIMEOUT_S: tuple[float, float] = (CONNECT_TIMEOUT_S, 10.0)
 RETRY_STATUSES = (500, 502, 503, 504)
 # Bitfinex error codes (docs.bitfinex.com/docs/abbreviations-glossary).
 ERR_PARAMS = 10020  # "symbol: invalid", "limit: invalid": the same request fails again
@@ -34,21 +37,67 @@ ERR_RATE_LIMIT_CODE = 11010  # "ratelimit: error", sent with HTTP 429
 ERR_RATE_LIMIT_TEXT = "ERR_RATE_LIMIT"  # the v1-era object body {"error": "ERR_RATE_LIMIT"}
 _PERMANENT_CODES = frozenset({ERR_PARAMS})
 _SNIPPET_CHARS = 80
+_PEEK_BYTES = 512
 
 Timeout = float | tuple[float, float]
 
 
 class _Retry(urllib3.util.Retry):
-    """urllib3's Retry, minus two behaviours we do not want.
+    """urllib3's Retry, minus behaviours we do not want, plus a deadline.
 
     * A 429 (or 413) carrying Retry-After would be retried even though it is not in
       status_forcelist; a rate limit must fail the call so the caller backs off.
     * Retry-After is capped, so one odd header cannot stall a minute poll; an unparseable
       header is ignored instead of raising.
+    * Bitfinex sends permanent errors (10020 "symbol: invalid") with HTTP 500, like transient
+      ones: a 5xx whose body is a permanent error body is not retried.
+    * With `deadline_s`, a retry starts only if a whole attempt (`attempt_s`) still ends within
+      `deadline_s` of the request's start (`started`, monotonic seconds; see _DeadlineAdapter),
+      so retries never push a poll past its task's timeout.
     """
 
     RETRY_AFTER_STATUS_CODES = frozenset()
     RETRY_AFTER_MAX_S = 30.0
+
+    def __init__(
+        self,
+        *args: Any,
+        deadline_s: float | None = None,
+        attempt_s: float = 0.0,
+        started: float | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.deadline_s = deadline_s
+        self.attempt_s = attempt_s
+        self.started = started
+
+    def new(self, **kw: Any) -> _Retry:
+        kw.setdefault("deadline_s", self.deadline_s)
+        kw.setdefault("attempt_s", self.attempt_s)
+        kw.setdefault("started", self.started)
+        return super().new(**kw)
+
+    def increment(
+        self,
+        method: str | None = None,
+        url: str | None = None,
+        response: Any = None,
+        error: Exception | None = None,
+        _pool: Any = None,
+        _stacktrace: Any = None,
+    ) -> _Retry:
+        if response is not None and _permanent_error_body(response):
+            raise urllib3.exceptions.MaxRetryError(
+                _pool, url, urllib3.exceptions.ResponseError("permanent error body")
+            )
+        retry = super().increment(method, url, response, error, _pool, _stacktrace)
+        if self.deadline_s is not None and self.started is not None:
+            ends = time.monotonic() + retry.get_backoff_time() + self.attempt_s
+            if ends - self.started > self.deadline_s:
+                reason = error or urllib3.exceptions.ResponseError("no time left for a retry")
+                raise urllib3.exceptions.MaxRetryError(_pool, url, reason)
+        return retry
 
     def get_retry_after(self, response: Any) -> float | None:
         try:
@@ -78,6 +127,28 @@ class ErrorBody:
     def __str__(self) -> str:
         parts = [str(p) for p in (self.code, self.message) if p not in (None, "")]
         return "Bitfinex error " + " ".join(parts)
+
+
+def _permanent_error_body(response: Any) -> bool:
+    """True when a urllib3 response's body, peeked at without consuming it, is a permanent error.
+
+    Error bodies are a few dozen bytes that arrive with the headers; anything not readable
+    from the socket buffer at once (or in an unknown encoding) counts as not permanent.
+    """
+    peek = getattr(getattr(response, "_fp", None), "peek", None)
+    if peek is None:
+        return False
+    try:
+        head = peek(_PEEK_BYTES)[:_PEEK_BYTES]
+        encoding = response.headers.get("Content-Encoding", "").strip().lower()
+        if encoding in ("gzip", "deflate"):
+            head = zlib.decompressobj(wbits=47).decompress(head)  # 47: zlib or gzip header
+        elif encoding not in ("", "identity"):
+            return False
+        error = parse_error_body(loads_exact(head))
+    except (OSError, ValueError, zlib.error):
+        return False
+    return error is not None and error.permanent
 
 
 def parse_error_body(payload: Any) -> ErrorBody | None:
@@ -117,7 +188,9 @@ class HttpClient:
 
     `timeout_s` is seconds, one float or (connect, read). `retries` bounds urllib3's retries of
     connection errors, read timeouts and HTTP 500/502/503/504 (GET only, exponential back-off
-    `backoff_factor`, Retry-After honoured up to 30 s). 429 is never retried here.
+    `backoff_factor`, Retry-After honoured up to 30 s). 429, 4xx and 5xx carrying a permanent
+    error body (10020) are never retried. With `deadline_s`, a retry starts only if a whole
+    attempt (connect + read timeout) still ends within `deadline_s` seconds of the call's start.
     """
 
     def __init__(
@@ -128,6 +201,7 @@ class HttpClient:
         retries: int = 2,
         user_agent: str = DEFAULT_USER_AGENT,
         backoff_factor: float = 0.5,
+        deadline_s: float | None = None,
     ) -> None:
         if retries < 0:
             raise ValueError("retries must be ≥ 0")
@@ -141,10 +215,12 @@ class HttpClient:
             allowed_methods=["GET"],
             respect_retry_after_header=True,
             raise_on_status=False,
+            deadline_s=deadline_s,
+            attempt_s=sum(timeout_s) if isinstance(timeout_s, tuple) else 2 * timeout_s,
         )
         self._session = requests.Session()
         self._session.headers.update({"User-Agent": user_agent, "Accept": "application/json"})
-        adapter = HTTPAdapter(max_retries=retry)
+        adapter = _DeadlineAdapter(max_retries=retry)
         self._session.mount("https://", adapter)
         self._session.mount("http://", adapter)
 
@@ -199,14 +275,30 @@ class HttpClient:
         if 400 <= status < 500:
             raise SourceError(f"{where}: HTTP {status}: {detail}", permanent=True)
         if status >= 500:
-            retried = f" after {self.retries} retries" if status in RETRY_STATUSES else ""
             permanent = error is not None and error.permanent
+            retried = f" after {self.retries} retries" if status in RETRY_STATUSES and not permanent else ""
             raise SourceError(f"{where}: HTTP {status}{retried}: {detail}", permanent=permanent)
         if not 200 <= status < 300:
             raise SourceError(f"{where}: unexpected HTTP {status}: {detail}")
         if error is not None:
             raise SourceError(f"{where}: error body with HTTP {status}: {error}", permanent=error.permanent)
         raise SourceError(f"{where}: unparseable payload ({detail})", permanent=True)
+
+
+class _DeadlineAdapter(HTTPAdapter):
+    """An HTTPAdapter handing each request a fresh copy of its Retry, started at the request.
+
+    requests reads `max_retries` once per request; the copy carries that moment, from which
+    _Retry counts its deadline.
+    """
+
+    @property
+    def max_retries(self) -> urllib3.util.Retry:
+        return self._retry.new(started=time.monotonic())
+
+    @max_retries.setter
+    def max_retries(self, value: urllib3.util.Retry) -> None:
+        self._retry = value
 
 
 def _snippet(response: requests.Response) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -14,6 +15,8 @@ from prices.repository.memory import InMemoryTickRepository
 from prices.services import history_store
 from tests.alerts.helpers import T0, ticks
 from tests.alerts.receiver import Receiver, receiver_running
+
+EXISTED_SINCE = T0 - timedelta(days=1)
 
 
 @pytest.fixture
@@ -38,10 +41,13 @@ def alice_email(alice) -> NotificationChannel:
 
 @pytest.fixture
 def make_rule(alice, alice_email) -> Callable[..., AlertRule]:
-    """Create a rule (default: Alice's BTCUSD price_above 100, rearm, 60 min cooldown, her email)."""
+    """Create a rule (default: Alice's BTCUSD price_above 100, rearm, 60 min cooldown, her email,
+    created a day before the hand-made minutes)."""
 
     def make(**fields) -> AlertRule:
         channels = fields.pop("channels", [alice_email])
+        # A rule judges no minute before it existed; the hand-made minutes are in 2024.
+        created_at = fields.pop("created_at", EXISTED_SINCE)
         values = {
             "owner": alice,
             "name": "BTC above 100",
@@ -51,6 +57,8 @@ def make_rule(alice, alice_email) -> Callable[..., AlertRule]:
         }
         values.update(fields)
         rule = AlertRule.objects.create(**values)
+        AlertRule.objects.filter(pk=rule.pk).update(created_at=created_at)  # auto_now_add ignores it
+        rule.created_at = created_at
         rule.channels.set(channels)
         return rule
 

@@ -302,3 +302,83 @@ def test_a_malformed_rule_saved_around_validation_fails_alone(make_rule, seed):
 
     assert summary.errors == 1
     assert list(AlertEvent.objects.values_list("rule", flat=True)) == [healthy.pk]
+
+
+# --- a rule's own lifetime, and our downtime ------------------------------------------------
+
+
+def test_a_rule_produces_no_event_for_a_minute_before_it_existed(make_rule, seed):
+    rule = make_rule(created_at=minute(3).replace(second=30))  # created during minute 3
+    repo = seed("BTCUSD", [101, 101, 101, 101, 101])
+
+    early = evaluate(2, repo)  # the minute that had ended before the rule was created
+    evaluate(4, repo)
+
+    assert early.status == "idle"
+    assert list(AlertEvent.objects.values_list("minute", flat=True)) == [minute(4)]
+    rule.refresh_from_db()
+    assert rule.last_evaluated_minute == minute(4)
+
+
+def test_a_rule_created_during_a_minute_judges_that_minute(make_rule, seed):
+    make_rule(created_at=minute(1).replace(second=30))
+    repo = seed("BTCUSD", [101, 101])
+
+    evaluate(1, repo)
+
+    assert AlertEvent.objects.get().minute == minute(1)
+
+
+def polls(*, last: int, down: tuple[int, int] | None = None) -> None:
+    """Record poll progress as prices.services.lease leaves it: polls took minutes up to `last`."""
+    from prices.models import PollLease
+
+    PollLease.objects.create(
+        exchange="bitfinex",
+        expires_at=minute(last + 1),
+        minute=minute(last),
+        down_from=minute(down[0]) if down else None,
+        down_until=minute(down[1]) if down else None,
+    )
+
+
+def test_after_our_downtime_a_minute_no_poll_took_yet_waits_instead_of_no_data(make_rule, seed):
+    rule = make_rule()
+    repo = seed("BTCUSD", [101])
+    evaluate(0, repo)
+    polls(last=0)  # then the cluster was down
+
+    summary = evaluate(30, repo)
+
+    assert summary.status == "waiting"
+    assert list(AlertEvent.objects.values_list("new_state", flat=True)) == ["firing"]
+    rule.refresh_from_db()
+    assert (rule.state, rule.last_evaluated_minute) == ("firing", minute(0))
+
+
+def test_minutes_of_our_downtime_never_move_a_rule_to_no_data(make_rule, seed, settings):
+    settings.ALERTS_CATCH_UP_MINUTES = 30
+    rule = make_rule()
+    repo = seed("BTCUSD", [101] + [None] * 29 + [101])
+    evaluate(0, repo)
+    polls(last=30, down=(1, 29))  # the first poll after the restart stored minute 30
+
+    evaluate(30, repo)
+
+    assert list(AlertEvent.objects.values_list("new_state", flat=True)) == ["firing"]
+    rule.refresh_from_db()
+    assert (rule.state, rule.last_evaluated_minute) == ("firing", minute(30))
+
+
+def test_data_missing_while_polls_ran_still_goes_to_no_data(make_rule, seed):
+    make_rule()
+    repo = seed("BTCUSD", [101])
+    evaluate(0, repo)
+    polls(last=12, down=None)  # polls ran every minute; the exchange had nothing for BTCUSD
+
+    evaluate(12, repo)
+
+    assert list(AlertEvent.objects.order_by("minute").values_list("new_state", flat=True)) == [
+        "firing",
+        "no_data",
+    ]

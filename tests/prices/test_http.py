@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gzip
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -88,7 +90,7 @@ def test_500_symbol_invalid_names_code_and_message_and_is_permanent(mocked):
     with pytest.raises(SourceError) as caught:
         client(retries=1).get_json("/v2/tickers")
 
-    assert caught.value.message == WHERE + ": HTTP 500 after 1 retries: Bitfinex error 10020 symbol: invalid"
+    assert caught.value.message == WHERE + ": HTTP 500: Bitfinex error 10020 symbol: invalid"
     assert caught.value.permanent is True
 
 
@@ -285,3 +287,80 @@ def test_503_is_retried_by_urllib3_on_a_real_server():
 
     assert hits == ["/v2/tickers?symbols=ALL"] * 3
     assert payload[0][0] == "tBTCUSD"
+
+
+class _Served:
+    """A loopback server answering every GET with `status` and `body` (optionally gzipped) after `delay_s`."""
+
+    def __init__(self, status: int, body: bytes, *, gzipped: bool = False, delay_s: float = 0.0) -> None:
+        self.hits: list[float] = []
+        served = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 (http.server API)
+                served.hits.append(time.monotonic())
+                time.sleep(delay_s)
+                payload = gzip.compress(body) if gzipped else body
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                if gzipped:
+                    self.send_header("Content-Encoding", "gzip")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+
+    def __enter__(self) -> _Served:
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.mark.parametrize("gzipped", [False, True], ids=["plain", "gzip"])
+def test_a_500_symbol_invalid_is_not_retried_on_a_real_server(gzipped):
+    with _Served(500, SYMBOL_INVALID, gzipped=gzipped) as served, pytest.raises(SourceError) as caught:
+        HttpClient(served.url, retries=2, backoff_factor=0).get_json("/v2/candles/trade:1m:tFOOUSD/hist")
+
+    assert len(served.hits) == 1
+    assert caught.value.permanent is True
+    assert "10020 symbol: invalid" in caught.value.message
+
+
+def test_a_500_maintenance_is_still_retried_on_a_real_server():
+    with _Served(500, MAINTENANCE) as served, pytest.raises(SourceError) as caught:
+        HttpClient(served.url, retries=2, backoff_factor=0).get_json("/v2/tickers")
+
+    assert len(served.hits) == 3
+    assert caught.value.permanent is False
+
+
+def test_no_retry_starts_when_a_whole_attempt_would_end_past_the_deadline():
+    # Each answer takes 0.3 s; an attempt may take up to 0.1 + 1.0 s: after the first 503 only
+    # 1.5 - 0.3 = 1.2 s are left, enough for one more attempt, not for a third.
+    with _Served(503, MAINTENANCE, delay_s=0.3) as served, pytest.raises(SourceError):
+        HttpClient(served.url, timeout_s=(0.1, 1.0), retries=5, backoff_factor=0, deadline_s=1.5).get_json(
+            "/v2/tickers"
+        )
+
+    assert len(served.hits) == 2
+
+
+def test_each_call_gets_its_own_deadline():
+    client = HttpClient(
+        "http://127.0.0.1:9", timeout_s=(0.1, 1.0), retries=5, backoff_factor=0, deadline_s=1.5
+    )
+    with _Served(503, MAINTENANCE, delay_s=0.3) as served:
+        client.base_url = served.url
+        for _ in range(2):
+            with pytest.raises(SourceError):
+                client.get_json("/v2/tickers")
+
+    assert len(served.hits) == 4

@@ -334,7 +334,7 @@ def test_from_settings_uses_url_timeout_retries_and_pairs(mocked, settings):
     batch = BitfinexSource.from_settings().fetch_tickers()
 
     assert [row.pair for row in batch.rows] == ["BTCUSD"]
-    assert mocked.calls[0].request.req_kwargs["timeout"] == 4.5
+    assert mocked.calls[0].request.req_kwargs["timeout"] == (3.05, 4.5)  # (connect, read)
 
 
 def test_invalid_pair_in_the_filter_is_a_configuration_error():

@@ -1,0 +1,61 @@
+"""Relational state of ingestion: the poll lease of each exchange and the status of pairs that left.
+
+Ticks and aggregates live in DynamoDB (prices.repository). These two small tables hold what
+every cluster host must agree on and what operators look at in the admin: which poll runs now
+(a lease with expiry, see prices.services.lease) and which pairs are inactive or delisted
+(prices.services.pairs). Both grow with the number of exchanges / pairs, never with time.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+
+from prices.domain import EXCHANGE_BITFINEX
+
+
+class PollLease(models.Model):
+    """The poll lease of one exchange: at most one poll holds it, until `expires_at`.
+
+    `minute` is the minute the newest poll that took the lease describes (aware UTC minute
+    start); a poll for a minute already taken exits. `down_from`..`down_until` (both inclusive)
+    is the most recent run of minutes no poll took, e.g. while the cluster was down.
+    """
+
+    exchange = models.CharField(max_length=32, primary_key=True)
+    owner = models.CharField(max_length=100, blank=True, help_text="host:pid:id of the holder")
+    expires_at = models.DateTimeField()
+    minute = models.DateTimeField(null=True, blank=True)
+    down_from = models.DateTimeField(null=True, blank=True)
+    down_until = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.exchange} poll lease ({self.owner or 'free'})"
+
+
+class PairStatus(models.Model):
+    """A pair that is not simply active: candles rejected (inactive) or off the exchange's list.
+
+    Only pairs with something to say have a row. `failures` counts consecutive permanent
+    candle failures (reset by a success); `since` is when the pair entered `state`.
+    """
+
+    class State(models.TextChoices):
+        ACTIVE = "active", "active"
+        INACTIVE = "inactive", "inactive (the exchange rejects its candles)"
+        DELISTED = "delisted", "delisted (not in the exchange's pair list)"
+
+    exchange = models.CharField(max_length=32, default=EXCHANGE_BITFINEX)
+    pair = models.CharField(max_length=32)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.ACTIVE)
+    reason = models.CharField(max_length=300, blank=True)
+    since = models.DateTimeField(null=True, blank=True)
+    failures = models.PositiveIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["exchange", "pair"]
+        verbose_name_plural = "pair statuses"
+        constraints = [models.UniqueConstraint(fields=["exchange", "pair"], name="prices_pair_status_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.pair}: {self.state}"
