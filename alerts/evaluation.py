@@ -181,6 +181,7 @@ _RuleRow = make_dataclass(
         ("held_minutes", int),
         ("anchor_price", object),
         ("muted_until", object),
+        ("created_at", object),
         ("spec", object, field(default=None)),
     ],
     slots=True,
@@ -371,6 +372,9 @@ def _rules_load(minute: datetime) -> list[_RuleRow]:
 
 
 def _due_at(rule: _RuleRow, minute: datetime) -> bool:
+    # As _due_rules, for a row already loaded.
+    if rule.created_at >= minute + MINUTE:
+        return False
     return rule.last_evaluated_minute is None or rule.last_evaluated_minute < minute
 
 

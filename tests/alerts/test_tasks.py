@@ -105,3 +105,15 @@ def test_the_evaluate_command_prints_its_summary(
 
     assert "1 events, 1 deliveries" in out.getvalue()
     assert Delivery.objects.get().status == "sent"
+
+
+def test_the_safety_net_s_fallback_minute_is_not_judged_by_a_rule_created_after_it(
+    make_rule, configured_repo, time_machine
+):
+    make_rule(created_at=minute(3).replace(second=10))
+    time_machine.move_to(minute(4).replace(second=30))  # minute 3 has no ticks: falls back to minute 2
+
+    line = tasks.evaluate_alert_rules()
+
+    assert line.startswith("minute 2024-01-01T12:02Z: idle")
+    assert not AlertEvent.objects.exists()
