@@ -10,6 +10,9 @@ SCHEDULES = [
     # Missing minutes (downtime, failed polls, dead workers) filled from candles, within the
     # exchange's rate limits: at most PRICES_GAP_MAX_REQUESTS candle requests per run.
     ScheduleSpec(func="prices.tasks.repair_gaps", minutes=2),
+    # The exchange's own pair list (pub:list:pair:exchange): pairs that left it are delisted
+    # (no longer expected), pairs that came back resume.
+    ScheduleSpec(func="prices.tasks.reconcile_pairs", minutes=10),
     # Ticks past PRICES_RETENTION_DAYS, where the DynamoDB endpoint has no TTL (dynalite).
     ScheduleSpec(func="prices.tasks.expire_ticks", minutes=60),
 ]

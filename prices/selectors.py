@@ -20,7 +20,7 @@ from prices.domain import (
     minute_floor,
     to_ms,
 )
-from prices.models import PollLease
+from prices.models import PairStatus, PollLease
 from prices.ohlc import Ohlc
 from prices.repository import TickRepository, get_tick_repository
 from prices.rollups import BLOCK_HOURS, HourRollup, block_from_rollups, window_plan, window_segments
@@ -84,6 +84,7 @@ def pairs_freshness(
     stale_after: timedelta,
     exchange: str = EXCHANGE_BITFINEX,
     timeout_s: float | None = None,
+    delisted: Iterable[str] = (),
     repo: TickRepository | None = None,
 ) -> PairsFreshness:
     """The age at `now` (aware UTC) of the newest stored tick, and how many pairs are stale.
@@ -92,23 +93,27 @@ def pairs_freshness(
     now − (M + 1 min). A pair whose newest tick is DELISTED_AFTER or more behind the newest
     tick of any pair is counted as delisted (the exchange stopped quoting it while the others
     went on), not as stale; every other pair whose newest tick is older than `stale_after` is
-    stale. With `timeout_s`, the store is read with that connect/read timeout and no retries
+    stale. Pairs named in `delisted` (off the exchange's pair list) count as delisted at once.
+    With `timeout_s`, the store is read with that connect/read timeout and no retries
     (readiness probes). Raises RepositoryError.
     """
     repo = repo or get_tick_repository(timeout_s=timeout_s)
-    minutes = [from_ms(entry.minute_ms) for entry in repo.latest_prices(exchange=exchange).values()]
+    registry = repo.latest_prices(exchange=exchange)
+    minutes = {pair: from_ms(entry.minute_ms) for pair, entry in registry.items()}
     if not minutes:
         return PairsFreshness(pairs=0, newest_minute=None, newest_age_s=None, stale_pairs=0, delisted_pairs=0)
-    newest = max(minutes)
-    delisted = sum(1 for minute in minutes if newest - minute >= DELISTED_AFTER)
-    listed = [minute for minute in minutes if newest - minute < DELISTED_AFTER]
-    stale = sum(1 for minute in listed if now - minute - MINUTE > stale_after)
+    newest = max(minutes.values())
+    off_list = set(delisted)
+    gone = {pair for pair, minute in minutes.items() if newest - minute >= DELISTED_AFTER or pair in off_list}
+    stale = sum(
+        1 for pair, minute in minutes.items() if pair not in gone and now - minute - MINUTE > stale_after
+    )
     return PairsFreshness(
         pairs=len(minutes),
         newest_minute=newest,
         newest_age_s=(now - newest - MINUTE).total_seconds(),
         stale_pairs=stale,
-        delisted_pairs=delisted,
+        delisted_pairs=len(gone),
     )
 
 
@@ -387,6 +392,8 @@ class PairOverview:
     last_price: Decimal
     last_minute: datetime
     stats: WindowStats
+    status: str = PairStatus.State.ACTIVE
+    status_since: datetime | None = None
 
 
 def pairs_overview(
@@ -396,14 +403,23 @@ def pairs_overview(
     exchange: str = EXCHANGE_BITFINEX,
     repo: TickRepository | None = None,
 ) -> list[PairOverview]:
-    """Every tracked pair with its window statistics (default: 24 h ending at the newest data)."""
+    """Every tracked pair with its window statistics (default: 24 h ending at the newest data)
+    and its status (active, inactive, delisted: see prices.services.pairs)."""
     repo = repo or get_tick_repository()
     pairs = pairs_list(exchange=exchange, repo=repo)
     end = end or window_end_default(exchange=exchange, repo=repo)
     stats = pairs_stats(window_minutes=window_minutes, end=end, exchange=exchange, repo=repo)
+    states = pair_states(exchange=exchange)
     empty = WindowStats.of(None, expected=window_minutes)
     return [
-        PairOverview(p.exchange, p.pair, p.last_price, p.last_minute, stats.get(p.pair.name, empty))
+        PairOverview(
+            p.exchange,
+            p.pair,
+            p.last_price,
+            p.last_minute,
+            stats.get(p.pair.name, empty),
+            *states.get(p.pair.name, PairState()),
+        )
         for p in pairs
     ]
 
@@ -522,3 +538,44 @@ def poll_progress(*, exchange: str = EXCHANGE_BITFINEX) -> PollProgress:
     """The exchange's poll progress, read from its poll lease (one database query)."""
     row = PollLease.objects.filter(exchange=exchange).values("minute", "down_from", "down_until").first()
     return PollProgress(**row) if row else PollProgress()
+
+
+@dataclass(frozen=True, slots=True)
+class PairState:
+    """A pair's status: "active", "inactive" (its candles are rejected) or "delisted" (not in the
+    exchange's pair list), and since when (aware UTC; None for active)."""
+
+    status: str = PairStatus.State.ACTIVE
+    since: datetime | None = None
+
+    def __iter__(self):  # noqa: ANN204 - unpacks as (status, since)
+        return iter((self.status, self.since))
+
+
+def pair_states(*, exchange: str = EXCHANGE_BITFINEX) -> dict[str, PairState]:
+    """The pairs of the exchange that are not active, by name (one database query)."""
+    rows = PairStatus.objects.filter(exchange=exchange).exclude(state=PairStatus.State.ACTIVE)
+    return {
+        pair: PairState(state, since) for pair, state, since in rows.values_list("pair", "state", "since")
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class PairDetail:
+    """The newest tick of a pair (its fields readable as attributes) with the pair's status."""
+
+    tick: Tick
+    status: str
+    status_since: datetime | None
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.tick, name)
+
+
+def pair_detail(
+    *, pair: str, exchange: str = EXCHANGE_BITFINEX, repo: TickRepository | None = None
+) -> PairDetail:
+    """The pair's newest tick and status; raises PairNotFoundError."""
+    tick = tick_latest(pair=pair, exchange=exchange, repo=repo)
+    state = pair_states(exchange=exchange).get(pair, PairState())
+    return PairDetail(tick, state.status, state.since)

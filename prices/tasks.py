@@ -10,6 +10,7 @@ from django.conf import settings
 from prices.domain import minute_of_observation
 from prices.services import gaps_repair, ticks_expire, ticks_ingest
 from prices.services.lease import lease_owner, poll_lease_acquire, poll_lease_release
+from prices.services.pairs import pairs_reconcile
 from prices.sources import get_candle_source, get_ticker_source
 
 logger = logging.getLogger(__name__)
@@ -64,6 +65,14 @@ def repair_gaps() -> str:
         max_requests=settings.PRICES_GAP_MAX_REQUESTS,
     )
     return summary.line()
+
+
+def reconcile_pairs() -> str:
+    """Follow the exchange's pair list: mark pairs that left it delisted, returning ones active.
+
+    Raises SourceError, PairListError or RepositoryError so that django-q2 records a failed run.
+    """
+    return pairs_reconcile(source=get_ticker_source(), now=datetime.now(UTC)).line()
 
 
 def expire_ticks() -> str:

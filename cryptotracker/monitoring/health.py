@@ -116,8 +116,13 @@ def prices_checks(*, now: datetime) -> dict[str, Check]:
     """`dynamodb` (the pair registry can be read) and `freshness` (the newest tick is recent), one read."""
     stale_after = timedelta(seconds=settings.READINESS_STALE_AFTER_S)
     try:
+        delisted = [pair for pair, s in selectors.pair_states().items() if s.status == "delisted"]
+    except Exception as exc:  # the database check reports the database
+        logger.warning("readiness: cannot read the delisted pairs: %s", exc)
+        delisted = []
+    try:
         freshness = selectors.pairs_freshness(
-            now=now, stale_after=stale_after, timeout_s=settings.READINESS_TIMEOUT_S
+            now=now, stale_after=stale_after, timeout_s=settings.READINESS_TIMEOUT_S, delisted=delisted
         )
     except Exception as exc:
         return {

@@ -8,6 +8,11 @@ from rest_framework import serializers
 
 from prices.api.fields import DecimalStringField, UtcDateTimeField
 
+STATUS_HELP = (
+    "active; delisted: no longer in the exchange's pair list (not expected any more, its history stays); "
+    "inactive: the exchange rejects its candles, so gap repair stopped asking for them."
+)
+
 
 class PairSerializer(serializers.Serializer):
     """A tracked pair: newest last price, and its 24 h change and standard deviation."""
@@ -32,6 +37,10 @@ class PairSerializer(serializers.Serializer):
         source="stats.relative_std", allow_null=True, help_text="std_24h / mean."
     )
     count_24h = serializers.IntegerField(source="stats.count", help_text="Minute ticks in the 24 h window.")
+    status = serializers.CharField(help_text=STATUS_HELP)
+    status_since = UtcDateTimeField(
+        allow_null=True, help_text="When the pair entered its status (null: active)."
+    )
 
 
 class FlatReadSerializer(serializers.Serializer):
@@ -83,6 +92,15 @@ class TickDetailSerializer(TickSerializer):
     high = DecimalStringField()
     low = DecimalStringField()
     observed_at = UtcDateTimeField(help_text="When the ticker was fetched (polled ticks).")
+
+
+class PairDetailSerializer(TickDetailSerializer):
+    """The newest tick of a pair with every stored field, and the pair's status."""
+
+    status = serializers.CharField(help_text=STATUS_HELP)
+    status_since = UtcDateTimeField(
+        allow_null=True, help_text="When the pair entered its status (null: active)."
+    )
 
 
 class CandleSerializer(FlatReadSerializer):

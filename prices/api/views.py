@@ -31,10 +31,10 @@ from prices import selectors, selectors_history
 from prices.api.renderers import CsvRenderer, csv_lines
 from prices.api.serializers import (
     CandleSerializer,
+    PairDetailSerializer,
     PairSerializer,
     RankEntrySerializer,
     StatsSerializer,
-    TickDetailSerializer,
     TickSerializer,
 )
 from prices.cache import cached
@@ -159,10 +159,9 @@ class PairListApi(PriceApiView):
 class PairDetailApi(PriceApiView):
     """GET /api/v1/pairs/{pair}/: the pair's newest tick with every stored field."""
 
-    @extend_schema(responses={200: TickDetailSerializer, 404: OpenApiResponse(description="Unknown pair")})
+    @extend_schema(responses={200: PairDetailSerializer, 404: OpenApiResponse(description="Unknown pair")})
     def get(self, request: Request, pair: str) -> Response:
-        tick = selectors.tick_latest(pair=pair)
-        return Response(TickDetailSerializer(tick).data)
+        return Response(PairDetailSerializer(selectors.pair_detail(pair=pair)).data)
 
 
 class PairHistoryApi(PriceApiView):

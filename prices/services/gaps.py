@@ -17,6 +17,11 @@ A missing minute is repaired, in this order, from:
    run (Bitfinex allows 30 a minute; the source spaces them 2 s apart);
 4. nothing: the exchange has no candle (no trade in that minute). The minute is recorded as
    a known gap and not asked for again.
+
+A pair whose candles the exchange rejects permanently (10020 "symbol: invalid", a 4xx) is asked
+for once per run; after MAX_PERMANENT_FAILURES such runs in a row it is marked inactive and
+not asked for again (prices.services.pairs), unless named explicitly. A pair delisted from the
+exchange's pair list is expected only up to its newest stored minute.
 """
 
 from __future__ import annotations
@@ -37,11 +42,13 @@ from prices.domain import (
     hour_floor_ms,
     to_ms,
 )
+from prices.models import PairStatus
 from prices.repository import TickRepository, get_tick_repository
 from prices.rollups import MinuteSnapshot
 from prices.services.aggregates import rollups_refresh
 from prices.services.history import candle_ticks, history_store
 from prices.services.minutes import StoreMode, minutes_store
+from prices.services.pairs import pair_candles_failed, pair_candles_succeeded, pair_statuses
 from prices.sources.base import CandleSource, SourceError
 
 logger = logging.getLogger(__name__)
@@ -115,6 +122,8 @@ class GapScan:
     # Hours whose rollup counts fewer prices than their snapshots hold (a writer died before
     # refreshing it).
     stale_hours: set[int] = field(default_factory=set)
+    # Status rows of the exchange's pairs (inactive, delisted, or counting candle failures).
+    statuses: dict[str, PairStatus] = field(default_factory=dict)
 
     @property
     def missing(self) -> int:
@@ -152,6 +161,10 @@ class GapScan:
         totals = [
             sum(getattr(c, a) for c in self.pairs.values()) for a in ("expected", "present", "known_gaps")
         ]
+        for name, status in sorted(self.statuses.items()):
+            if status.state != PairStatus.State.ACTIVE:
+                since = status.since.strftime("%Y-%m-%dT%H:%MZ") if status.since else "-"
+                rows.append(f"{status.state} {name} since {since}: {status.reason}")
         pending = sum(c.pending for c in self.pairs.values())
         rows.append(
             f"Total: expected {totals[0]}, present {totals[1]}, known gaps {totals[2]}, "
@@ -184,14 +197,15 @@ def gaps_scan(
     """
     repo = repo or get_tick_repository()
     registry = repo.latest_prices(exchange=exchange)
+    statuses = pair_statuses(exchange=exchange)
     if pairs is not None:
         registry = {p: e for p, e in registry.items() if p in set(pairs)}
     if not registry:
-        return GapScan(exchange, 0, 0)
+        return GapScan(exchange, 0, 0, statuses=statuses)
     newest_ms = max(e.minute_ms for e in registry.values())
     end_ms = to_ms(until) - to_ms(until) % MINUTE_MS if until else newest_ms - (GRACE_MINUTES - 1) * MINUTE_MS
     start_ms = to_ms(since) - to_ms(since) % MINUTE_MS if since else end_ms - lookback_hours * HOUR_MS
-    scan = GapScan(exchange, start_ms, end_ms)
+    scan = GapScan(exchange, start_ms, end_ms, statuses=statuses)
     if end_ms <= start_ms:
         return scan
     projection = sorted(registry) if pairs is not None else None
@@ -212,7 +226,8 @@ def gaps_scan(
     to_read: dict[str, list[tuple[int, int]]] = defaultdict(list)
     for pair, entry in sorted(registry.items()):
         pair_end = min(end_ms, entry.minute_ms + MINUTE_MS)
-        if until and newest_ms - entry.minute_ms < DELISTED_AFTER_MS:
+        delisted = pair in statuses and statuses[pair].state == PairStatus.State.DELISTED
+        if until and newest_ms - entry.minute_ms < DELISTED_AFTER_MS and not delisted:
             pair_end = end_ms  # an explicit end holds for every pair still quoted
         pair_start = start_ms
         if first_ms.get(pair, pair_end) > start_ms and entry.minute_ms >= start_ms:
@@ -305,6 +320,8 @@ class GapRepairSummary:
     errors: int = 0
     left: int = 0
     stopped: str | None = None
+    inactive_skipped: int = 0
+    inactivated: list[str] = field(default_factory=list)
 
     def line(self) -> str:
         """One human-readable line, as printed by repair_gaps and logged by the task."""
@@ -319,6 +336,10 @@ class GapRepairSummary:
             f"{self.known_gaps} known gaps recorded, {self.rollups_refreshed} rollups refreshed, "
             f"{self.errors} errors, {self.left} minutes still missing"
         )
+        if self.inactive_skipped:
+            text += f"; {self.inactive_skipped} inactive pairs not asked for"
+        if self.inactivated:
+            text += f"; now inactive: {', '.join(self.inactivated)}"
         return f"{text}; stopped: {self.stopped}" if self.stopped else text
 
 
@@ -341,7 +362,9 @@ def gaps_repair(
     what is left is repaired by the next run. A rate limit stops the run; another exchange
     error skips that window (logged, counted in `errors`). Candles only fill minutes that are
     missing; minutes the exchange has no candle for become known gaps. `progress(1)` is called
-    per candle request. Raises RepositoryError (what was stored before stays stored).
+    per candle request. A permanent error counts against the pair (prices.services.pairs) and
+    ends its windows for this run; inactive pairs are not asked for unless named in `pairs`.
+    Raises RepositoryError (what was stored before stays stored).
     """
     repo = repo or get_tick_repository()
     scan = gaps_scan(
@@ -359,11 +382,23 @@ def gaps_repair(
         summary.pending_completed += 1
     if scan.stale_hours:
         summary.rollups_refreshed += rollups_refresh(exchange=exchange, hours_ms=scan.stale_hours, repo=repo)
-    windows = sorted((w[0], pair, w) for pair, c in scan.pairs.items() for w in _windows(c.missing))
+    named = set(pairs or ())
+    inactive = {
+        pair
+        for pair, status in scan.statuses.items()
+        if status.state == PairStatus.State.INACTIVE and pair not in named and pair in scan.pairs
+    }
+    summary.inactive_skipped = len(inactive)
+    windows = sorted(
+        (w[0], pair, w) for pair, c in scan.pairs.items() if pair not in inactive for w in _windows(c.missing)
+    )
+    rejected: set[str] = set()
     summary.left = scan.missing
     backfill: list[Tick] = []
     no_candle: dict[str, set[int]] = defaultdict(set)
     for _, pair, minutes in windows:
+        if pair in rejected:
+            continue
         start, end = from_ms(minutes[0]), from_ms(minutes[-1] + MINUTE_MS)
         wanted = set(minutes)
         stored = repo.between(exchange=exchange, pair=pair, start=start, end=end)
@@ -387,10 +422,20 @@ def gaps_repair(
             if exc.rate_limited:
                 summary.stopped = f"rate limited: {exc}"
                 break
+            if exc.permanent:
+                rejected.add(pair)
+                status = pair_candles_failed(exchange=exchange, pair=pair, reason=str(exc), now=now)
+                if status.state == PairStatus.State.INACTIVE and status.since == now:
+                    summary.inactivated.append(pair)
             continue
         finally:
             if progress:
                 progress(1)
+        known_status = scan.statuses.get(pair)
+        if known_status is not None and (
+            known_status.failures or known_status.state == PairStatus.State.INACTIVE
+        ):
+            pair_candles_succeeded(exchange=exchange, pair=pair)
         found = [c for c in candles if to_ms(c.minute) in wanted]
         backfill.extend(candle_ticks(exchange=exchange, pair=pair, candles=found))
         no_candle[pair].update(wanted - {to_ms(c.minute) for c in found})

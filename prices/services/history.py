@@ -13,19 +13,21 @@ from prices.domain import EXCHANGE_BITFINEX, Tick, TickSource, from_ms, hour_flo
 from prices.importers import ImportFileError, SnapshotRecord, read_candle_file, read_snapshot_file
 from prices.repository import LatestPrice, TickRepository, get_tick_repository
 from prices.services.minutes import Progress, StoreMode, minutes_store
-from prices.sources.base import Candle, CandleSource
+from prices.sources.base import Candle, CandleSource, SourceError
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass
 class HistorySummary:
-    """What a backfill or import stored: ticks written, ticks already present, skipped by reason."""
+    """What a backfill or import stored: ticks written, ticks already present, skipped by reason,
+    and (backfills) the pairs that failed, with the error's line."""
 
     stored: int = 0
     already_stored: int = 0
     skipped: Counter[str] = field(default_factory=Counter)
     pairs: set[str] = field(default_factory=set)
+    failed: dict[str, str] = field(default_factory=dict)
 
     def line(self) -> str:
         """One human-readable line."""
@@ -121,13 +123,20 @@ def candles_backfill(
 ) -> HistorySummary:
     """Fill [start, end) of each pair from the exchange's 1-minute candles (see history_store).
 
-    Minutes already stored are kept as they are; minutes without a candle stay missing.
-    Raises SourceError or RepositoryError (ticks of pairs finished before the error stay stored).
+    Minutes already stored are kept as they are; minutes without a candle stay missing. A pair
+    the exchange fails for (SourceError, e.g. 10020 "symbol: invalid" for an unknown pair) does
+    not stop the others: it is logged and named in the summary's `failed`. Raises
+    RepositoryError (ticks of pairs finished before the error stay stored).
     """
     repo = repo or get_tick_repository()
     total = HistorySummary()
     for pair in pairs:
-        candles = source.fetch_candles(pair=pair, start=start, end=end)
+        try:
+            candles = source.fetch_candles(pair=pair, start=start, end=end)
+        except SourceError as exc:
+            total.failed[pair] = str(exc)
+            logger.error("backfill %s %s..%s failed: %s", pair, start.isoformat(), end.isoformat(), exc)
+            continue
         result = history_store(
             ticks=candle_ticks(exchange=source.exchange, pair=pair, candles=candles),
             repo=repo,

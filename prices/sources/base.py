@@ -105,3 +105,13 @@ class CandleSource(Protocol):
         Pages through long ranges within the exchange's rate limits; raises SourceError.
         """
         ...
+
+
+class PairListSource(Protocol):
+    """Fetches the exchange's own list of trading pairs."""
+
+    exchange: str
+
+    def fetch_pair_list(self) -> list[str]:
+        """One request; the names of every listed trading pair ("BTCUSD", "AAVE:USD"). Raises SourceError."""
+        ...

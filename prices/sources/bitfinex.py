@@ -9,6 +9,8 @@ rest-public-candles):
 * `GET /v2/candles/trade:1m:t<PAIR>/hist?start=&end=&limit=&sort=1` → a list of
   [MTS, OPEN, CLOSE, HIGH, LOW, VOLUME] (CLOSE before HIGH and LOW); MTS is the minute start in
   epoch ms UTC, start and end are both inclusive, minutes without trades are absent.
+* `GET /v2/conf/pub:list:pair:exchange` → `[[PAIR, ...]]`: the exchange's trading pairs, one
+  list inside another, names without the `t` prefix (`BTCUSD`, `AAVE:USD`).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from prices.sources.http import (
 DEFAULT_BASE_URL = "https://api-pub.bitfinex.com"
 TICKERS_PATH = "/v2/tickers"
 CANDLES_PATH = "/v2/candles/trade:1m:{symbol}/hist"
+PAIR_LIST_PATH = "/v2/conf/pub:list:pair:exchange"
 TICKER_FIELDS = 11
 CANDLE_FIELDS = 6
 # 1000 was the maximum in 2018 (arthurk NOTES: more gives ["error", 10020, "limit: invalid"]);
@@ -229,6 +232,30 @@ def parse_candles(payload: Any, *, where: str = "candles") -> list[Candle]:
         raise SourceError(f"{where}: {exc}", permanent=True) from exc
 
 
+def parse_pair_list(payload: Any) -> list[str]:
+    """Parse a `GET /v2/conf/pub:list:pair:exchange` body (`[[PAIR, ...]]`) into pair names.
+
+    Names that are not pairs in our notation are left out. Raises SourceError for error bodies
+    and, permanent=True, for any other shape (never a partial list).
+    """
+    error = parse_error_body(payload)
+    if error is not None:
+        raise error_body_to_source_error(error, "pair list")
+    if not (isinstance(payload, list) and len(payload) == 1 and isinstance(payload[0], list)):
+        raise SourceError(f"pair list: expected [[PAIR, ...]], got {_short(payload)}", permanent=True)
+    names = []
+    for index, name in enumerate(payload[0]):
+        if not isinstance(name, str):
+            raise SourceError(
+                f"pair list: entry {index}: expected a string, got {_short(name)}", permanent=True
+            )
+        try:
+            names.append(Pair.parse(name).name)
+        except InvalidPairError:
+            continue
+    return names
+
+
 def _short(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 60 else text[:60] + "…"
@@ -321,6 +348,14 @@ class BitfinexSource:
         self._raise_if_backing_off()
         payload = self._get(TICKERS_PATH, {"symbols": "ALL"})
         return parse_tickers(payload, pairs=self.pairs)
+
+    def fetch_pair_list(self) -> list[str]:
+        """One `GET /v2/conf/pub:list:pair:exchange`: the names of every listed trading pair.
+
+        Raises SourceError (rate_limited=True when rate-limited or backing off).
+        """
+        self._raise_if_backing_off()
+        return parse_pair_list(self._get(PAIR_LIST_PATH, {}))
 
     def fetch_candles(self, *, pair: str, start: datetime, end: datetime) -> list[Candle]:
         """1-minute candles of `pair` ("BTCUSD", "AAVE:USD") with start ≤ MTS < end, oldest first.

@@ -9,6 +9,11 @@ client is exercised against this server on 127.0.0.1. It answers:
 * `GET /v2/candles/trade:1m:t<PAIR>/hist?start=&end=&limit=&sort=` from the real raw candle
   files (tests/fixtures/history/zombie3000), honouring Bitfinex's semantics: start and end
   inclusive, newest first unless sort=1, at most `limit` rows, `[]` when nothing matches;
+  for a pair given in `rejected` (an unknown, renamed or delisted pair), HTTP 500
+  `["error",10020,"symbol: invalid"]`, as Bitfinex answers (shared/data README §7);
+* `GET /v2/conf/pub:list:pair:exchange` with the exchange's pair list: by default a real
+  recorded body (tests/fixtures/exchanges/bitfinex_conf_pair_exchange.json), or any body
+  given with `set_pair_list`;
 * anything queued with `fail_next(status, body)` first, in order (fault injection).
 """
 
@@ -26,8 +31,11 @@ from urllib.parse import parse_qs, unquote, urlparse
 
 ROOT = Path(__file__).resolve().parents[2]
 TICKERS_FIXTURE = ROOT / "tests" / "fixtures" / "exchanges" / "bitfinex_tickers_all.json"
+PAIR_LIST_FIXTURE = ROOT / "tests" / "fixtures" / "exchanges" / "bitfinex_conf_pair_exchange.json"
 HISTORY_DIR = ROOT / "tests" / "fixtures" / "history" / "zombie3000"
 CANDLES_PREFIX = "/v2/candles/trade:1m:t"
+PAIR_LIST_PATH = "/v2/conf/pub:list:pair:exchange"
+SYMBOL_INVALID = b'["error",10020,"symbol: invalid"]'
 
 
 def load_candle_history(directory: Path = HISTORY_DIR) -> dict[str, list[list]]:
@@ -59,7 +67,8 @@ class BitfinexStubServer:
     """A threaded HTTP server on 127.0.0.1 (port 0 = any free port); use as a context manager.
 
     `tickers` is the body served for /v2/tickers: bytes, or a callable returning bytes (called
-    per request). `requests` records every request path with its query string.
+    per request). `rejected` names pairs whose candles are refused with 10020. `requests`
+    records every request path with its query string.
     """
 
     def __init__(
@@ -68,9 +77,12 @@ class BitfinexStubServer:
         port: int = 0,
         tickers: bytes | Callable[[], bytes] | None = None,
         candles: dict[str, list[list]] | None = None,
+        rejected: frozenset[str] | set[str] = frozenset(),
     ) -> None:
         self._tickers = tickers if tickers is not None else TICKERS_FIXTURE.read_bytes()
         self._candles = candles
+        self._rejected = frozenset(rejected)
+        self._pair_list = PAIR_LIST_FIXTURE.read_bytes()
         self._faults: deque[tuple[int, bytes, float]] = deque()
         self._lock = threading.Lock()
         self.requests: list[str] = []
@@ -97,6 +109,11 @@ class BitfinexStubServer:
         """Serve another tickers body from now on."""
         with self._lock:
             self._tickers = body
+
+    def set_pair_list(self, body: bytes) -> None:
+        """Serve another pub:list:pair:exchange body from now on."""
+        with self._lock:
+            self._pair_list = body
 
     def fail_next(self, status: int, body: bytes | str, *, delay_s: float = 0.0) -> None:
         """Answer the next request with this status and body (after `delay_s`, e.g. a timeout)."""
@@ -138,6 +155,7 @@ class BitfinexStubServer:
             self.requests.append(handler.path)
             fault = self._faults.popleft() if self._faults else None
             tickers = self._tickers
+            pair_list = self._pair_list
         if fault is not None:
             status, body, delay = fault
             if delay:
@@ -149,11 +167,16 @@ class BitfinexStubServer:
         if url.path == "/v2/tickers":
             body = tickers() if callable(tickers) else tickers
             self._reply(handler, 200, body)
+        elif url.path == PAIR_LIST_PATH:
+            self._reply(handler, 200, pair_list)
         elif url.path.startswith(CANDLES_PREFIX) and url.path.endswith("/hist"):
             pair = unquote(url.path[len(CANDLES_PREFIX) : -len("/hist")])
-            self._reply(handler, 200, self._candles_body(pair, query))
+            if pair in self._rejected:
+                self._reply(handler, 500, SYMBOL_INVALID)
+            else:
+                self._reply(handler, 200, self._candles_body(pair, query))
         else:
-            self._reply(handler, 404, b'["error",10020,"symbol: invalid"]')
+            self._reply(handler, 404, SYMBOL_INVALID)
 
     def _candles_body(self, pair: str, query: dict[str, str]) -> bytes:
         if self._candles is None:

@@ -20,7 +20,8 @@ DAY_END = "2020-01-01T00:00:00Z"
 
 
 @pytest.fixture
-def api(real_history_repo) -> APIClient:
+def api(real_history_repo, db) -> APIClient:
+    """An API client over the real history; the database holds the pairs' statuses."""
     cache.clear()
     return APIClient()
 

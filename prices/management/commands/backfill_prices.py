@@ -43,3 +43,6 @@ class Command(BaseCommand):
         except (SourceError, RepositoryError) as exc:
             raise CommandError(f"backfill failed: {exc}") from exc
         self.stdout.write(f"Backfill {iso_z(start)}..{iso_z(end)}: {summary.line()}")
+        if summary.failed:
+            failures = "; ".join(f"{pair}: {error}" for pair, error in summary.failed.items())
+            raise CommandError(f"backfill failed for {len(summary.failed)} of {len(pairs)} pairs: {failures}")
