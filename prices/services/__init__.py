@@ -7,6 +7,8 @@
 - rebuild: `rollups_rebuild`: snapshots and rollups of a range again from the stored ticks.
 - gaps: `gaps_scan`, `gaps_repair`: missing minutes per pair, filled from candles.
 - retention: `ticks_expire`: deletes expired ticks where DynamoDB TTL does not.
+- lease: `poll_lease_acquire`, `poll_lease_release`: one poll at a time and one per minute.
+- pairs: `pair_candles_failed`, `pairs_reconcile`: inactive and delisted pairs.
 """
 
 from prices.services.aggregates import rollups_refresh
