@@ -9,7 +9,8 @@ from rest_framework.test import APIClient
 
 
 @pytest.fixture
-def api(real_history_repo) -> APIClient:
+def api(real_history_repo, db) -> APIClient:
+    """An API client over the real history; the database holds the pairs' statuses."""
     cache.clear()
     return APIClient()
 
