@@ -13,6 +13,7 @@ from alerts import services
 from alerts.deliveries import deliveries_retry
 from alerts.models import AlertEvent, AlertRule, AlertRuleAction, Delivery, NotificationChannel
 from alerts.notifications import target_masked
+from alerts.quiet_hours import quiet_hours_errors
 from alerts.rules import CONDITIONS, FIELDS, param_conditions
 from prices.repository import RepositoryError
 
@@ -181,15 +182,25 @@ class AlertRuleAdmin(admin.ModelAdmin):
                     )
 
 
+QUIET_FIELDS = ("quiet_start", "quiet_end", "quiet_timezone")
+
+
 class NotificationChannelForm(forms.ModelForm):
-    """Validates the target as the API does (address checks, Apprise's parser)."""
+    """Validates the target and the quiet hours as the API does (address checks, Apprise's parser)."""
 
     class Meta:
         model = NotificationChannel
-        fields = ("owner", "name", "kind", "target", "verified")
+        fields = ("owner", "name", "kind", "target", "verified", *QUIET_FIELDS)
 
     def clean(self):
         cleaned = super().clean()
+        for field, message in quiet_hours_errors(
+            start=cleaned.get("quiet_start"),
+            end=cleaned.get("quiet_end"),
+            timezone=cleaned.get("quiet_timezone") or "UTC",
+        ).items():
+            if field in self.fields and field not in self.errors:
+                self.add_error(field, message)
         kind, target = cleaned.get("kind"), cleaned.get("target")
         changed = self.instance.pk is None or {"kind", "target"} & set(self.changed_data)
         if kind and target and changed:
@@ -226,9 +237,18 @@ class NotificationChannelAdmin(MaskedTargetMixin, admin.ModelAdmin):
 
     def get_fields(self, request: HttpRequest, obj: NotificationChannel | None = None):
         # An Apprise URL is a secret: after creation it is shown masked, never in an input.
-        if obj is not None and obj.kind == NotificationChannel.Kind.APPRISE:
-            return ("owner", "name", "kind", "shown_target", "verified", "verification_status", "created_at")
-        return ("owner", "name", "kind", "target", "verified", "verification_status", "created_at")
+        apprise = obj is not None and obj.kind == NotificationChannel.Kind.APPRISE
+        target = "shown_target" if apprise else "target"
+        return (
+            "owner",
+            "name",
+            "kind",
+            target,
+            "verified",
+            *QUIET_FIELDS,
+            "verification_status",
+            "created_at",
+        )
 
     def get_readonly_fields(self, request: HttpRequest, obj: NotificationChannel | None = None):
         if obj is not None and obj.kind == NotificationChannel.Kind.APPRISE:

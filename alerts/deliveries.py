@@ -18,6 +18,7 @@ from alerts.notifications import (
     NotificationError,
     Notifier,
     SendReport,
+    digest_render,
     message_render,
     notifier_for,
     verification_render,
@@ -151,6 +152,11 @@ def delivery_message(delivery: Delivery, *, now: datetime) -> Message:
         if delivery.channel is None or delivery.channel.target != delivery.target:
             raise NotificationError("the channel was deleted or changed", permanent=True)
         return verification_render(delivery.channel)
+    if delivery.purpose == Delivery.Purpose.DIGEST:
+        if delivery.channel is None:
+            raise NotificationError("the channel was deleted", permanent=True)
+        members = delivery.digested.select_related("event__rule").order_by("event__minute", "pk")
+        return digest_render(delivery.channel, [member.event for member in members])
     if delivery.purpose == Delivery.Purpose.TEST:
         # Without a rule, a channel's own test: a sample rule (unsaved) shows what alerts look like.
         rule = delivery.rule or AlertRule(
@@ -180,6 +186,41 @@ def deliveries_enqueue(delivery_ids: list[int]) -> None:
 
     ids = list(delivery_ids)
     transaction.on_commit(lambda: async_task("alerts.tasks.send_deliveries", ids))
+
+
+def digests_create(*, now: datetime | None = None) -> list[int]:
+    """Gather the held deliveries whose quiet hours have ended into one pending digest delivery per
+    channel (sent like any delivery, with retries); returns the digests' ids.
+
+    Each channel's held rows are locked while they are gathered, so two callers never put one
+    alert in two digests. Held rows of a deleted channel fail (nothing to send to).
+    """
+    now = now or datetime.now(UTC)
+    due = Delivery.objects.filter(status=Delivery.Status.HELD, next_attempt_at__lte=now)
+    Delivery.objects.filter(pk__in=due.filter(channel__isnull=True).values("pk")).update(
+        status=Delivery.Status.FAILED, next_attempt_at=None, last_error="the channel was deleted"
+    )
+    digests = []
+    for channel_id in sorted(set(due.exclude(channel__isnull=True).values_list("channel_id", flat=True))):
+        with transaction.atomic():
+            held = list(due.filter(channel_id=channel_id).select_for_update().values_list("pk", flat=True))
+            if not held:
+                continue  # another caller gathered them
+            channel = NotificationChannel.objects.get(pk=channel_id)
+            digest = Delivery.objects.create(
+                purpose=Delivery.Purpose.DIGEST,
+                channel=channel,
+                kind=channel.kind,
+                target=channel.target,
+                status=Delivery.Status.PENDING,
+                next_attempt_at=now,
+            )
+            Delivery.objects.filter(pk__in=held, status=Delivery.Status.HELD).update(
+                status=Delivery.Status.DIGESTED, digest=digest, next_attempt_at=None
+            )
+        logger.info("digest %s of %s held alerts for channel %s", digest.pk, len(held), channel_id)
+        digests.append(digest.pk)
+    return digests
 
 
 def deliveries_due(*, now: datetime | None = None, limit: int = DUE_BATCH) -> list[int]:

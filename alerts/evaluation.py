@@ -476,7 +476,7 @@ def _changed_fields(rule: _RuleRow, memory: RuleMemory) -> dict[str, object]:
 
 
 def _record(recorded: list[_Recorded], summary: EvaluationSummary, *, now: datetime) -> list[int]:
-    """Insert the events and, for notifying ones, one pending Delivery per sendable channel."""
+    """Insert the events and, for notifying ones, one Delivery per channel (see `_delivery`)."""
     if not recorded:
         return []
     events = AlertEvent.objects.bulk_create(
@@ -502,22 +502,37 @@ def _record(recorded: list[_Recorded], summary: EvaluationSummary, *, now: datet
     if not notifying:
         return []
     channels = _channels_by_rule({event.rule_id for event in notifying})
+    quiet = {c.pk: c.quiet_until(now) for cs in channels.values() for c in cs}
     deliveries = [
-        Delivery(
-            event_id=event.pk,
-            channel_id=channel.pk,
-            kind=channel.kind,
-            target=channel.target,
-            status=Delivery.Status.PENDING if channel.can_send else Delivery.Status.SKIPPED,
-            last_error="" if channel.can_send else "email channel not verified",
-            next_attempt_at=now if channel.can_send else None,
-        )
+        _delivery(event, channel, now=now, quiet_until=quiet[channel.pk])
         for event in notifying
         for channel in channels.get(event.rule_id, [])
     ]
     created = Delivery.objects.bulk_create(deliveries)
     summary.deliveries = len(created)
     return [d.pk for d in created if d.status == Delivery.Status.PENDING]
+
+
+def _delivery(
+    event: AlertEvent, channel: NotificationChannel, *, now: datetime, quiet_until: datetime | None
+) -> Delivery:
+    """An event's delivery on a channel: pending, skipped (unverified email), or held for the
+    digest at the end of the channel's quiet hours (never dropped)."""
+    if not channel.can_send:
+        status, error, due = Delivery.Status.SKIPPED, "email channel not verified", None
+    elif quiet_until is not None:
+        status, error, due = Delivery.Status.HELD, "", quiet_until
+    else:
+        status, error, due = Delivery.Status.PENDING, "", now
+    return Delivery(
+        event_id=event.pk,
+        channel_id=channel.pk,
+        kind=channel.kind,
+        target=channel.target,
+        status=status,
+        last_error=error,
+        next_attempt_at=due,
+    )
 
 
 def _muted(rule: _RuleRow, now: datetime) -> bool:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.conf import settings
 from django.db import models
 
+from alerts.quiet_hours import quiet_until
 from alerts.rules import RANK_METRICS, Condition, Direction, RankEvent, State, TriggerMode
 from prices.domain import EXCHANGE_BITFINEX
 
@@ -47,6 +50,15 @@ class NotificationChannel(models.Model):
     verification_status = models.CharField(
         max_length=8, choices=Verification.choices, default=Verification.NONE, blank=True
     )
+    quiet_start = models.TimeField(
+        null=True, blank=True, help_text="Quiet hours start (local time): alerts are held for a digest."
+    )
+    quiet_end = models.TimeField(
+        null=True, blank=True, help_text="Quiet hours end (local time): the digest is sent then."
+    )
+    quiet_timezone = models.CharField(
+        max_length=64, default="UTC", help_text="IANA time zone of the quiet hours."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -73,6 +85,10 @@ class NotificationChannel(models.Model):
     def can_send(self) -> bool:
         """False for an unverified email channel."""
         return self.kind != self.Kind.EMAIL or self.verified
+
+    def quiet_until(self, now: datetime) -> datetime | None:
+        """The end (aware UTC) of the quiet period `now` falls in, or None (see alerts.quiet_hours)."""
+        return quiet_until(now=now, start=self.quiet_start, end=self.quiet_end, timezone=self.quiet_timezone)
 
 
 class AlertRule(models.Model):
@@ -223,8 +239,11 @@ class AlertEvent(models.Model):
 class Delivery(models.Model):
     """The sending of one message on one channel: status, attempts, errors, next attempt, sent time.
 
-    `purpose` says what is sent: an `alert` (of `event`), a channel's `verification` email, or a
-    `test` notification of `rule`. `requested_by` is the user whose action queued a
+    `purpose` says what is sent: an `alert` (of `event`), a channel's `verification` email, a
+    `test` notification of `rule`, or a quiet-hours `digest` of the alert deliveries that point to
+    it (`digest`). An alert created in its channel's quiet hours is `held` until
+    `next_attempt_at` (the end of the quiet period), then `digested` into one digest delivery.
+    `requested_by` is the user whose action queued a
     verification or test (anti-abuse counts survive a deleted channel).
 
     `log` holds every attempt as {"at": ISO time, "error": text or null}, plus "status" (HTTP
@@ -239,11 +258,14 @@ class Delivery(models.Model):
         SENT = "sent", "Sent"
         FAILED = "failed", "Failed"
         SKIPPED = "skipped", "Skipped"
+        HELD = "held", "Held for the quiet-hours digest"
+        DIGESTED = "digested", "Sent in a digest"
 
     class Purpose(models.TextChoices):
         ALERT = "alert", "Alert"
         VERIFICATION = "verification", "Channel verification"
         TEST = "test", "Test notification"
+        DIGEST = "digest", "Quiet-hours digest"
 
     purpose = models.CharField(max_length=16, choices=Purpose.choices, default=Purpose.ALERT)
     event = models.ForeignKey(
@@ -257,6 +279,9 @@ class Delivery(models.Model):
     )
     channel = models.ForeignKey(
         NotificationChannel, null=True, on_delete=models.SET_NULL, related_name="deliveries"
+    )
+    digest = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="digested"
     )
     kind = models.CharField(max_length=16, choices=NotificationChannel.Kind.choices)
     target = models.CharField(max_length=TARGET_MAX_LENGTH)

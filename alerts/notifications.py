@@ -132,10 +132,23 @@ class _Facts:
 
 
 def _pct_change(f: _Facts) -> str:
+    span = "since the last alert" if f.rule.ladder and f.rule.anchor_price is not None else f"in {f.window}"
     if f.observed is None or not f.reference:
         return f"moved over {f.window}{f.now}"
     change = (f.observed - f.reference) / f.reference * 100
-    return f"moved {'+' if change >= 0 else '−'}{_percent(abs(change))} % in {f.window}{f.now}"
+    return f"moved {'+' if change >= 0 else '−'}{_percent(abs(change))} % {span}{f.now}"
+
+
+def _zscore(f: _Facts) -> str:
+    sigmas = f"{number_text(abs(f.observed).quantize(Decimal('0.1')))} σ" if f.observed is not None else "n/a"
+    way = "up" if f.observed is not None and f.observed > 0 else "down"
+    return f"moved {way} {sigmas} of its typical {f.window} move (threshold {number_text(f.reference)} σ)"
+
+
+def _rank(f: _Facts) -> str:
+    where = f"#{number_text(f.observed)}" if f.observed is not None else "unranked"
+    verb = "entered" if f.rule.rank_event == "enters" else "left"
+    return f"{verb} the top {number_text(f.reference)} by 24 h {f.rule.metric} (now {where})"
 
 
 def _spike(f: _Facts) -> str:
@@ -163,6 +176,8 @@ _FIRING: dict[str, Callable[[_Facts], str]] = {
     Condition.NO_DATA: lambda f: (
         f"has had no prices for {number_text(f.observed)} min (limit {number_text(f.reference)} min)"
     ),
+    Condition.ZSCORE: _zscore,
+    Condition.VOLATILITY_RANK: _rank,
 }
 _RECOVERED: dict[str, Callable[[_Facts], str]] = {
     Condition.VOLATILITY_ABOVE: lambda f: f"volatility back to normal ({_volatility_text(f.observed)})",
@@ -171,6 +186,8 @@ _RECOVERED: dict[str, Callable[[_Facts], str]] = {
 _UNITS: dict[str, Callable[[_Facts, Decimal | None], str]] = {
     Condition.VOLATILITY_ABOVE: lambda f, v: _volatility_text(v),
     Condition.NO_DATA: lambda f, v: f"{number_text(v)} min",
+    Condition.ZSCORE: lambda f, v: f"{number_text(v)} σ" if v is not None else "n/a",
+    Condition.VOLATILITY_RANK: lambda f, v: f"#{number_text(v)}" if v is not None else "unranked",
 }
 
 
@@ -261,6 +278,29 @@ def message_render(event: AlertEvent, *, test: bool = False) -> Message:
         payload=payload,
         level="info" if test else _LEVELS[event.new_state],
     )
+
+
+_SEVERITY = ("info", "success", "warning", "failure")
+
+
+def digest_render(channel: NotificationChannel, events: list[AlertEvent]) -> Message:
+    """One message carrying every event held during `channel`'s quiet hours, oldest first: each
+    event rendered by `message_render`, under one subject; the webhook payload lists their payloads."""
+    messages = [message_render(event) for event in events]
+    hours = f"{channel.quiet_start:%H:%M}–{channel.quiet_end:%H:%M} {channel.quiet_timezone}"
+    count = f"{len(messages)} alert" + ("s" if len(messages) != 1 else "")
+    subject = f"Digest: {count} during quiet hours ({hours})"
+    intro = f"{count} arrived during the quiet hours of this channel ({hours}), oldest first."
+    rule = "\n" + "-" * 60 + "\n\n"
+    text = intro + rule + rule.join(f"{m.subject}\n\n{m.text}" for m in messages)
+    html = f"<p>{intro}</p>" + "".join(f"<hr>{m.html}" for m in messages)
+    payload = {
+        "text": "\n".join([subject, *(m.subject for m in messages)]),
+        "digest": {"quiet_hours": hours, "count": len(messages)},
+        "alerts": [m.payload for m in messages],
+    }
+    level = max((m.level for m in messages), key=_SEVERITY.index, default="info")
+    return Message(subject=subject, text=text, html=html, payload=payload, level=level)
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -19,6 +19,7 @@ from alerts.deliveries import deliveries_enqueue
 from alerts.evaluation import rule_spec
 from alerts.models import AlertRule, Delivery, NotificationChannel
 from alerts.notifications import VERIFY_MAX_AGE_S, VERIFY_SALT, NotificationError, apprise_url_check
+from alerts.quiet_hours import quiet_hours_errors
 from alerts.rules import CONDITIONS, FIELDS, Condition, Direction, RuleSpec, State, TriggerMode
 from prices import selectors
 from prices.domain import EXCHANGE_BITFINEX
@@ -330,15 +331,32 @@ def _verification_queue(channel: NotificationChannel, now: datetime) -> None:
 
 
 @transaction.atomic
+def _validate_quiet_hours(start: time | None, end: time | None, timezone: str) -> None:
+    errors = quiet_hours_errors(start=start, end=end, timezone=timezone)
+    if errors:
+        raise AlertValidationError(errors)
+
+
 def channel_create(
-    *, owner, kind: str, target: str, name: str = "", now: datetime | None = None
+    *,
+    owner,
+    kind: str,
+    target: str,
+    name: str = "",
+    quiet_start: time | None = None,
+    quiet_end: time | None = None,
+    quiet_timezone: str = "UTC",
+    now: datetime | None = None,
 ) -> NotificationChannel:
     """Create a channel; an email channel is verified at once only if it is the owner's own address,
     otherwise a verification email is queued (at most ALERTS_UNVERIFIED_CHANNELS_PER_HOUR an hour).
 
-    Raises AlertValidationError (bad or refused target) or ChannelRateLimitError.
+    `quiet_start`/`quiet_end` (local times in `quiet_timezone`, an IANA name): alerts created in
+    that daily range are held and sent as one digest when it ends. Raises AlertValidationError
+    (bad or refused target, bad quiet hours) or ChannelRateLimitError.
     """
     now = now or datetime.now(UTC)
+    _validate_quiet_hours(quiet_start, quiet_end, quiet_timezone)
     _validate_target(kind, target)
     if NotificationChannel.objects.filter(owner=owner, kind=kind, target=target).exists():
         raise AlertValidationError({"target": "you already have this channel"})
@@ -346,7 +364,14 @@ def channel_create(
     if needs_verification:
         _verification_allowed(owner, now)
     channel = NotificationChannel.objects.create(
-        owner=owner, kind=kind, target=target, name=name, verified=not needs_verification
+        owner=owner,
+        kind=kind,
+        target=target,
+        name=name,
+        verified=not needs_verification,
+        quiet_start=quiet_start,
+        quiet_end=quiet_end,
+        quiet_timezone=quiet_timezone,
     )
     if needs_verification:
         _verification_queue(channel, now)
@@ -357,11 +382,17 @@ def channel_create(
 def channel_update(
     *, channel: NotificationChannel, data: dict[str, Any], now: datetime | None = None
 ) -> NotificationChannel:
-    """Rename or retarget a channel; a new email target needs verifying again (queued, as at creation).
+    """Rename, retarget or re-time (quiet hours) a channel; a new email target needs verifying again
+    (queued, as at creation).
 
     Raises AlertValidationError or ChannelRateLimitError.
     """
     now = now or datetime.now(UTC)
+    _validate_quiet_hours(
+        data.get("quiet_start", channel.quiet_start),
+        data.get("quiet_end", channel.quiet_end),
+        data.get("quiet_timezone", channel.quiet_timezone),
+    )
     kind = data.get("kind", channel.kind)
     target = data.get("target", channel.target)
     retargeted = kind != channel.kind or target != channel.target

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from alerts.deliveries import deliveries_due, deliveries_send
+from alerts.deliveries import deliveries_due, deliveries_send, digests_create
 from alerts.evaluation import alert_rules_evaluate
 from prices.domain import minute_of_observation
 
@@ -30,6 +30,8 @@ def send_deliveries(delivery_ids: list[int]) -> str:
 
 
 def retry_due_deliveries() -> str:
-    """Every minute: send deliveries whose retry time has come (or whose sender died)."""
+    """Every minute: gather the alerts held in quiet hours that ended into digests, then send
+    deliveries whose time has come (digests, retries, or ones whose sender died)."""
+    digests_create()
     outcomes = deliveries_send(delivery_ids=deliveries_due())
     return ", ".join(f"{status} {n}" for status, n in sorted(outcomes.items())) or "nothing due"

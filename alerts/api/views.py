@@ -340,6 +340,9 @@ class ChannelOutputSerializer(serializers.Serializer):
     target = MaskedTargetField()
     verified = serializers.BooleanField()
     verification = serializers.SerializerMethodField()
+    quiet_start = serializers.TimeField(format="%H:%M", allow_null=True)
+    quiet_end = serializers.TimeField(format="%H:%M", allow_null=True)
+    quiet_timezone = serializers.CharField()
     created_at = UtcDateTimeField()
 
     def get_verification(self, channel: NotificationChannel) -> str:
@@ -354,6 +357,15 @@ class ChannelInputSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
     kind = serializers.ChoiceField(choices=NotificationChannel.Kind.choices)
     target = serializers.CharField(max_length=TARGET_MAX_LENGTH)
+    quiet_start = serializers.TimeField(
+        required=False, allow_null=True, help_text="Quiet hours start, local HH:MM (with quiet_end)."
+    )
+    quiet_end = serializers.TimeField(
+        required=False, allow_null=True, help_text="Quiet hours end, local HH:MM: the digest is sent then."
+    )
+    quiet_timezone = serializers.CharField(
+        required=False, max_length=64, help_text="IANA time zone of the quiet hours (default UTC)."
+    )
 
 
 class ChannelListApi(AlertsApiView):

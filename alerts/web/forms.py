@@ -138,3 +138,18 @@ class ChannelForm(forms.Form):
         help_text="An email address, a webhook URL, or an Apprise URL such as ntfy://my-topic.",
     )
     name = forms.CharField(max_length=100, required=False)
+    quiet_start = forms.TimeField(
+        label="Quiet from",
+        required=False,
+        widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
+        help_text="Optional daily quiet hours (local time): alerts are held, then sent as one digest.",
+    )
+    quiet_end = forms.TimeField(
+        label="Quiet until", required=False, widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M")
+    )
+    quiet_timezone = forms.CharField(
+        label="Time zone", max_length=64, required=False, initial="UTC", help_text="e.g. Europe/Paris."
+    )
+
+    def clean_quiet_timezone(self) -> str:
+        return self.cleaned_data.get("quiet_timezone") or "UTC"
