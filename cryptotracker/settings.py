@@ -219,7 +219,12 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "cryptotracker API",
-    "DESCRIPTION": "Bitfinex prices stored every minute: pairs, history, statistics, ranking.",
+    "DESCRIPTION": (
+        "Bitfinex prices stored every minute: pairs, history, statistics, ranking; price alerts. "
+        "Prices are exact decimal strings. Times are ISO 8601 UTC with Z in answers; requests "
+        "accept any offset (send + as %2B), and a time without an offset is read as UTC. Every "
+        'error is {"error": {"status", "code", "message", "fields"}}.'
+    ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",

@@ -353,7 +353,10 @@ def test_a_datetime_without_an_offset_is_read_as_utc(api):
 
 
 def test_the_openapi_schema_says_that_datetimes_without_an_offset_are_utc(api):
-    paths = api.get("/api/schema/?format=json").json()["paths"]
+    schema = api.get("/api/schema/?format=json").json()
+    paths = schema["paths"]
+
+    assert "a time without an offset is read as UTC" in schema["info"]["description"]
 
     for path, name in (
         ("/api/v1/pairs/{pair}/history/", "start"),
