@@ -313,6 +313,27 @@ def test_events_show_price_and_delivery_status_and_filter_by_rule(alice_client, 
     assert "100.5" in filtered and 'data-delivery-status="failed"' in filtered and "SMTP down" in filtered
 
 
+def test_events_cost_the_same_queries_for_one_event_or_many(
+    alice_client, make_rule, alice_email, django_assert_num_queries
+):
+    rule = make_rule()
+
+    def event(i: int) -> None:
+        made = AlertEvent.objects.create(
+            rule=rule, minute=minute(i), old_state="normal", new_state="firing", message="m"
+        )
+        Delivery.objects.create(event=made, channel=alice_email, kind="email", target="alice@example.org")
+
+    event(0)
+    with django_assert_num_queries(5) as one:  # session, user, the rules filter, events, deliveries
+        alice_client.get("/alerts/events/")
+    for i in range(1, 6):
+        event(i)
+
+    with django_assert_num_queries(len(one.captured_queries)):
+        alice_client.get("/alerts/events/")
+
+
 def test_adding_an_email_channel_sends_a_confirmation_and_resend_sends_another(
     alice_client, mailoutbox, django_capture_on_commit_callbacks
 ):
