@@ -190,7 +190,9 @@ def test_a_user_creates_an_alert_from_a_pair_is_notified_and_mutes_it_from_the_e
             ".some(s => s.name === 'alert-threshold' && s.y0 === 7300)"
         )
 
-        # The real minutes after the rule was made arrive and are evaluated, one by one.
+        # The real minutes after the rule was made arrive and are evaluated, one by one. Evaluation
+        # judges no minute before a rule existed: the rule is dated to when its data ended, 2019.
+        AlertRule.objects.filter(pk=rule.pk).update(created_at=CREATED_AT)
         minute = CREATED_AT
         alert_rules_evaluate(minute=minute, repo=world["repo"])
         for tick in world["replay"]:
