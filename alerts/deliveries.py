@@ -21,6 +21,7 @@ from alerts.notifications import (
     digest_render,
     message_render,
     notifier_for,
+    target_masked,
     verification_render,
 )
 from alerts.rules import Condition, State
@@ -89,7 +90,7 @@ def delivery_send(
             "delivery %s sent to %s %s (attempt %s)",
             delivery_id,
             delivery.kind,
-            delivery.target,
+            target_masked(delivery.kind, delivery.target),
             delivery.attempts,
         )
     elif error.permanent or delivery.attempts >= settings.ALERTS_DELIVERY_MAX_ATTEMPTS:

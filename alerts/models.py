@@ -303,4 +303,4 @@ class Delivery(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.kind} {self.target}: {self.status}"
+        return f"{self.purpose} #{self.pk} by {self.kind}: {self.status}"  # no target: it may be a secret

@@ -409,6 +409,7 @@ APPRISE_SCHEMES = frozenset(
 APPRISE_USER_HOST_SCHEMES = frozenset(
     APPRISE_SCHEMES - {"slack", "discord", "tgram", "pover", "pbul"} - {"pagerduty", "opsgenie", "sns"}
 )
+_APPRISE_GENERIC = frozenset({"json", "jsons", "xml", "xmls", "form", "forms"})
 # Modes in which a user-host service talks to its vendor's fixed host (ntfy.sh, t2bot.io).
 _APPRISE_VENDOR_MODES = frozenset({"cloud", "t2bot"})
 _APPRISE_TYPES = {
@@ -466,9 +467,14 @@ def target_masked(kind: str, target: str) -> str:
     if kind != NotificationChannel.Kind.APPRISE:
         return target
     try:
-        return _apprise_plugin(target).url(privacy=True).split("?", 1)[0]
+        masked = _apprise_plugin(target).url(privacy=True).split("?", 1)[0]
     except NotificationError:
         return f"{_apprise_scheme(target) or 'apprise'}://…"
+    scheme, _, rest = masked.partition("://")
+    if scheme in _APPRISE_GENERIC and "/" in rest.strip("/"):
+        # Apprise masks no path of a generic POST, and paths often hold the hook's secret.
+        return f"{scheme}://{rest.split('/', 1)[0]}/…"
+    return masked
 
 
 class AppriseNotifier:

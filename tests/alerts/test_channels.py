@@ -343,3 +343,11 @@ def test_the_channels_page_shows_an_apprise_target_masked_and_the_verification_s
 
     assert "slack://T...2/" in page and "TIiajkdnlazkcOXrIdevi7FQ" not in page
     assert "verification email failed" in page
+
+
+def test_a_generic_json_targets_path_is_masked_too():
+    from alerts.notifications import target_masked
+
+    masked = target_masked("apprise", "jsons://user:pw@hooks.example.org/hook/s3cr3t-path")
+
+    assert masked == "jsons://user:****@hooks.example.org/…"

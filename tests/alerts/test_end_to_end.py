@@ -178,22 +178,24 @@ def settled(smtp: SmtpSink, expected: int):
 
 
 def assert_the_two_expected_emails(messages) -> None:
-    by_rule = {m["Subject"].split(":")[0].removeprefix("[cryptotracker] "): m for m in messages}
+    by_rule = {m["Subject"].rsplit(" · ", 1)[-1]: m for m in messages}
     assert sorted(by_rule) == ["BTC drops 1% in 30 min", "BTC under 7200"]
 
     drop = by_rule["BTC drops 1% in 30 min"]
     text = drop.get_body(("plain",)).get_content().replace("\r\n", "\n")
     assert drop["To"] == "alice@example.org"
-    assert "2019-12-31T15:12:00Z" in drop["Subject"]
-    assert "Observed value:  7229.9\n" in text  # the close of 15:12
-    assert "Reference value: 7310.11486316\n" in text  # the close of 14:42, 30 minutes earlier
+    assert str(drop["Subject"]).strip().startswith("BTC/USD moved −1.1 % in 30 min — now 7,229.9 USD")
+    assert "Minute:          2019-12-31 15:12 UTC\n" in text
+    assert "Observed value:  7,229.9 USD\n" in text  # the close of 15:12
+    assert "Reference value: 7,310.11486316 USD\n" in text  # the close of 14:42, 30 minutes earlier
     assert "BTCUSD fell 1.097 % in 30 min" in text
 
     cross = by_rule["BTC under 7200"]
     text = cross.get_body(("plain",)).get_content().replace("\r\n", "\n")
-    assert "2019-12-31T17:36:00Z" in cross["Subject"]
-    assert "Observed value:  7198.4\n" in text  # the close of 17:36
-    assert "Reference value: 7200\n" in text
+    assert str(cross["Subject"]).strip().startswith("BTC/USD crossed below 7,200 USD — now 7,198.4 USD")
+    assert "Minute:          2019-12-31 17:36 UTC\n" in text
+    assert "Observed value:  7,198.4 USD\n" in text  # the close of 17:36
+    assert "Reference value: 7,200 USD\n" in text
     assert "(was 7203.1881509)" in text  # the close of 17:35
     assert "http://127.0.0.1:8000/pairs/BTCUSD/" in text
     assert cross.get_body(("html",)) is not None
