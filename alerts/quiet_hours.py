@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, time, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from functools import lru_cache
+from zoneinfo import ZoneInfo, available_timezones
+
+
+@lru_cache(maxsize=1)
+def _zone_names() -> frozenset[str]:
+    # A name check, not ZoneInfo(name): a folder such as "Europe" would raise IsADirectoryError.
+    return frozenset(available_timezones())
 
 
 def quiet_hours_errors(*, start: time | None, end: time | None, timezone: str) -> dict[str, str]:
@@ -19,9 +26,7 @@ def quiet_hours_errors(*, start: time | None, end: time | None, timezone: str) -
         )
     elif start is not None and start == end:
         errors["quiet_end"] = "must differ from quiet_start"
-    try:
-        ZoneInfo(timezone)
-    except (ZoneInfoNotFoundError, ValueError):
+    if timezone not in _zone_names():
         errors["quiet_timezone"] = f"unknown time zone {timezone!r}: use an IANA name such as Europe/Paris"
     return errors
 

@@ -137,11 +137,11 @@ def running_cluster(repo, smtp_port: int, log_path, **env_extra: str) -> Iterato
             cluster.wait()
 
 
-def replay(repo, rules) -> None:
-    """Ingest FIRST..LAST one minute at a time, never more than MAX_LEAD minutes ahead of evaluation."""
+def replay(repo, rules, *, first: datetime = FIRST, last: datetime = LAST, timeout_s: float = 60) -> None:
+    """Ingest first..last one minute at a time, never more than MAX_LEAD minutes ahead of evaluation."""
     source = ReplaySource()
-    minute = FIRST
-    while minute <= LAST:
+    minute = first
+    while minute <= last:
         source.minute = minute
         summary = ticks_ingest(
             source=source, repo=repo, now=lambda m=minute: m + MINUTE + timedelta(seconds=2)
@@ -149,7 +149,7 @@ def replay(repo, rules) -> None:
         assert summary.status == "stored", summary.line()
         wait_until(
             lambda m=minute: evaluated_through() >= m - MAX_LEAD * MINUTE,
-            timeout_s=60,
+            timeout_s=timeout_s,
             what=f"evaluation to keep up with {minute:%H:%M}",
         )
         minute += MINUTE

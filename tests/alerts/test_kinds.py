@@ -586,3 +586,19 @@ def test_the_api_creates_each_new_kind_and_validates_it_like_the_others(alice, c
     assert ladder.status_code == 201 and ladder.json()["ladder"] is True
     assert bad.status_code == 400
     assert set(bad.json()["error"]["fields"]) == {"metric", "rank_event", "dwell_minutes", "ladder"}
+
+
+def test_a_ladder_on_the_real_spike_steps_from_each_firing_price(btc):
+    spec = RuleSpec(Condition.PCT_CHANGE, percent=Decimal("0.5"), window_minutes=10, ladder=True)
+    memory, firings = RuleMemory(), []
+    for at in spike_day_minutes("14:00", "16:00"):
+        check = condition_check(spec, btc, at, pair="BTCUSD", stale_minutes=STALE, anchor=memory.anchor_price)
+        memory, transition = rule_step(memory, check, at, mode=TriggerMode.REARM, cooldown=timedelta(0))
+        if transition is not None and transition.notify:
+            firings.append((at, check.observed, check.reference))
+
+    assert len(firings) >= 2  # the run-up to 7,333 and the fall to 7,221 are more than one step
+    for (_, price, _), (_, _, reference) in zip(firings, firings[1:], strict=False):
+        assert reference == price  # each step is measured from the previous firing price
+    for _, price, reference in firings:
+        assert abs(price - reference) / reference >= Decimal("0.005")

@@ -60,6 +60,7 @@ def test_a_daytime_range_is_half_open():
         (None, time(7, 0), "UTC", "quiet_start"),
         (time(7, 0), time(7, 0), "UTC", "quiet_end"),
         (time(22, 0), time(7, 0), "Mars/Olympus", "quiet_timezone"),
+        (time(22, 0), time(7, 0), "Europe", "quiet_timezone"),  # a folder of the zone database
     ],
 )
 def test_bad_quiet_hours_name_their_field(start, end, timezone, field):
