@@ -9,8 +9,9 @@ client is exercised against this server on 127.0.0.1. It answers:
 * `GET /v2/candles/trade:1m:t<PAIR>/hist?start=&end=&limit=&sort=` from the real raw candle
   files (tests/fixtures/history/zombie3000), honouring Bitfinex's semantics: start and end
   inclusive, newest first unless sort=1, at most `limit` rows, `[]` when nothing matches;
-  for a pair given in `rejected` (an unknown, renamed or delisted pair), HTTP 500
-  `["error",10020,"symbol: invalid"]`, as Bitfinex answers (shared/data README §7);
+  for a pair given in `rejected` or missing from the served pair list (an unknown, renamed or
+  delisted pair), HTTP 500 `["error",10020,"symbol: invalid"]`, as Bitfinex answers (shared/data
+  README §7);
 * `GET /v2/conf/pub:list:pair:exchange` with the exchange's pair list: by default a real
   recorded body (tests/fixtures/exchanges/bitfinex_conf_pair_exchange.json), or any body
   given with `set_pair_list`;
@@ -48,6 +49,17 @@ def load_candle_history(directory: Path = HISTORY_DIR) -> dict[str, list[list]]:
     return {pair: [rows[k] for k in sorted(rows)] for pair, rows in history.items()}
 
 
+def _listed(pair_list: bytes) -> frozenset[str]:
+    """The pair names of a pub:list:pair:exchange body (none if it is not [[...]])."""
+    try:
+        payload = json.loads(pair_list)
+    except ValueError:
+        return frozenset()
+    if isinstance(payload, list) and payload and isinstance(payload[0], list):
+        return frozenset(name for name in payload[0] if isinstance(name, str))
+    return frozenset()
+
+
 class _JsonEncoder(json.JSONEncoder):
     def default(self, o: object) -> object:
         if isinstance(o, Decimal):
@@ -83,6 +95,7 @@ class BitfinexStubServer:
         self._candles = candles
         self._rejected = frozenset(rejected)
         self._pair_list = PAIR_LIST_FIXTURE.read_bytes()
+        self._listed = _listed(self._pair_list)
         self._faults: deque[tuple[int, bytes, float]] = deque()
         self._lock = threading.Lock()
         self.requests: list[str] = []
@@ -114,6 +127,7 @@ class BitfinexStubServer:
         """Serve another pub:list:pair:exchange body from now on."""
         with self._lock:
             self._pair_list = body
+            self._listed = _listed(body)
 
     def fail_next(self, status: int, body: bytes | str, *, delay_s: float = 0.0) -> None:
         """Answer the next request with this status and body (after `delay_s`, e.g. a timeout)."""
@@ -156,6 +170,7 @@ class BitfinexStubServer:
             fault = self._faults.popleft() if self._faults else None
             tickers = self._tickers
             pair_list = self._pair_list
+            listed = self._listed
         if fault is not None:
             status, body, delay = fault
             if delay:
@@ -171,7 +186,7 @@ class BitfinexStubServer:
             self._reply(handler, 200, pair_list)
         elif url.path.startswith(CANDLES_PREFIX) and url.path.endswith("/hist"):
             pair = unquote(url.path[len(CANDLES_PREFIX) : -len("/hist")])
-            if pair in self._rejected:
+            if pair in self._rejected or pair not in listed:
                 self._reply(handler, 500, SYMBOL_INVALID)
             else:
                 self._reply(handler, 200, self._candles_body(pair, query))

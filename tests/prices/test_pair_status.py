@@ -257,3 +257,15 @@ def test_the_reconcile_command_prints_what_changed(configured_stub, tracked):
     call_command("reconcile_pairs", stdout=out)
 
     assert f"delisted now: {GONE}" in out.getvalue()
+
+
+def test_the_stub_rejects_candles_of_a_pair_missing_from_the_pair_list_it_serves():
+    with BitfinexStubServer() as server:
+        source = BitfinexSource(base_url=server.url, candle_min_interval_s=0, retries=0)
+        with pytest.raises(SourceError) as rejected:
+            source.fetch_candles(pair=GONE, start=m(0), end=m(5))
+        server.set_pair_list(LIST_2020.read_bytes())
+        answered = source.fetch_candles(pair=GONE, start=m(0), end=m(5))
+
+    assert rejected.value.permanent is True
+    assert answered == []  # listed again; the stub has no recorded candles of it
