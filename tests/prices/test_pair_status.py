@@ -269,3 +269,12 @@ def test_the_stub_rejects_candles_of_a_pair_missing_from_the_pair_list_it_serves
 
     assert rejected.value.permanent is True
     assert answered == []  # listed again; the stub has no recorded candles of it
+
+
+def test_an_operator_sees_pair_statuses_in_the_admin(admin_client):
+    PairStatus.objects.create(pair=GONE, state="inactive", since=m(9), reason="10020 symbol: invalid")
+
+    page = admin_client.get("/admin/prices/pairstatus/")
+
+    assert page.status_code == 200
+    assert GONE in page.content.decode() and "10020 symbol: invalid" in page.content.decode()
