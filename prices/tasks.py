@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import logging
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from django.conf import settings
 
-from prices.domain import minute_of_observation
-from prices.services import gaps_repair, ticks_expire, ticks_ingest
-from prices.services.lease import lease_owner, poll_lease_acquire, poll_lease_release
+from prices.services import gaps_repair, ticks_expire
+from prices.services.lease import PollRefused, ticks_poll
 from prices.services.pairs import pairs_reconcile
 from prices.sources import get_candle_source, get_ticker_source
-
-logger = logging.getLogger(__name__)
 
 
 class IngestFailedError(RuntimeError):
@@ -26,30 +22,12 @@ def fetch_prices() -> str:
     Holds the exchange's poll lease meanwhile: a poll that finds another one running, or its
     minute already polled (a queued task replayed after a restart), exits at once.
     """
-    source = get_ticker_source()
-    now, owner = datetime.now(UTC), lease_owner()
-    refused = poll_lease_acquire(
-        exchange=source.exchange,
-        minute=minute_of_observation(now),
-        now=now,
-        ttl=poll_lease_ttl(),
-        owner=owner,
-    )
-    if refused is not None:
-        logger.warning("ingest %s %s", source.exchange, refused.line())
-        return refused.line()
-    try:
-        summary = ticks_ingest(source=source)
-    finally:
-        poll_lease_release(exchange=source.exchange, owner=owner, now=datetime.now(UTC))
-    if not summary.ok:
-        raise IngestFailedError(summary.line())
-    return summary.line()
-
-
-def poll_lease_ttl() -> timedelta:
-    """The task timeout plus the 3 s django-q2's guard allows before it kills a worker."""
-    return timedelta(seconds=settings.Q_CLUSTER["timeout"] + 3)
+    result = ticks_poll(source=get_ticker_source())
+    if isinstance(result, PollRefused):
+        return result.line()
+    if not result.ok:
+        raise IngestFailedError(result.line())
+    return result.line()
 
 
 def repair_gaps() -> str:

@@ -18,10 +18,13 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from django.conf import settings
 from django.db import IntegrityError
 
-from prices.domain import MINUTE
+from prices.domain import MINUTE, minute_of_observation
 from prices.models import PollLease
+from prices.services.ingest import IngestSummary, ticks_ingest
+from prices.sources.base import TickerSource
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +45,34 @@ class PollRefused:
         if self.reason == "running":
             return f"skipped: another poll ({self.owner}) holds the lease, for minute {minute}"
         return f"skipped: minute {minute} was already polled"
+
+
+def ticks_poll(*, source: TickerSource, ttl: timedelta | None = None) -> IngestSummary | PollRefused:
+    """One polling cycle (ticks_ingest) holding the exchange's poll lease; PollRefused, without a
+    request to the exchange, when another poll runs or this minute was already polled.
+
+    `ttl` defaults to poll_lease_ttl(). Raises what poll_lease_acquire raises (database errors).
+    """
+    now, owner = datetime.now(UTC), lease_owner()
+    refused = poll_lease_acquire(
+        exchange=source.exchange,
+        minute=minute_of_observation(now),
+        now=now,
+        ttl=ttl or poll_lease_ttl(),
+        owner=owner,
+    )
+    if refused is not None:
+        logger.warning("ingest %s %s", source.exchange, refused.line())
+        return refused
+    try:
+        return ticks_ingest(source=source)
+    finally:
+        poll_lease_release(exchange=source.exchange, owner=owner, now=datetime.now(UTC))
+
+
+def poll_lease_ttl() -> timedelta:
+    """The task timeout plus the 3 s django-q2's guard allows before it kills a worker."""
+    return timedelta(seconds=settings.Q_CLUSTER["timeout"] + 3)
 
 
 def lease_owner() -> str:

@@ -12,7 +12,7 @@ from django.conf import settings
 from prices import tasks
 from prices.domain import minute_of_observation
 from prices.models import PollLease
-from prices.services.lease import poll_lease_acquire, poll_lease_release
+from prices.services.lease import poll_lease_acquire, poll_lease_release, poll_lease_ttl
 from prices.sources.bitfinex import BitfinexSource
 from prices.sources.http import CONNECT_TIMEOUT_S
 from prices.sources.stub_server import TICKERS_FIXTURE, BitfinexStubServer
@@ -139,7 +139,7 @@ def test_the_timeouts_fit_a_40_s_answer_inside_the_task_timeout_below_the_broker
     assert settings.EXCHANGE_HTTP_TIMEOUT_S > 40
     assert attempt <= settings.EXCHANGE_HTTP_DEADLINE_S <= settings.Q_CLUSTER["timeout"] - 5
     assert settings.Q_CLUSTER["timeout"] < settings.Q_CLUSTER["retry"]
-    assert tasks.poll_lease_ttl() < timedelta(minutes=1)  # a dead worker's lease frees the next minute
+    assert poll_lease_ttl() < timedelta(minutes=1)  # a dead worker's lease frees the next minute
 
 
 @pytest.mark.slow
