@@ -124,6 +124,7 @@ def test_local_development_stays_plain_http():
     [
         ("API_THROTTLE_ANON", "lots"),
         ("METRICS_ALLOWED_NETWORKS", "10.0.0.0/33"),
+        ("ALERTS_OUTBOUND_ALLOWED_NETWORKS", "192.168.1.0/24,lan"),
         ("PROMETHEUS_MULTIPROC_DIR", "var/prometheus"),
         ("PROMETHEUS_MULTIPROC_DIR", "/nonexistent/prometheus"),
     ],
