@@ -15,6 +15,7 @@ from alerts.models import AlertEvent, AlertRule, AlertRuleAction, Delivery, Noti
 from alerts.notifications import target_masked
 from alerts.quiet_hours import quiet_hours_errors
 from alerts.rules import CONDITIONS, FIELDS, param_conditions
+from alerts.web.forms import message_for_people
 from prices.repository import RepositoryError
 
 
@@ -64,7 +65,7 @@ class AlertRuleForm(forms.ModelForm):
             except RepositoryError:
                 errors = {"pair": "the price store is unavailable: the pair cannot be checked now"}
             for field, message in errors.items():
-                self.add_error(field if field in self.fields else None, message)
+                self.add_error(field if field in self.fields else None, message_for_people(message))
         return cleaned
 
 

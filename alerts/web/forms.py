@@ -8,6 +8,7 @@ alerts.services.alert_rule_input_errors, the check the API and the admin use too
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from django import forms
@@ -26,6 +27,14 @@ def parameter_texts(name: str) -> dict[str, dict[str, str]]:
         if param is not None:
             texts[condition.value] = {"label": param.label, "help": param.help, "unit": param.unit}
     return texts
+
+
+def message_for_people(message: str) -> str:
+    """A validation message as a page shows it: condition codes become their labels and the first
+    letter is capital ("required for pct_change" → "Required for “% change”")."""
+    for condition in sorted(Condition, key=lambda c: -len(c.value)):  # longest first: no partial names
+        message = re.sub(rf"\b{condition.value}\b", f"“{CONDITIONS[condition].label}”", message)
+    return message[:1].upper() + message[1:]
 
 
 class RuleForm(forms.Form):
@@ -126,7 +135,7 @@ class RuleForm(forms.Form):
     def add_service_errors(self, errors: dict[str, str]) -> None:
         """Attach a service's field → message errors to the fields (others to the form)."""
         for field, message in errors.items():
-            self.add_error(field if field in self.fields else None, message)
+            self.add_error(field if field in self.fields else None, message_for_people(message))
 
 
 class ChannelForm(forms.Form):

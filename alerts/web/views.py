@@ -25,7 +25,7 @@ from alerts.backtest import alert_rule_backtest
 from alerts.models import AlertEvent, AlertRule, Delivery, NotificationChannel
 from alerts.rules import CONDITIONS, Condition
 from alerts.web import figures
-from alerts.web.forms import ChannelForm, RuleForm
+from alerts.web.forms import ChannelForm, RuleForm, message_for_people
 from prices import selectors
 from prices.domain import Pair, decimal_str
 from prices.repository import RepositoryError
@@ -273,15 +273,22 @@ def rule_delete(request: HttpRequest, rule_id: int) -> HttpResponse:
 # --- backtest preview -------------------------------------------------------------------
 
 
+def _preview_errors(form: RuleForm, errors: dict[str, str]) -> dict[str, Any]:
+    def label(name: str) -> str:
+        return str(form[name].label) if name in form.fields else name
+
+    return {"errors": {label(name): message_for_people(message) for name, message in errors.items()}}
+
+
 def _preview(form: RuleForm) -> dict[str, Any]:
     """The backtest of the form's unsaved rule over the last PREVIEW_DAYS days, with its chart.
 
-    Returns {"errors": {...}} when the input is invalid (the same check as saving).
+    Returns {"errors": {field label: message}} when the input is invalid (the same check as saving).
     """
     data = form.rule_data()
     errors = services.alert_rule_input_errors(data=data)
     if errors:
-        return {"errors": errors}
+        return _preview_errors(form, errors)
     probe = AlertRule(**{k: v for k, v in data.items() if k != "channels"})
     result = alert_rule_backtest(rule=probe, days=PREVIEW_DAYS)
     points = selectors.recent_prices(
@@ -306,7 +313,9 @@ def rule_preview(request: HttpRequest) -> HttpResponse:
     """POST the rule form: the backtest preview as an HTML fragment (the form page swaps it in)."""
     form = RuleForm(request.POST, owner=request.user)
     preview = (
-        _preview(form) if form.is_valid() else {"errors": {k: " ".join(v) for k, v in form.errors.items()}}
+        _preview(form)
+        if form.is_valid()
+        else _preview_errors(form, {k: " ".join(v) for k, v in form.errors.items()})
     )
     html = render_to_string(
         "alerts/_preview.html", {"preview": preview, "preview_days": PREVIEW_DAYS}, request=request

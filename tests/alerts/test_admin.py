@@ -135,7 +135,7 @@ def test_the_rule_form_checks_parameters_against_the_condition(admin_client, ali
     )
 
     assert response.status_code == 200
-    assert "required for pct_change" in response.content.decode()
+    assert "Required for “% change”" in response.content.decode()
     assert AlertRule.objects.count() == 0
 
 
@@ -157,7 +157,7 @@ def test_the_rule_form_rejects_an_unknown_pair_as_the_api_does(admin_client, ali
     response = admin_client.post(f"{RULES}add/", data)
 
     assert response.status_code == 200
-    assert "unknown pair &#x27;DOGEUSD&#x27;" in response.content.decode()
+    assert "Unknown pair &#x27;DOGEUSD&#x27;" in response.content.decode()
     assert AlertRule.objects.count() == 0
 
 

@@ -184,7 +184,7 @@ def test_the_form_rejects_an_unknown_pair_with_the_services_message(alice_client
     response = alice_client.post("/alerts/new/", rule_form(pair="DOGEUSD"))
 
     assert response.status_code == 400
-    assert "unknown pair &#x27;DOGEUSD&#x27;" in response.content.decode()
+    assert "Unknown pair &#x27;DOGEUSD&#x27;" in response.content.decode()
     assert AlertRule.objects.count() == 0
 
 
@@ -192,7 +192,7 @@ def test_the_form_names_a_missing_parameter(alice_client, configured_repo):
     response = alice_client.post("/alerts/new/", rule_form(condition="pct_change", percent="2"))
 
     assert response.status_code == 400
-    assert "required for pct_change" in response.content.decode()
+    assert "Required for “% change”" in response.content.decode()  # not the code pct_change
 
 
 def test_editing_a_rule_changes_it(alice_client, make_rule, configured_repo):
@@ -270,7 +270,7 @@ def test_an_invalid_preview_says_what_to_fix(alice_client, configured_repo):
     response = alice_client.post("/alerts/preview/", rule_form(pair="NOPE"))
 
     assert response.status_code == 400
-    assert "unknown pair" in response.content.decode()
+    assert "<strong>Pair</strong>: Unknown pair" in response.content.decode()
 
 
 def test_the_form_page_previews_without_javascript(alice_client, configured_repo):
