@@ -100,6 +100,12 @@ def test_password_reset_emails_a_link_that_sets_a_new_password(client, alice, ma
     assert signed_in.status_code == 302
 
 
+def test_a_used_or_forged_reset_link_says_so(client, alice):
+    html = client.get("/accounts/reset/MQ/set-password/", follow=True).content.decode()
+
+    assert "This link does not work any more" in html
+
+
 def test_password_change_page_renders_in_the_site_look(alice_client):
     html = alice_client.get("/accounts/password_change/").content.decode()
 
