@@ -12,6 +12,9 @@ as well would take a minute, and those pages are not audited (they answer 500 he
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -91,3 +94,57 @@ def production_like_server(*, port: int = 0) -> Iterator[str]:
             finally:
                 thread.terminate()
                 staticfiles_storage._wrapped = empty
+
+
+# --- Lighthouse -------------------------------------------------------------------------------
+
+LIGHTHOUSE = "node_modules/.bin/lighthouse"
+CATEGORIES = ("performance", "accessibility")
+CHROME_FLAGS = "--headless=new --no-sandbox"
+
+
+class LighthouseError(RuntimeError):
+    """Lighthouse is missing, failed, or printed no report."""
+
+
+def lighthouse_scores(
+    url: str, *, preset: str = "mobile", chrome_path: str = "/usr/bin/chromium", timeout_s: float = 180
+) -> dict[str, int]:
+    """Lighthouse's scores (0–100) of `url` by category, for the `preset` "mobile" or "desktop".
+
+    Runs the pinned npm lighthouse (package.json) against Debian's chromium (CHROME_PATH).
+    Raises LighthouseError with one line when it is missing, fails or times out.
+    """
+    binary = Path(settings.BASE_DIR) / LIGHTHOUSE
+    if not binary.exists():
+        raise LighthouseError(f"{binary} is missing; run bin/setup (npm ci installs lighthouse)")
+    command = [
+        str(binary),
+        url,
+        "--output=json",
+        "--output-path=stdout",
+        "--quiet",
+        f"--only-categories={','.join(CATEGORIES)}",
+        f"--chrome-flags={CHROME_FLAGS}",
+    ]
+    if preset == "desktop":
+        command.append("--preset=desktop")
+    try:
+        done = subprocess.run(
+            command,
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+            env={**os.environ, "CHROME_PATH": chrome_path},
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise LighthouseError(f"lighthouse took more than {timeout_s:.0f} s on {url}") from None
+    try:
+        report = json.loads(done.stdout)
+    except json.JSONDecodeError:
+        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        raise LighthouseError(f"lighthouse failed on {url} (exit {done.returncode}): {last}") from None
+    if report.get("runtimeError"):
+        raise LighthouseError(f"lighthouse on {url}: {report['runtimeError'].get('message')}")
+    return {name: round((report["categories"][name]["score"] or 0) * 100) for name in CATEGORIES}

@@ -76,12 +76,6 @@ def _figure_json(fig: go.Figure) -> dict[str, Any]:
     return json.loads(json.dumps(fig.to_plotly_json(), cls=PlotlyJSONEncoder))
 
 
-def _chart_html(fig: go.Figure, div_id: str) -> str:
-    return fig.to_html(
-        full_html=False, include_plotlyjs=False, div_id=div_id, config=CHART_CONFIG, default_height="100%"
-    )
-
-
 # --- overview ---------------------------------------------------------------------------
 
 
@@ -195,7 +189,8 @@ def pair_detail(request: HttpRequest, pair: str) -> HttpResponse:
         "view_key": view_key,
         "ranges": list(selectors.RANGES),
         "views": list(selectors.CHART_VIEWS),
-        "chart": _chart_html(fig, "price-chart"),
+        # Drawn by the page script once the deferred plotly.js has loaded (no render-blocking script).
+        "figure": _figure_json(fig),
         "chart_config_json": json.dumps(CHART_CONFIG),
         "chart_state_json": json.dumps(
             {"range": range_key, "view": view_key, "end": "" if window.is_latest else iso_z(window.end)}
@@ -281,7 +276,7 @@ def compare(request: HttpRequest) -> HttpResponse:
     }
     if comparison.end is not None:
         fig = _compare_figure(comparison)
-        context.update(chart=_chart_html(fig, "compare-chart"), note=fig.layout.meta["note"])
+        context.update(figure=_figure_json(fig), note=fig.layout.meta["note"])
     return render(request, "dashboards/compare.html", context)
 
 

@@ -212,13 +212,16 @@
 
   function initChart(page, options) {
     var graph = document.getElementById(page.dataset.chartId);
-    if (!graph || !window.Plotly || typeof graph.on !== "function") return;
+    var embedded = document.getElementById(page.dataset.chartId + "-figure");
+    if (!graph || !embedded || !window.Plotly) return;
+    var initial = JSON.parse(embedded.textContent);
     var figure = page.querySelector(".chart");
     var note = page.querySelector("#chart-note");
     var problem = page.querySelector("#chart-problem");
     var config = JSON.parse(page.dataset.chartConfig || "{}");
     var state = JSON.parse(page.dataset.chartState || "{}");
-    var redrawing = false;
+    var redrawing = true; // until the first draw is done
+    var drawn = window.Plotly.newPlot(graph, initial.data, initial.layout, config);
 
     function markCurrent() {
       page.querySelectorAll("[data-option]").forEach(function (link) {
@@ -282,11 +285,12 @@
     });
 
     markCurrent();
-    redrawing = true;
-    Promise.resolve(applyTheme(graph)).finally(function () {
-      redrawing = false;
-      page.dataset.state = "ready";
-    });
+    drawn
+      .then(function () { return applyTheme(graph); })
+      .finally(function () {
+        redrawing = false;
+        page.dataset.state = "ready";
+      });
     if (darkQuery && darkQuery.addEventListener) {
       darkQuery.addEventListener("change", function () {
         load({});
