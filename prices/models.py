@@ -4,10 +4,12 @@ Ticks and aggregates live in DynamoDB (prices.repository). These two small table
 every cluster host must agree on and what operators look at in the admin: which poll runs now
 (a lease with expiry, see prices.services.lease) and which pairs are inactive or delisted
 (prices.services.pairs). Both grow with the number of exchanges / pairs, never with time.
+WatchedPair holds the watchlist of each signed-in user (the overview's stars).
 """
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 
 from prices.domain import EXCHANGE_BITFINEX
@@ -59,3 +61,21 @@ class PairStatus(models.Model):
 
     def __str__(self) -> str:
         return f"{self.pair}: {self.state}"
+
+
+class WatchedPair(models.Model):
+    """One star: `user` watches `pair` of `exchange` (anonymous visitors keep theirs in the browser)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="watched_pairs")
+    exchange = models.CharField(max_length=32)
+    pair = models.CharField(max_length=32)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "exchange", "pair"], name="watched_pair_once_per_user")
+        ]
+        ordering = ["pair"]
+
+    def __str__(self) -> str:
+        return f"{self.user} ★ {self.exchange}:{self.pair}"

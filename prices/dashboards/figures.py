@@ -54,6 +54,8 @@ def _base_layout(*, start: datetime, end: datetime, meta: dict[str, Any], note: 
         "hovermode": "x unified",
         "showlegend": False,
         "meta": {**meta, "note": note, "start": iso_z(start), "end": iso_z(end)},
+        # Refreshing the same kind of window (one minute later) keeps the reader's zoom.
+        "uirevision": f"{meta.get('kind')}:{meta.get('pair', '')}:{int((end - start).total_seconds())}",
         "annotations": [
             {
                 "text": note,
@@ -321,10 +323,6 @@ def _price_axes(
     layout["xaxis"] = _time_axis(start, end, rangeslider=_slider(start, end), anchor="y2" if volume else "y")
     layout["yaxis"] = _price_axis(pair, values, places, domain=[0.3, 1] if volume else [0, 1])
     if volume:
-        # Volume hangs on a hidden twin of the time axis: zooming moves both, and the range
-        # slider (which redraws every trace of its own axis) draws only the price, which
-        # halves the first draw (about 1 s of script in a throttled Lighthouse run).
-        layout["xaxis2"] = {"matches": "x", "anchor": "y2", "visible": False}
         layout["yaxis2"] = _value_axis(
             f"Volume ({pair.base})", domain=[0, 0.22], rangemode="tozero", nticks=3
         )
@@ -339,7 +337,6 @@ def _volume_trace(candles: Sequence[Ohlc], width_minutes: int, pair: Pair) -> go
         xperiodalignment="middle",
         marker={"color": VOLUME, "line": {"width": 0}},
         name="Volume",
-        xaxis="x2",
         yaxis="y2",
         hovertemplate=f"%{{y:,.4~f}} {pair.base}<extra>Volume</extra>",
     )

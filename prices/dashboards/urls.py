@@ -14,4 +14,5 @@ urlpatterns = [
     path("pairs/<str:pair>/stats/", views.pair_stats_fragment, name="pair-stats"),
     path("compare/", views.compare, name="compare"),
     path("compare/chart.json", views.compare_chart_data, name="compare-chart"),
+    path("watchlist/", views.watchlist, name="watchlist"),
 ]

@@ -2,7 +2,8 @@
 
 Pages are rendered on the server (the overview table works without JavaScript); the small
 JSON and HTML-fragment endpoints below them let the page script refresh the overview and
-redraw charts without a full reload. No view touches the relational database.
+redraw charts without a full reload. Only the watchlist of a signed-in user touches the
+relational database.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_POST
 from plotly.utils import PlotlyJSONEncoder
 
 from cryptotracker.params import BadParameterError, choice_param, datetime_param, iso_z, pairs_param
@@ -30,6 +31,7 @@ from prices.dashboards import figures, selectors
 from prices.dashboards.downsampling import candle_minutes
 from prices.domain import MINUTE, minute_ceil, minute_floor
 from prices.repository import RepositoryError
+from prices.watchlist import WatchlistFullError, watchlist_get, watchlist_set
 
 CHART_CONFIG = {
     "responsive": True,
@@ -110,7 +112,34 @@ def _overview_context(request: HttpRequest) -> dict[str, Any]:
 @_html_errors
 def overview(request: HttpRequest) -> HttpResponse:
     """`/`: every pair ranked by 24 h relative std, with filters that also work without JS."""
-    return render(request, "dashboards/overview.html", _overview_context(request))
+    context = _overview_context(request)
+    if request.user.is_authenticated:
+        context["watchlist_json"] = json.dumps(watchlist_get(user=request.user))
+    return render(request, "dashboards/overview.html", context)
+
+
+@require_POST
+def watchlist(request: HttpRequest) -> JsonResponse:
+    """POST `pair=BTCUSD&starred=true|false`: star or unstar a tracked pair; the watchlist as JSON.
+
+    Signed-in users only (anonymous visitors keep their stars in the browser): 403 otherwise,
+    400 for an untracked pair or a full list, 503 when the price store is unreachable.
+    """
+    if not request.user.is_authenticated:
+        return JsonResponse({"error": "sign in to keep a watchlist on the server"}, status=403)
+    pair = request.POST.get("pair", "").strip().upper()
+    starred = request.POST.get("starred") == "true"
+    try:
+        tracked = {s.pair.name for s in price_selectors.pairs_list()}
+    except RepositoryError:
+        return JsonResponse({"error": "The price store is unavailable; try again shortly."}, status=503)
+    if starred and pair not in tracked:
+        return JsonResponse({"error": f"pair: {pair!r} is not tracked"}, status=400)
+    try:
+        pairs = watchlist_set(user=request.user, pair=pair, starred=starred)
+    except WatchlistFullError as exc:
+        return JsonResponse({"error": str(exc)}, status=400)
+    return JsonResponse({"pairs": pairs})
 
 
 @require_GET

@@ -17,6 +17,7 @@ from prices.dashboards.staticfiles import plotly_js_path
 register = template.Library()
 
 DASH = "—"
+PRICE_DIGITS = 5  # significant digits of Bitfinex prices
 MINUS = "\u2212"
 
 
@@ -34,10 +35,17 @@ def price(value: Decimal | float | None) -> str:
 
 
 @register.filter
-def signed_price(value: Decimal | None) -> str:
-    """A price change with an explicit sign: +12.5, −0.31."""
+def signed_price(value: Decimal | None, reference: Decimal | None = None) -> str:
+    """A price change with an explicit sign: +12.5, −0.31.
+
+    With `reference` (a price of the pair), rounded to the pair's precision: Bitfinex quotes
+    five significant digits, so a change of 7,208.3 − 7,240.0486 reads −31.7, not −31.74860029.
+    """
     if value is None:
         return DASH
+    if reference:
+        places = max(0, PRICE_DIGITS - 1 - math.floor(math.log10(abs(reference))))
+        value = value.quantize(Decimal(1).scaleb(-places))
     return ("+" if value > 0 else "") + price(value)
 
 

@@ -641,3 +641,35 @@ def test_a_page_asked_for_an_out_of_range_end_is_a_friendly_400_page(market, cli
     assert response["Content-Type"].startswith("text/html")
     html = response.content.decode()
     assert "<strong>end</strong>" in html and "out of range" in html
+
+
+# --- watchlist ------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_a_signed_in_user_stars_and_unstars_tracked_pairs(market, client, django_user_model):
+    client.force_login(django_user_model.objects.create_user("trader"))
+
+    starred = client.post("/watchlist/", {"pair": "ethusd", "starred": "true"})
+    client.post("/watchlist/", {"pair": "BTCUSD", "starred": "true"})
+    unstarred = client.post("/watchlist/", {"pair": "BTCUSD", "starred": "false"})
+    page = client.get("/").content.decode()
+
+    assert starred.json() == {"pairs": ["ETHUSD"]}
+    assert unstarred.json() == {"pairs": ["ETHUSD"]}
+    assert 'data-watchlist="[&quot;ETHUSD&quot;]"' in page
+
+
+@pytest.mark.django_db
+def test_the_watchlist_refuses_untracked_pairs_and_anonymous_visitors(market, client, django_user_model):
+    anonymous = client.post("/watchlist/", {"pair": "BTCUSD", "starred": "true"})
+    client.force_login(django_user_model.objects.create_user("trader"))
+    untracked = client.post("/watchlist/", {"pair": "NOPEUSD", "starred": "true"})
+
+    assert anonymous.status_code == 403
+    assert untracked.status_code == 400 and "NOPEUSD" in untracked.json()["error"]
+
+
+def test_changes_are_rounded_to_the_pairs_precision():
+    assert dashboard_tags.signed_price(Decimal("-31.74860029"), Decimal("7208.3")) == "\u221231.7"
+    assert dashboard_tags.signed_price(Decimal("0.00000007"), Decimal("0.00002259")) == "+0.00000007"

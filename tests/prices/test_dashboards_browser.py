@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 import pytest
 from django.core.cache import cache
 from django.core.management import call_command
-from django.test import override_settings
+from django.test import Client, override_settings
 
 from prices import selectors
 from prices.dashboards.auditing import production_like_server
@@ -529,4 +529,100 @@ def test_the_date_control_moves_the_pair_window_back_and_the_range_buttons_keep_
     choose(session, "range", "6h")
     meta = chart_trace(session)["meta"]
     assert (meta["start"], meta["end"]) == ("2019-12-31T06:00:00Z", "2019-12-31T12:00:00Z")
+    session.assert_clean()
+
+
+# --- what a power user expects ---------------------------------------------------------------
+
+
+def shown_pairs(session: Session) -> list[str]:
+    return session.page.locator("tbody tr[data-pair]:visible").evaluate_all(
+        "rows => rows.map(r => r.dataset.pair)"
+    )
+
+
+def test_overview_columns_sort_both_ways(session):
+    session.goto("/")
+
+    session.page.click('th[data-sort-key="price"] button')
+    by_price = session.page.locator("tbody tr[data-pair]").evaluate_all(
+        "rows => rows.map(r => Number(r.dataset.sortPrice))"
+    )
+    session.page.click('th[data-sort-key="price"] button')
+    reversed_order = session.page.locator("tbody tr[data-pair]").evaluate_all(
+        "rows => rows.map(r => Number(r.dataset.sortPrice))"
+    )
+
+    assert by_price == sorted(by_price, reverse=True)
+    assert reversed_order == sorted(by_price)
+    assert session.page.get_attribute('th[data-sort-key="price"]', "aria-sort") == "ascending"
+    session.assert_clean()
+
+
+def test_a_starred_pair_survives_a_reload_and_the_watchlist_filter_shows_only_it(session):
+    session.goto("/")
+
+    session.page.click('button[data-star="XRPUSD"]')
+    session.page.reload()
+    session.page.wait_for_selector('button[data-star="XRPUSD"][aria-pressed="true"]')
+    session.page.check("#filter-watched")
+
+    assert shown_pairs(session) == ["XRPUSD"]
+    assert session.page.get_attribute('button[data-star="BTCUSD"]', "aria-pressed") == "false"
+    session.assert_clean()
+
+
+def test_a_signed_in_users_stars_are_kept_on_the_server(browser, site, django_user_model):
+    django_user_model.objects.filter(username="h14-trader").delete()
+    client = Client()
+    client.force_login(django_user_model.objects.create_user("h14-trader"))
+    context, session = _open(browser, site)
+    try:
+        context.add_cookies([{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": site}])
+        session.goto("/")
+        with session.page.expect_response(lambda r: "/watchlist/" in r.url and r.status == 200):
+            session.page.click('button[data-star="ETHUSD"]')
+        session.page.evaluate("localStorage.clear()")
+        session.page.reload()
+
+        session.page.wait_for_selector('button[data-star="ETHUSD"][aria-pressed="true"]')
+        assert list(
+            django_user_model.objects.get(username="h14-trader").watched_pairs.values_list("pair", flat=True)
+        ) == ["ETHUSD"]
+        session.assert_clean()
+    finally:
+        context.close()
+        django_user_model.objects.filter(username="h14-trader").delete()
+
+
+def test_log_scale_and_joined_gaps_are_one_click_away_and_the_page_links_to_compare_and_alerts(session):
+    session.goto("/pairs/NEOUSD/")
+    wait_for_chart(session)
+    breaks = chart_trace(session)["y"].count(None)
+
+    session.page.check("#opt-log")
+    session.page.wait_for_function("document.getElementById('price-chart')._fullLayout.yaxis.type === 'log'")
+    session.page.check("#opt-join")
+    session.page.wait_for_selector('[data-page][data-options="log join"]')
+
+    assert chart_trace(session)["y"].count(None) < breaks
+    assert session.page.get_attribute("#compare-link", "href") == "/compare/?pairs=NEOUSD"
+    assert session.page.get_attribute("#alerts-link", "href").startswith("/alerts/")
+    session.assert_clean()
+
+
+def test_the_pair_chart_refreshes_every_minute_and_keeps_the_zoom(session):
+    session.page.clock.install()
+    session.goto("/pairs/BTCUSD/")
+    wait_for_chart(session)
+    session.page.evaluate(
+        "Plotly.relayout('price-chart', {'xaxis.range': ['2019-12-31 06:00:00', '2019-12-31 06:30:00']})"
+    )
+
+    with session.page.expect_response(lambda r: "/pairs/BTCUSD/chart.json" in r.url):
+        session.page.clock.fast_forward("01:01")
+    session.page.wait_for_selector('[data-page][data-refreshes="1"]')
+
+    x_range = session.page.evaluate("document.getElementById('price-chart')._fullLayout.xaxis.range")
+    assert x_range[0].startswith("2019-12-31 06:00")
     session.assert_clean()

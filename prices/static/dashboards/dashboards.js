@@ -68,8 +68,10 @@
       var needle = normalise(form.elements.q.value);
       var shown = 0;
       var rows = live.querySelectorAll("tbody tr[data-pair]");
+      var onlyWatched = form.elements.watched && form.elements.watched.checked;
       rows.forEach(function (row) {
-        var match = (!quote || row.dataset.quote === quote) && (!needle || normalise(row.dataset.pair).includes(needle));
+        var match = (!quote || row.dataset.quote === quote) && (!needle || normalise(row.dataset.pair).includes(needle)) &&
+          (!onlyWatched || watched.has(row.dataset.pair));
         row.hidden = !match;
         if (match) shown += 1;
       });
@@ -77,6 +79,102 @@
         status.textContent = shown === rows.length ? "All " + rows.length + " pairs shown" : shown + " of " + rows.length + " pairs shown";
       }
       history.replaceState(null, "", location.pathname + queryString());
+    }
+
+    // --- watchlist: stars on the server for signed-in users, in localStorage otherwise ---
+    var STORE = "cryptotracker.watchlist";
+    var serverList = page.dataset.watchlist ? JSON.parse(page.dataset.watchlist) : null;
+    var watched = new Set(serverList || readLocal());
+
+    function readLocal() {
+      try {
+        return JSON.parse(localStorage.getItem(STORE) || "[]");
+      } catch (ignored) {
+        return [];
+      }
+    }
+
+    function csrfToken() {
+      var match = document.cookie.match(/(?:^|; )csrftoken=([^;]+)/);
+      return match ? decodeURIComponent(match[1]) : "";
+    }
+
+    function paintStars() {
+      live.querySelectorAll("button[data-star]").forEach(function (button) {
+        var on = watched.has(button.dataset.star);
+        button.setAttribute("aria-pressed", String(on));
+        button.setAttribute("aria-label", (on ? "Stop watching " : "Watch ") + button.dataset.star);
+      });
+    }
+
+    async function toggleStar(pair) {
+      var on = !watched.has(pair);
+      if (on) watched.add(pair);
+      else watched.delete(pair);
+      paintStars();
+      applyFilter();
+      if (serverList === null) {
+        localStorage.setItem(STORE, JSON.stringify(Array.from(watched)));
+        return;
+      }
+      try {
+        var response = await fetch(page.dataset.watchlistUrl, {
+          method: "POST",
+          credentials: "same-origin",
+          headers: { "X-CSRFToken": csrfToken(), "Content-Type": "application/x-www-form-urlencoded" },
+          body: new URLSearchParams({ pair: pair, starred: String(on) }),
+        });
+        if (!response.ok) throw new Error("HTTP " + response.status);
+        watched = new Set((await response.json()).pairs);
+        paintStars();
+        showProblem(problem, "");
+      } catch (error) {
+        showProblem(problem, "Could not save the watchlist (" + error.message + ").");
+      }
+    }
+
+    live.addEventListener("click", function (event) {
+      var star = event.target.closest("button[data-star]");
+      if (star) {
+        event.preventDefault();
+        toggleStar(star.dataset.star);
+        return;
+      }
+      var header = event.target.closest("th[data-sort-key] button");
+      if (header) sortBy(header.closest("th").dataset.sortKey);
+    });
+
+    // --- sortable columns ---------------------------------------------------------------
+    var sort = { key: "rank", descending: false };
+
+    function sortValue(row, key) {
+      var raw = row.dataset["sort" + key.charAt(0).toUpperCase() + key.slice(1)];
+      if (key === "name") return raw;
+      return raw === "" || raw === "None" || raw === undefined ? null : Number(raw);
+    }
+
+    function applySort() {
+      var body = live.querySelector("tbody");
+      if (!body) return;
+      var rows = Array.from(body.querySelectorAll("tr[data-pair]"));
+      rows.sort(function (a, b) {
+        var x = sortValue(a, sort.key);
+        var y = sortValue(b, sort.key);
+        if (x === null || y === null) return x === y ? 0 : x === null ? 1 : -1; // blanks last
+        var order = typeof x === "string" ? x.localeCompare(y) : x - y;
+        return sort.descending ? -order : order;
+      });
+      rows.forEach(function (row) { body.appendChild(row); });
+      live.querySelectorAll("th[data-sort-key]").forEach(function (th) {
+        var state = th.dataset.sortKey === sort.key ? (sort.descending ? "descending" : "ascending") : "none";
+        th.setAttribute("aria-sort", state);
+      });
+    }
+
+    function sortBy(key) {
+      // A first click sorts names A→Z and numbers largest first; a second click reverses.
+      sort = sort.key === key ? { key: key, descending: !sort.descending } : { key: key, descending: key !== "name" && key !== "rank" };
+      applySort();
     }
 
     form.addEventListener("submit", function (event) {
@@ -104,6 +202,8 @@
         var focused = document.activeElement && document.activeElement.closest ? document.activeElement.closest("tr[data-pair]") : null;
         var focusedPair = focused ? focused.dataset.pair : null;
         live.innerHTML = html;
+        paintStars();
+        applySort();
         applyFilter();
         if (focusedPair) {
           var link = live.querySelector('tr[data-pair="' + CSS.escape(focusedPair) + '"] a');
@@ -119,6 +219,8 @@
       }
     }
 
+    paintStars();
+    applyFilter();
     setInterval(function () {
       if (!document.hidden) refresh();
     }, REFRESH_MS);
@@ -247,6 +349,7 @@
         redrawing = true;
         await window.Plotly.react(graph, payload.figure.data, payload.figure.layout, config);
         await applyTheme(graph);
+        await applyOptions();
         state = next;
         markCurrent();
         if (note) note.textContent = payload.note;
@@ -284,9 +387,65 @@
       }, 300);
     });
 
+    // --- chart options: log scale, joined short gaps, refresh every minute --------------
+    var logBox = page.querySelector("#opt-log");
+    var joinBox = page.querySelector("#opt-join");
+    var refreshBox = page.querySelector("#opt-refresh");
+    var JOIN_MS = 5 * 60 * 1000;
+
+    function joinShortGaps(xs, ys) {
+      var outX = [];
+      var outY = [];
+      for (var i = 0; i < xs.length; i += 1) {
+        if (ys[i] === null && xs[i] === null && i > 0 && i + 1 < xs.length && xs[i - 1] !== null && xs[i + 1] !== null &&
+            toMs(xs[i + 1]) - toMs(xs[i - 1]) <= JOIN_MS) continue;
+        outX.push(xs[i]);
+        outY.push(ys[i]);
+      }
+      return [outX, outY];
+    }
+
+    async function applyOptions() {
+      if (logBox) {
+        await window.Plotly.relayout(graph, { "yaxis.type": logBox.checked ? "log" : "linear", "yaxis.autorange": true });
+      }
+      if (joinBox && joinBox.checked) {
+        var xs = [];
+        var ys = [];
+        var indices = [];
+        graph.data.forEach(function (trace, i) {
+          if (trace.type !== "scatter" || !trace.x) return;
+          var joined = joinShortGaps(trace.x, trace.y);
+          xs.push(joined[0]);
+          ys.push(joined[1]);
+          indices.push(i);
+        });
+        if (indices.length) await window.Plotly.restyle(graph, { x: xs, y: ys }, indices);
+      }
+      page.dataset.options = [logBox && logBox.checked ? "log" : "", joinBox && joinBox.checked ? "join" : ""].join(" ").trim();
+    }
+
+    [logBox, joinBox].forEach(function (box) {
+      if (!box) return;
+      box.addEventListener("change", function () {
+        if (box === joinBox && !joinBox.checked) load({}); // the server's breaks come back with a reload
+        else applyOptions();
+      });
+    });
+
+    if (refreshBox) {
+      setInterval(function () {
+        // Only a window that ends at the newest data moves; a date chosen in the past stays put.
+        if (refreshBox.checked && !document.hidden && !state.end) load({}).then(function () {
+          page.dataset.refreshes = String(Number(page.dataset.refreshes || 0) + 1);
+        });
+      }, REFRESH_MS);
+    }
+
     markCurrent();
     drawn
       .then(function () { return applyTheme(graph); })
+      .then(function () { return applyOptions(); })
       .finally(function () {
         redrawing = false;
         page.dataset.state = "ready";
