@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 import pytest
 from django.core.cache import cache
 from django.core.management import call_command
-from django.test import Client, override_settings
+from django.test import override_settings
 
 from prices import selectors
 from prices.dashboards.auditing import production_like_server
@@ -572,29 +572,6 @@ def test_a_starred_pair_survives_a_reload_and_the_watchlist_filter_shows_only_it
     session.assert_clean()
 
 
-def test_a_signed_in_users_stars_are_kept_on_the_server(browser, site, django_user_model):
-    django_user_model.objects.filter(username="h14-trader").delete()
-    client = Client()
-    client.force_login(django_user_model.objects.create_user("h14-trader"))
-    context, session = _open(browser, site)
-    try:
-        context.add_cookies([{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": site}])
-        session.goto("/")
-        with session.page.expect_response(lambda r: "/watchlist/" in r.url and r.status == 200):
-            session.page.click('button[data-star="ETHUSD"]')
-        session.page.evaluate("localStorage.clear()")
-        session.page.reload()
-
-        session.page.wait_for_selector('button[data-star="ETHUSD"][aria-pressed="true"]')
-        assert list(
-            django_user_model.objects.get(username="h14-trader").watched_pairs.values_list("pair", flat=True)
-        ) == ["ETHUSD"]
-        session.assert_clean()
-    finally:
-        context.close()
-        django_user_model.objects.filter(username="h14-trader").delete()
-
-
 def test_log_scale_and_joined_gaps_are_one_click_away_and_the_page_links_to_compare_and_alerts(session):
     session.goto("/pairs/NEOUSD/")
     wait_for_chart(session)
@@ -615,14 +592,18 @@ def test_the_pair_chart_refreshes_every_minute_and_keeps_the_zoom(session):
     session.page.clock.install()
     session.goto("/pairs/BTCUSD/")
     wait_for_chart(session)
-    session.page.evaluate(
-        "Plotly.relayout('price-chart', {'xaxis.range': ['2019-12-31 06:00:00', '2019-12-31 06:30:00']})"
-    )
+    box = session.page.locator("#price-chart .nsewdrag").first.bounding_box()
+    y = box["y"] + box["height"] / 2
+    session.page.mouse.move(box["x"] + box["width"] * 0.3, y)
+    session.page.mouse.down()
+    session.page.mouse.move(box["x"] + box["width"] * 0.5, y, steps=5)
+    session.page.mouse.up()
+    x_range = "document.getElementById('price-chart')._fullLayout.xaxis.range"
+    zoomed = session.page.evaluate(x_range)
 
     with session.page.expect_response(lambda r: "/pairs/BTCUSD/chart.json" in r.url):
         session.page.clock.fast_forward("01:01")
     session.page.wait_for_selector('[data-page][data-refreshes="1"]')
 
-    x_range = session.page.evaluate("document.getElementById('price-chart')._fullLayout.xaxis.range")
-    assert x_range[0].startswith("2019-12-31 06:00")
+    assert session.page.evaluate(x_range) == zoomed  # a zoom made by hand survives the refresh
     session.assert_clean()
