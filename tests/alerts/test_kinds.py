@@ -602,3 +602,55 @@ def test_a_ladder_on_the_real_spike_steps_from_each_firing_price(btc):
         assert reference == price  # each step is measured from the previous firing price
     for _, price, reference in firings:
         assert abs(price - reference) / reference >= Decimal("0.005")
+
+
+@pytest.mark.django_db
+def test_the_browser_form_creates_a_rank_rule_with_confirmation(client, alice, configured_repo):
+    client.force_login(alice)
+    form = {
+        "name": "ETH into the top 3",
+        "pair": "ETHUSD",
+        "condition": "volatility_rank",
+        "top_n": "3",
+        "metric": "volatility",
+        "rank_event": "enters",
+        "dwell_minutes": "30",
+        "trigger_mode": "rearm",
+        "cooldown_minutes": "60",
+        "confirm_minutes": "2",
+        "enabled": "on",
+    }
+
+    response = client.post("/alerts/new/", form)
+
+    rule = AlertRule.objects.get()
+    assert response.status_code == 302
+    assert (rule.condition, rule.top_n, rule.metric, rule.rank_event, rule.dwell_minutes) == (
+        "volatility_rank",
+        3,
+        "volatility",
+        "enters",
+        30,
+    )
+    assert rule.confirm_minutes == 2
+
+
+@pytest.mark.django_db
+def test_the_browser_channel_form_sets_quiet_hours(client, alice):
+    client.force_login(alice)
+
+    response = client.post(
+        "/alerts/channels/",
+        {"kind": "email", "target": "alice@example.org", "quiet_start": "22:00", "quiet_end": "07:00",
+         "quiet_timezone": "Europe/Paris"},
+    )  # fmt: skip
+
+    from alerts.models import NotificationChannel
+
+    channel = NotificationChannel.objects.get()
+    assert response.status_code == 302
+    assert (channel.quiet_start.hour, channel.quiet_end.hour, channel.quiet_timezone) == (
+        22,
+        7,
+        "Europe/Paris",
+    )
