@@ -109,8 +109,10 @@ class LighthouseError(RuntimeError):
 
 def lighthouse_scores(
     url: str, *, preset: str = "mobile", chrome_path: str = "/usr/bin/chromium", timeout_s: float = 180
-) -> dict[str, int]:
+) -> dict[str, int | None]:
     """Lighthouse's scores (0–100) of `url` by category, for the `preset` "mobile" or "desktop".
+
+    None for a category Lighthouse could not score (a metric it could not measure).
 
     Runs the pinned npm lighthouse (package.json) against Debian's chromium (CHROME_PATH).
     Raises LighthouseError with one line when it is missing, fails or times out.
@@ -147,4 +149,6 @@ def lighthouse_scores(
         raise LighthouseError(f"lighthouse failed on {url} (exit {done.returncode}): {last}") from None
     if report.get("runtimeError"):
         raise LighthouseError(f"lighthouse on {url}: {report['runtimeError'].get('message')}")
-    return {name: round((report["categories"][name]["score"] or 0) * 100) for name in CATEGORIES}
+    # A category whose metric could not be measured (e.g. NO_LCP) has no score: None, not 0.
+    scores = {name: report["categories"][name]["score"] for name in CATEGORIES}
+    return {name: None if score is None else round(score * 100) for name, score in scores.items()}

@@ -316,6 +316,10 @@ def test_overview_fits_a_phone_screen(browser, site):
         assert session.page.locator('tr[data-pair="BTCUSD"] td.change').is_visible()
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         session.page.screenshot(path=str(SCREENSHOTS / "overview-phone.png"), full_page=True)
+        session.goto("/pairs/BTCUSD/")
+        wait_for_chart(session)
+        assert session.page.evaluate("document.documentElement.scrollWidth") <= 390
+        session.page.screenshot(path=str(SCREENSHOTS / "pair-phone.png"), full_page=True)
         session.assert_clean()
     finally:
         context.close()
@@ -607,3 +611,18 @@ def test_the_pair_chart_refreshes_every_minute_and_keeps_the_zoom(session):
 
     assert session.page.evaluate(x_range) == zoomed  # a zoom made by hand survives the refresh
     session.assert_clean()
+
+
+def test_dark_mode_follows_the_system_setting_on_the_page_and_the_chart(browser, site):
+    context, session = _open(browser, site, color_scheme="dark")
+    try:
+        session.goto("/pairs/BTCUSD/")
+        wait_for_chart(session)
+
+        background = session.page.evaluate("getComputedStyle(document.body).backgroundColor")
+        paper = session.page.evaluate("document.getElementById('price-chart')._fullLayout.paper_bgcolor")
+        assert background == "rgb(13, 17, 23)"
+        assert paper == "#0d1117"
+        session.assert_clean()
+    finally:
+        context.close()

@@ -48,9 +48,14 @@ class Command(BaseCommand):
                 for preset in options["preset"] or ["mobile", "desktop"]:
                     for name, path in pages.items():
                         scores = lighthouse_scores(url + path, preset=preset, chrome_path=options["chrome"])
-                        line = "  ".join(f"{category} {score}" for category, score in scores.items())
+                        line = "  ".join(
+                            f"{category} {'n/a' if score is None else score}"
+                            for category, score in scores.items()
+                        )
                         self.stdout.write(f"{preset:8} {name:16} {line}")
-                        below += [f"{preset} {name} {c}" for c, s in scores.items() if s < TARGETS[c]]
+                        below += [
+                            f"{preset} {name} {c}" for c, s in scores.items() if s is None or s < TARGETS[c]
+                        ]
         except (LighthouseError, ServerStartError) as exc:
             raise CommandError(str(exc)) from exc
         if below:
