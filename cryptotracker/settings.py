@@ -292,6 +292,10 @@ def env_positive_int(name: str, default: str, *, optional: bool = False) -> int 
 # Ticks older than this many days are deleted (DynamoDB TTL, else prices.tasks.expire_ticks);
 # empty = keep forever. Minute snapshots, hour rollups and blocks are kept either way.
 PRICES_RETENTION_DAYS = env_positive_int("PRICES_RETENTION_DAYS", "", optional=True)
+# Shards of every all-pairs DynamoDB item (minute snapshots, rollups, blocks, gaps, registry, live
+# statistics): a pair lives in shard crc32(pair) % this. 32 keeps each item under 100 KB up to
+# 10,000 pairs. Changing it needs `manage.py migrate_aggregates` (docs/data-model.md).
+PRICES_AGGREGATE_SHARDS = env_positive_int("PRICES_AGGREGATE_SHARDS", "32")
 # Gap repair (prices.tasks.repair_gaps): how far back it looks for missing minutes, and how many
 # candle requests one run may make (Bitfinex allows 30 a minute; runs are 2 minutes apart).
 PRICES_GAP_LOOKBACK_HOURS = env_positive_int("PRICES_GAP_LOOKBACK_HOURS", "24")

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from prices.domain import HOUR_MS, hour_floor_ms
-from prices.statistics import Segment, segment_of, segments_concat
+from prices.statistics import Segment, WindowStats, segment_of, segments_concat, tail_segments
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,8 +157,9 @@ def window_segments(
     """Per pair, the segment of the whole window, from its hour rollups and edge snapshots.
 
     `rollups` must be those with hour in [plan.hours_start_ms, plan.hours_end_ms) and
-    `snapshots` those of the edge spans; anything outside is ignored. Restricted to `pairs`
-    when given. Pairs with no price in the window are absent from the result.
+    `snapshots` those of the edge spans; anything outside is ignored, and so are pending
+    snapshots (rollups leave them out too, so a minute counts the same wherever it falls).
+    Restricted to `pairs` when given. Pairs with no price in the window are absent.
     """
     wanted = set(pairs) if pairs is not None else None
     edges = plan.edges
@@ -167,7 +168,7 @@ def window_segments(
     edge_points: dict[tuple[str, int], list[tuple[int, Decimal]]] = defaultdict(list)
     for snapshot in snapshots:
         side = next((i for i, (a, b) in enumerate(edges) if a <= snapshot.minute_ms < b), None)
-        if side is None:
+        if side is None or snapshot.pending:  # left out, as in hour rollups: its ticks are missing
             continue
         for pair, price in snapshot.prices.items():
             if wanted is None or pair in wanted:
@@ -187,3 +188,49 @@ def window_segments(
         for pair, pieces in parts.items()
         if (segment := segments_concat(s for _, s in sorted(pieces, key=lambda item: item[0])))
     }
+
+
+# --- live windows: hour tails and published statistics --------------------------------------
+
+LIVE_WINDOWS = (60, 1440)  # minutes of the windows whose statistics ingestion publishes
+TAIL_SLOTS = 26  # hours of tails kept: an hour's tails serve the 1 h window, then the 24 h one
+
+
+@dataclass(frozen=True, slots=True)
+class HourTails:
+    """Per offset j (1–59), per pair, the Segment of the hour's minutes from hour + j min to its end.
+
+    A live window ending at minute k + 1 of an hour starts at minute k + 1 of an earlier hour
+    (the previous one for 1 h, 24 hours back for 24 h): its first part is that hour's tail
+    from offset k + 1, computed once when the hour is complete instead of from up to 59
+    minute snapshots every minute. An offset no pair has a price from is absent.
+    """
+
+    exchange: str
+    hour_ms: int
+    offsets: Mapping[int, Mapping[str, Segment]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class LiveWindow:
+    """Published statistics per pair of the window of `window_minutes` ending at `end_ms` (exclusive)."""
+
+    exchange: str
+    window_minutes: int
+    end_ms: int
+    stats: Mapping[str, WindowStats] = field(default_factory=dict)
+
+
+def hour_tails(*, exchange: str, hour_ms: int, snapshots: Iterable[MinuteSnapshot]) -> HourTails:
+    """The tails of one hour from its minute snapshots (pending ones left out, as in rollups)."""
+    points: dict[str, list[tuple[int, Decimal]]] = defaultdict(list)
+    for snapshot in snapshots:
+        if snapshot.pending or hour_floor_ms(snapshot.minute_ms) != hour_ms:
+            continue
+        for pair, price in snapshot.prices.items():
+            points[pair].append((snapshot.minute_ms, price))
+    offsets: dict[int, dict[str, Segment]] = defaultdict(dict)
+    for pair, pair_points in points.items():
+        for offset, segment in tail_segments(hour_ms, pair_points).items():
+            offsets[offset][pair] = segment
+    return HourTails(exchange=exchange, hour_ms=hour_ms, offsets=dict(offsets))

@@ -23,7 +23,7 @@ from prices.domain import (
 from prices.models import PairStatus, PollLease
 from prices.ohlc import Ohlc
 from prices.repository import TickRepository, get_tick_repository
-from prices.rollups import BLOCK_HOURS, HourRollup, block_from_rollups, window_plan, window_segments
+from prices.rollups import BLOCK_HOURS, LIVE_WINDOWS, HourRollup, window_plan, window_segments
 from prices.selectors_history import history_rows
 from prices.statistics import WindowStats
 
@@ -185,28 +185,32 @@ def pairs_stats(
 ) -> dict[str, WindowStats]:
     """WindowStats of [end − window, end) per pair, from aggregates: a few reads for any number of pairs.
 
-    The window's whole hours come from hour rollups, and their last 23 from one stored block
-    when present (computed and stored on first use once those hours are complete). The
-    partial hour at the end comes from its own rollup when that ends exactly at `end` (the
-    live case: windows end at the newest minute, rolled up as it is stored), else from minute
-    snapshots like the partial hour at the start. A live 24 h window thus reads one block, one
-    hour rollup and ≤ 59 minute snapshots. `pairs` restricts the result (None = every pair
-    with data). Pairs without data in the window are absent.
+    Live windows (1 h and 24 h ending at the newest stored minute) are published by ingestion:
+    one BatchGetItem of the live statistics, nothing recomputed. Any other window is computed
+    here, without writing anything: its whole hours come from hour rollups, and their last 23
+    from one stored block when present (ingestion stores them; when absent the 23 rollups are
+    read). The partial hour at the end comes from its own rollup when that ends exactly at
+    `end`, else from minute snapshots like the partial hour at the start. Pending minutes (a
+    poll died before writing their ticks) are left out everywhere, as in hour rollups.
+    `pairs` restricts the result (None = every pair with data). Pairs without data in the
+    window are absent.
     """
     repo = repo or get_tick_repository()
     end_ms = to_ms(end)
     start_ms = end_ms - window_minutes * MINUTE_MS
     plan = window_plan(start_ms, end_ms)
     wanted = list(pairs) if pairs is not None else None
+    if window_minutes in LIVE_WINDOWS:
+        live = repo.get_live(exchange=exchange, window_minutes=window_minutes, pairs=wanted)
+        if live is not None and live.end_ms == end_ms:
+            return dict(live.stats)
     rollups: list[HourRollup] = []
     hours_end_ms = plan.hours_end_ms
-    block_missing = False
     if plan.has_hours and plan.hours_end_ms - plan.hours_start_ms >= BLOCK_HOURS * HOUR_MS:
         block = repo.get_block(exchange=exchange, end_ms=plan.hours_end_ms, pairs=wanted)
         if block is not None:
             rollups.append(block.as_rollup())
             hours_end_ms = block.start_ms
-        block_missing = block is None
     last_hour_ms = hour_floor_ms(end_ms)
     current_hour_edge = (last_hour_ms, end_ms) in plan.edges and last_hour_ms >= start_ms
     ranges = [(plan.hours_start_ms, hours_end_ms)] if plan.has_hours else []
@@ -214,8 +218,6 @@ def pairs_stats(
         ranges.append((last_hour_ms, last_hour_ms + HOUR_MS))
     for a, b in _joined(ranges):
         rollups += repo.rollups_between(exchange=exchange, start_ms=a, end_ms=b, pairs=wanted)
-    if block_missing:
-        _store_block_if_complete(repo, exchange, plan.hours_end_ms, rollups, wanted)
     if current_hour_edge and any(
         r.hour_ms == last_hour_ms and r.last_minute_ms == end_ms - MINUTE_MS for r in rollups
     ):
@@ -244,23 +246,6 @@ def _joined(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
         else:
             joined.append((a, b))
     return joined
-
-
-def _store_block_if_complete(
-    repo: TickRepository, exchange: str, end_ms: int, rollups: list[HourRollup], wanted: list[str] | None
-) -> None:
-    """Store the block ending at `end_ms` from freshly read hour rollups, if it is final.
-
-    Only for all pairs (not a `pairs` subset), and only when its last hour is complete (its
-    rollup holds the minute before `end_ms`): a block is never stored while an hour in it
-    can still grow by polling. Later changes to its hours delete it (see services).
-    """
-    if wanted is not None:
-        return
-    last = next((r for r in rollups if r.hour_ms == end_ms - HOUR_MS), None)
-    if last is None or last.last_minute_ms != end_ms - MINUTE_MS:
-        return
-    repo.put_block(block_from_rollups(exchange=exchange, end_ms=end_ms, rollups=rollups))
 
 
 def pair_stats(
@@ -407,7 +392,7 @@ def pairs_overview(
     and its status (active, inactive, delisted: see prices.services.pairs)."""
     repo = repo or get_tick_repository()
     pairs = pairs_list(exchange=exchange, repo=repo)
-    end = end or window_end_default(exchange=exchange, repo=repo)
+    end = end or window_end_of(to_ms(p.last_minute) for p in pairs)
     stats = pairs_stats(window_minutes=window_minutes, end=end, exchange=exchange, repo=repo)
     states = pair_states(exchange=exchange)
     empty = WindowStats.of(None, expected=window_minutes)

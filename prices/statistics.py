@@ -200,6 +200,81 @@ def segments_concat(segments: Iterable[Segment | None]) -> Segment | None:
     )
 
 
+def point_segment(minute_ms: int, price: Decimal) -> Segment:
+    """The segment of one minute price (what `segment_of` gives for a single point, cheaply)."""
+    if price <= 0:
+        raise ValueError("prices must be positive")
+    return Segment(Moments(n=1, mean=price), price, price, minute_ms, price, minute_ms, price)
+
+
+def tail_segments(hour_ms: int, points: Iterable[tuple[int, Decimal]]) -> dict[int, Segment]:
+    """Per offset j in 1–59, the segment of the points with minute ≥ hour_ms + j min (if any).
+
+    One backward pass over the hour's (minute_ms, price) points: each step is Chan's update
+    with a one-point part (Welford's), on prices shifted by the hour's last price (exactly, in
+    Decimal) so the float64 moments keep ~1e-15 of the spread, like `Moments.combine`. Log
+    returns are those of `segment_of` (same `_log_return`), accumulated the same way. The
+    results equal `segment_of` of each tail to float64 rounding. Raises ValueError on a
+    duplicate minute or a price that is not positive.
+    """
+    ordered = sorted(points, reverse=True)
+    if not ordered:
+        return {}
+    last_ms, last = ordered[0]
+    reference = last
+    mean, m2 = 0.0, 0.0
+    rn, rmean, rm2 = 0, 0.0, 0.0
+    low = high = last
+    after: tuple[int, Decimal] | None = None
+    by_first: list[tuple[int, Segment]] = []
+    for n, (ms, price) in enumerate(ordered, start=1):
+        if price <= 0:
+            raise ValueError("prices must be positive")
+        if after is not None:
+            if after[0] == ms:
+                raise ValueError(f"duplicate minute {ms} in segment")
+            if after[0] - ms == MINUTE_MS:
+                value = _log_return(price, after[1])
+                rn += 1
+                delta = value - rmean
+                rmean += delta / rn
+                rm2 += delta * (value - rmean)
+        shifted = float(CONTEXT.subtract(price, reference))
+        delta = shifted - mean
+        mean += delta / n
+        m2 += delta * (shifted - mean)
+        low, high = min(low, price), max(high, price)
+        by_first.append(
+            (
+                ms,
+                Segment(
+                    prices=Moments(
+                        n=n, mean=CONTEXT.add(reference, Decimal(repr(mean))), m2=Decimal(repr(m2))
+                    ),
+                    minimum=low,
+                    maximum=high,
+                    first_ms=ms,
+                    first=price,
+                    last_ms=last_ms,
+                    last=last,
+                    returns=Moments(n=rn, mean=Decimal(repr(rmean)), m2=Decimal(repr(rm2)))
+                    if rn
+                    else Moments(),
+                ),
+            )
+        )
+        after = (ms, price)
+    tails: dict[int, Segment] = {}
+    cursor = 0  # by_first runs newest first; the tail from offset j starts at the oldest point ≥ j
+    for offset in range(59, 0, -1):
+        start_ms = hour_ms + offset * MINUTE_MS
+        while cursor + 1 < len(by_first) and by_first[cursor + 1][0] >= start_ms:
+            cursor += 1
+        if by_first[cursor][0] >= start_ms:
+            tails[offset] = by_first[cursor][1]
+    return tails
+
+
 @dataclass(frozen=True, slots=True)
 class WindowStats:
     """Statistics of one pair over a window [start, end) of `expected` minutes.

@@ -20,6 +20,7 @@ def _repository(
     secret: str | None,
     timeout_s: float | None = None,
     retention_days: int | None = None,
+    shards: int = 32,
 ) -> TickRepository:
     from prices.repository.dynamodb import DynamoTickRepository
 
@@ -33,13 +34,14 @@ def _repository(
         access_key_id=key,
         secret_access_key=secret,
         retention_days=retention_days,
+        shards=shards,
         **limits,
     )
 
 
 def get_tick_repository(*, timeout_s: float | None = None) -> TickRepository:
-    """The DynamoDB repository configured by the DYNAMODB_*, AWS_* and PRICES_RETENTION_DAYS
-    settings (one per process).
+    """The DynamoDB repository configured by the DYNAMODB_*, AWS_*, PRICES_RETENTION_DAYS and
+    PRICES_AGGREGATE_SHARDS settings (one per process).
 
     With `timeout_s`, a separate instance whose connects and reads give up after that many
     seconds, without retries: for readiness probes, which must answer quickly when the
@@ -53,4 +55,5 @@ def get_tick_repository(*, timeout_s: float | None = None) -> TickRepository:
         settings.AWS_SECRET_ACCESS_KEY,
         timeout_s,
         settings.PRICES_RETENTION_DAYS,
+        settings.PRICES_AGGREGATE_SHARDS,
     )

@@ -10,7 +10,8 @@ from typing import Protocol
 
 from prices.domain import Tick
 from prices.ohlc import HourCandle
-from prices.rollups import BlockRollup, HourRollup, MinuteSnapshot
+from prices.rollups import BlockRollup, HourRollup, HourTails, LiveWindow, MinuteSnapshot
+from prices.statistics import Segment
 
 
 class RepositoryError(Exception):
@@ -102,6 +103,36 @@ class TickRepository(Protocol):
 
     def put_rollup(self, rollup: HourRollup) -> bool:
         """Store an hour rollup unless a stored one summarises more values; True if written."""
+        ...
+
+    def get_rollup(
+        self, *, exchange: str, hour_ms: int, pairs: Iterable[str] | None = None
+    ) -> HourRollup | None:
+        """The stored rollup of the hour starting at `hour_ms`, restricted to `pairs`; None if absent."""
+        ...
+
+    def put_tails(self, tails: HourTails) -> None:
+        """Store an hour's tails (replacing those of the hour TAIL_SLOTS hours earlier)."""
+        ...
+
+    def get_tail(
+        self, *, exchange: str, hour_ms: int, offset: int, pairs: Iterable[str] | None = None
+    ) -> dict[str, Segment] | None:
+        """The hour's tail from `offset` (1–59) per pair ({} if no pair has one); None if not stored."""
+        ...
+
+    def delete_tails(self, *, exchange: str, hours_ms: Iterable[int]) -> None:
+        """Delete the stored tails of `hours_ms` (absent ones are ignored)."""
+        ...
+
+    def put_live(self, live: LiveWindow) -> None:
+        """Store the published statistics of a live window (replacing the previous minute's)."""
+        ...
+
+    def get_live(
+        self, *, exchange: str, window_minutes: int, pairs: Iterable[str] | None = None
+    ) -> LiveWindow | None:
+        """The published statistics of the live window of `window_minutes`; None if not published."""
         ...
 
     def rollups_between(

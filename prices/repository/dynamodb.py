@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import re
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -33,13 +34,16 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from prices.domain import HOUR_MS, Tick, decimal_str, to_ms
+from prices.domain import HOUR_MS, MINUTE_MS, Tick, decimal_str, to_ms
 from prices.ohlc import HourCandle
 from prices.repository.base import LatestPrice, RepositoryError
 from prices.repository.dynamodb_items import (
     DAY_MS,
+    DEFAULT_SHARDS,
+    HEAD_SHARD,
     RESERVED,
     TTL_ATTRIBUTE,
+    by_shard,
     day_key,
     day_partitions,
     hour_attribute,
@@ -52,15 +56,26 @@ from prices.repository.dynamodb_items import (
     number,
     segment_from_item,
     segment_to_item,
+    sharded,
     snapshot_from_item,
     tick_from_item,
     tick_to_item,
+    window_stats_from_item,
+    window_stats_to_item,
 )
-from prices.rollups import BlockRollup, HourRollup, MinuteSnapshot
+from prices.rollups import TAIL_SLOTS, BlockRollup, HourRollup, HourTails, LiveWindow, MinuteSnapshot
+from prices.statistics import Segment
 
 logger = logging.getLogger(__name__)
 
+# Partition keys of all-pairs items: "<exchange>#<kind>[#<period>]" plus "#<shard>" in this layout.
+_LAYOUT_PK = re.compile(
+    r"^(?P<base>[^#]+#(?:1m#\d{4}-\d{2}-\d{2}|1h#\d{4}-\d{2}|gaps#\d{4}-\d{2}|23h#\d{4}-\d{2}"
+    r"|latest|tail#\d+|live#\d+))(?:#(?P<shard>\d+))?$"
+)
+
 BATCH_WRITE_MAX = 25  # DynamoDB's BatchWriteItem limit
+BATCH_GET_MAX = 100  # DynamoDB's BatchGetItem limit
 UPDATE_CHUNK = 50  # pairs per UpdateItem, keeping expressions well under the 4 KB limit
 PROJECTION_CHUNK = 80  # pair names per projection expression
 BATCH_GET_MAX = 100  # DynamoDB's BatchGetItem limit
@@ -88,7 +103,7 @@ def _items_without_model_parsing(
         return  # let botocore report it
     if not isinstance(body, dict):
         return
-    for key in ("Items", "Item"):
+    for key in ("Items", "Item", "Responses"):
         if key in body:
             customized_response_dict[key] = body.pop(key)
     response_dict["body"] = json.dumps(body).encode()
@@ -109,7 +124,11 @@ class DynamoTickRepository:
         read_timeout_s: float = 10.0,
         max_attempts: int = 4,
         retention_days: int | None = None,
+        shards: int = DEFAULT_SHARDS,
     ) -> None:
+        if shards < 1:
+            raise RepositoryError(f"PRICES_AGGREGATE_SHARDS must be at least 1, not {shards}")
+        self.shards = shards
         if endpoint_url and not access_key_id:
             # Local endpoints (dynalite, moto) accept any credentials but boto3 needs some.
             access_key_id, secret_access_key = "local", "local"
@@ -137,7 +156,7 @@ class DynamoTickRepository:
                 f"DynamoDB client setup failed (AWS_REGION={region!r}, "
                 f"DYNAMODB_ENDPOINT_URL={endpoint_url or ''!r}): {exc}"
             ) from exc
-        for operation in ("Query", "GetItem"):
+        for operation in ("Query", "GetItem", "BatchGetItem"):
             self.client.meta.events.register(
                 f"before-parse.dynamodb.{operation}", _items_without_model_parsing
             )
@@ -405,32 +424,154 @@ class DynamoTickRepository:
                 self._batch_write(requests[offset : offset + BATCH_WRITE_MAX])
         return len(requests)
 
+    # --- shards and batches ---------------------------------------------------------------
+
+    def _pool(self) -> ThreadPoolExecutor:
+        """A small bounded pool for the independent calls of one operation (shards, chunks)."""
+        return ThreadPoolExecutor(max_workers=WRITE_WORKERS)
+
+    def _parallel(self, function: Any, jobs: Sequence[Any]) -> list[Any]:
+        """`function(job)` for every job, WRITE_WORKERS at a time; the first error is re-raised."""
+        if len(jobs) <= 1:
+            return [function(job) for job in jobs]
+        with self._pool() as pool:
+            return list(pool.map(function, jobs))
+
+    def _shards_for(self, pairs: Iterable[str] | None, *, head: bool = False) -> dict[int, list[str] | None]:
+        """Shard → the wanted pairs in it (None = all); every shard when `pairs` is None."""
+        if pairs is None:
+            return dict.fromkeys(range(self.shards))
+        groups: dict[int, list[str] | None] = dict(by_shard((self._pair_attr(p) for p in pairs), self.shards))
+        if head:
+            groups.setdefault(HEAD_SHARD, [])
+        return groups
+
+    def _batch_get(self, keys: list[dict[str, Any]], projection: Sequence[str] | None = None) -> list[dict]:
+        """Consistent BatchGetItem of aggregates, 100 keys per call, unprocessed keys retried."""
+        items: list[dict[str, Any]] = []
+        request: dict[str, Any] = {"ConsistentRead": True}
+        if projection is not None:
+            names = {f"#a{i}": name for i, name in enumerate(["pk", "sk", *projection])}
+            request["ProjectionExpression"] = ", ".join(names)
+            request["ExpressionAttributeNames"] = names
+
+        def get(chunk: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            found: list[dict[str, Any]] = []
+            pending: dict[str, Any] = {self.aggregates_table: {**request, "Keys": chunk}}
+            for attempt in range(UNPROCESSED_RETRIES + 1):
+                response = self.client.batch_get_item(RequestItems=pending)
+                found.extend(response.get("Responses", {}).get(self.aggregates_table, []))
+                pending = response.get("UnprocessedKeys") or {}
+                if not pending:
+                    return found
+                if attempt < UNPROCESSED_RETRIES:
+                    time.sleep(min(2.0, 0.05 * 2**attempt) * random.uniform(0.5, 1.0))
+            raise RepositoryError(f"DynamoDB left keys unprocessed after {UNPROCESSED_RETRIES} retries")
+
+        chunks = [keys[offset : offset + BATCH_GET_MAX] for offset in range(0, len(keys), BATCH_GET_MAX)]
+        for found in self._parallel(get, chunks):
+            items.extend(found)
+        return items
+
+    def _put_items(self, items: list[dict[str, Any]]) -> None:
+        """Unconditional puts into the aggregates table: parallel BatchWriteItem chunks of 25."""
+        requests = [{"PutRequest": {"Item": item}} for item in items]
+        chunks = [requests[o : o + BATCH_WRITE_MAX] for o in range(0, len(requests), BATCH_WRITE_MAX)]
+        self._batch_write_all(chunks, table=self.aggregates_table)
+
+    def _delete_keys(self, keys: list[dict[str, Any]]) -> None:
+        requests = [{"DeleteRequest": {"Key": key}} for key in keys]
+        chunks = [requests[o : o + BATCH_WRITE_MAX] for o in range(0, len(requests), BATCH_WRITE_MAX)]
+        self._batch_write_all(chunks, table=self.aggregates_table)
+
+    def _query_shards(
+        self,
+        partitions: list[tuple[str, int, int]],
+        pairs: Iterable[str] | None,
+        *,
+        head: bool = False,
+        reserved: Sequence[str] = (),
+    ) -> list[tuple[int, int, dict[str, Any]]]:
+        """(sk, shard, item) of every shard of `partitions` holding one of `pairs` (all when None).
+
+        One Query per (partition, shard, chunk of PROJECTION_CHUNK pairs), run in parallel and
+        paged to the end; chunks of one item are merged. With `head`, the head shard is read
+        too (its reserved attributes: src, pending). Sorted by (sk, shard).
+        """
+        jobs = []
+        for shard, wanted in self._shards_for(pairs, head=head).items():
+            projections: list[dict[str, str] | None] = [None]
+            if wanted is not None:
+                projections = []
+                for offset in range(0, max(len(wanted), 1), PROJECTION_CHUNK):
+                    names = {"#pk": "pk", "#sk": "sk", **{f"#r{i}": n for i, n in enumerate(reserved)}}
+                    chunk = wanted[offset : offset + PROJECTION_CHUNK]
+                    names.update({f"#p{i}": p for i, p in enumerate(chunk)})
+                    projections.append(names)
+            for pk, lo, hi in partitions:
+                for names in projections:
+                    jobs.append((sharded(pk, shard), shard, lo, hi, names))
+
+        def query(job: tuple[str, int, int, int, dict[str, str] | None]) -> list[tuple[int, int, dict]]:
+            pk, shard, lo, hi, names = job
+            kwargs: dict[str, Any] = {
+                "TableName": self.aggregates_table,
+                "KeyConditionExpression": "#pk = :pk AND #sk BETWEEN :lo AND :hi",
+                "ExpressionAttributeNames": names or {"#pk": "pk", "#sk": "sk"},
+                "ExpressionAttributeValues": {":pk": {"S": pk}, ":lo": number(lo), ":hi": number(hi)},
+                "ConsistentRead": True,
+            }
+            if names is not None:
+                kwargs["ProjectionExpression"] = ", ".join(names)
+            found = []
+            while True:
+                response = self.client.query(**kwargs)
+                found.extend((int(item["sk"]["N"]), shard, item) for item in response.get("Items", []))
+                if "LastEvaluatedKey" not in response:
+                    return found
+                kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+        merged: dict[tuple[int, int], dict[str, Any]] = {}
+        with self._errors("query"):
+            for found in self._parallel(query, jobs):
+                for sk, shard, item in found:
+                    merged.setdefault((sk, shard), {}).update(item)
+        return [(sk, shard, merged[(sk, shard)]) for sk, shard in sorted(merged)]
+
     # --- minute snapshots ---------------------------------------------------------------
 
-    def _snapshot_key(self, exchange: str, minute_ms: int) -> dict[str, Any]:
-        return {"pk": {"S": f"{exchange}#1m#{day_key(minute_ms)}"}, "sk": number(minute_ms)}
+    def _snapshot_key(self, exchange: str, minute_ms: int, shard: int = HEAD_SHARD) -> dict[str, Any]:
+        return {"pk": {"S": sharded(f"{exchange}#1m#{day_key(minute_ms)}", shard)}, "sk": number(minute_ms)}
+
+    def _snapshot_items(self, snapshot: MinuteSnapshot) -> dict[int, dict[str, Any]]:
+        """Shard → item of a polled snapshot; the head shard always, with src and pending."""
+        groups: dict[int, list[str]] = {HEAD_SHARD: [], **by_shard(snapshot.prices, self.shards)}
+        items = {}
+        for shard, pairs in groups.items():
+            item = self._snapshot_key(snapshot.exchange, snapshot.minute_ms, shard)
+            item["src"] = {"S": snapshot.source}
+            item["shards"] = number(self.shards)
+            if snapshot.pending and shard == HEAD_SHARD:
+                item["pending"] = number(1)
+            item["prices"] = {
+                "S": ";".join(f"{self._pair_attr(p)}={decimal_str(snapshot.prices[p])}" for p in pairs)
+            }
+            items[shard] = item
+        return items
 
     def claim_snapshot(self, snapshot: MinuteSnapshot) -> bool:
-        """Conditional PutItem (attribute_not_exists): the first writer of a minute wins.
+        """Conditional PutItem of the head shard (attribute_not_exists): the first writer wins.
 
-        The prices go into one String attribute `prices` ("BTCUSD=7240.1;AAVE:USD=0.00007181"):
-        window edges read up to 59 of these items for every pair, and one string per item
-        costs far less to store, send and parse than one Number attribute per pair.
+        The other shards follow in BatchWriteItem calls. Each shard's prices go into one String
+        attribute `prices` ("BTCUSD=7240.1;AAVE:USD=0.00007181"): one string per item costs far
+        less to store, send and parse than one Number attribute per pair.
         """
-        item = self._snapshot_key(snapshot.exchange, snapshot.minute_ms)
-        item["src"] = {"S": snapshot.source}
-        if snapshot.pending:
-            item["pending"] = number(1)
-        item["prices"] = {
-            "S": ";".join(
-                f"{self._pair_attr(pair)}={decimal_str(price)}" for pair, price in snapshot.prices.items()
-            )
-        }
+        items = self._snapshot_items(snapshot)
         with self._errors("claim_snapshot"):
             try:
                 self.client.put_item(
                     TableName=self.aggregates_table,
-                    Item=item,
+                    Item=items.pop(HEAD_SHARD),
                     ConditionExpression="attribute_not_exists(#sk)",
                     ExpressionAttributeNames={"#sk": "sk"},
                 )
@@ -438,10 +579,11 @@ class DynamoTickRepository:
                 if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
                     return False
                 raise
+            self._put_items(list(items.values()))
         return True
 
     def complete_snapshot(self, *, exchange: str, minute_ms: int) -> None:
-        """UpdateItem REMOVE pending, on condition that the snapshot exists (never creates one)."""
+        """UpdateItem REMOVE pending on the head shard, only if the snapshot exists."""
         with self._errors("complete_snapshot"):
             try:
                 self.client.update_item(
@@ -456,45 +598,80 @@ class DynamoTickRepository:
                     raise
 
     def merge_snapshot(self, snapshot: MinuteSnapshot) -> None:
-        """UpdateItem with SET #pair = if_not_exists(#pair, :price), 50 pairs per call."""
-        key = self._snapshot_key(snapshot.exchange, snapshot.minute_ms)
-        pairs = sorted(snapshot.prices)
-        with self._errors("merge_snapshot"):
-            for offset in range(0, max(len(pairs), 1), UPDATE_CHUNK):
+        """UpdateItem SET #pair = if_not_exists(#pair, :price), 50 pairs per call, head shard first.
+
+        The head is written first (creating it with `src` if missing) so that a poll's claim
+        of the minute fails once any price of the minute is stored.
+        """
+        groups: dict[int, list[str]] = {HEAD_SHARD: [], **by_shard(snapshot.prices, self.shards)}
+
+        def update(shard: int) -> None:
+            pairs = groups[shard]
+            for offset in range(0, max(len(pairs), 1), UPDATE_CHUNK):  # one item's chunks in turn
                 chunk = pairs[offset : offset + UPDATE_CHUNK]
-                names = {"#src": "src"}
-                values = {":src": {"S": snapshot.source}}
-                clauses = ["#src = if_not_exists(#src, :src)"]
+                names = {"#src": "src", "#shards": "shards"}
+                values = {":src": {"S": snapshot.source}, ":shards": number(self.shards)}
+                clauses = ["#src = if_not_exists(#src, :src)", "#shards = :shards"]
                 for i, pair in enumerate(chunk):
                     names[f"#p{i}"] = self._pair_attr(pair)
                     values[f":v{i}"] = number(snapshot.prices[pair])
                     clauses.append(f"#p{i} = if_not_exists(#p{i}, :v{i})")
                 self.client.update_item(
                     TableName=self.aggregates_table,
-                    Key=key,
+                    Key=self._snapshot_key(snapshot.exchange, snapshot.minute_ms, shard),
                     UpdateExpression="SET " + ", ".join(clauses),
                     ExpressionAttributeNames=names,
                     ExpressionAttributeValues=values,
                 )
 
+        with self._errors("merge_snapshot"):
+            update(HEAD_SHARD)
+            self._parallel(update, [shard for shard in groups if shard != HEAD_SHARD])
+
     def get_snapshot(self, *, exchange: str, minute_ms: int) -> MinuteSnapshot | None:
-        """GetItem of one minute's snapshot (strongly consistent)."""
+        """BatchGetItem of every shard of one minute (strongly consistent); None without a head."""
+        keys = [self._snapshot_key(exchange, minute_ms, shard) for shard in range(self.shards)]
         with self._errors("get_snapshot"):
-            response = self.client.get_item(
-                TableName=self.aggregates_table,
-                Key=self._snapshot_key(exchange, minute_ms),
-                ConsistentRead=True,
-            )
-        item = response.get("Item")
-        return snapshot_from_item(exchange, item) if item else None
+            items = self._batch_get(keys)
+        snapshots = self._snapshots_merged(
+            exchange, [(minute_ms, self._shard_of_key(i), i) for i in items], None
+        )
+        return snapshots[0] if snapshots else None
+
+    @staticmethod
+    def _shard_of_key(item: dict[str, Any]) -> int:
+        return int(item["pk"]["S"].rsplit("#", 1)[1])
+
+    @staticmethod
+    def _snapshots_merged(
+        exchange: str, items: list[tuple[int, int, dict[str, Any]]], wanted: set[str] | None
+    ) -> list[MinuteSnapshot]:
+        """One MinuteSnapshot per minute from its shard items; src and pending from the head."""
+        by_minute: dict[int, list[tuple[int, dict[str, Any]]]] = {}
+        for sk, shard, item in items:
+            by_minute.setdefault(sk, []).append((shard, item))
+        snapshots = []
+        for minute_ms in sorted(by_minute):
+            prices: dict[str, Decimal] = {}
+            source, pending = None, False
+            for shard, item in sorted(by_minute[minute_ms], key=lambda entry: entry[0]):
+                part = snapshot_from_item(exchange, item, wanted)
+                prices.update(part.prices)
+                if shard == HEAD_SHARD:
+                    source, pending = item.get("src", {}).get("S"), part.pending
+                elif source is None and "src" in item:
+                    source = item["src"]["S"]
+            snapshots.append(MinuteSnapshot(exchange, minute_ms, prices, source or "ticker", pending))
+        return snapshots
 
     def snapshots_between(
         self, *, exchange: str, start_ms: int, end_ms: int, pairs: Iterable[str] | None = None
     ) -> list[MinuteSnapshot]:
-        """Query each UTC-day partition of [start_ms, end_ms), projecting `pairs` if given."""
-        items = self._query_partitions(day_partitions(exchange, start_ms, end_ms), pairs)
+        """Query each UTC-day partition of [start_ms, end_ms) in every shard holding `pairs`."""
+        partitions = day_partitions(exchange, start_ms, end_ms)
+        items = self._query_shards(partitions, pairs, head=True, reserved=("src", "prices", "pending"))
         wanted = set(pairs) if pairs is not None else None
-        return [snapshot_from_item(exchange, item, wanted) for item in items]
+        return self._snapshots_merged(exchange, items, wanted)
 
     # --- hour candles (per pair) -------------------------------------------------------------
 
@@ -544,102 +721,120 @@ class DynamoTickRepository:
 
     # --- hour rollups ---------------------------------------------------------------------
 
+    def _rollup_key(self, exchange: str, hour_ms: int, shard: int) -> dict[str, Any]:
+        return {"pk": {"S": sharded(f"{exchange}#1h#{month_key(hour_ms)}", shard)}, "sk": number(hour_ms)}
+
     def put_rollup(self, rollup: HourRollup) -> bool:
-        """PutItem unless the stored rollup has more `values` (ConditionExpression)."""
-        item: dict[str, Any] = {
-            "pk": {"S": f"{rollup.exchange}#1h#{month_key(rollup.hour_ms)}"},
-            "sk": number(rollup.hour_ms),
-            "values": number(rollup.values),
-        }
-        for pair, segment in rollup.segments.items():
-            item[self._pair_attr(pair)] = segment_to_item(segment)
-        with self._errors("put_rollup"):
+        """Per shard, PutItem unless the stored shard item has more `values` (ConditionExpression).
+
+        Returns True if any shard was written.
+        """
+
+        def put(group: tuple[int, list[str]]) -> bool:
+            shard, pairs = group
+            values = sum(rollup.segments[p].count for p in pairs)
+            item = {**self._rollup_key(rollup.exchange, rollup.hour_ms, shard), "values": number(values)}
+            item["shards"] = number(self.shards)
+            for pair in pairs:
+                item[self._pair_attr(pair)] = segment_to_item(rollup.segments[pair])
             try:
                 self.client.put_item(
                     TableName=self.aggregates_table,
                     Item=item,
                     ConditionExpression="attribute_not_exists(#sk) OR #values <= :values",
                     ExpressionAttributeNames={"#sk": "sk", "#values": "values"},
-                    ExpressionAttributeValues={":values": number(rollup.values)},
+                    ExpressionAttributeValues={":values": number(values)},
                 )
             except ClientError as exc:
                 if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
                     return False
                 raise
-        return True
+            return True
+
+        with self._errors("put_rollup"):
+            return any(self._parallel(put, list(by_shard(rollup.segments, self.shards).items())))
+
+    def get_rollup(
+        self, *, exchange: str, hour_ms: int, pairs: Iterable[str] | None = None
+    ) -> HourRollup | None:
+        """BatchGetItem of the hour's shards (those of `pairs` if given); None when none exists."""
+        shards = self._shards_for(pairs)
+        keys = [self._rollup_key(exchange, hour_ms, shard) for shard in shards]
+        with self._errors("get_rollup"):
+            items = self._batch_get(keys)
+        if not items:
+            return None
+        wanted = set(pairs) if pairs is not None else None
+        return HourRollup(exchange, hour_ms, self._segments_of(items, wanted))
+
+    @staticmethod
+    def _segments_of(items: Iterable[dict[str, Any]], wanted: set[str] | None) -> dict[str, Any]:
+        return {
+            name: segment_from_item(value)
+            for item in items
+            for name, value in item.items()
+            if name not in RESERVED and (wanted is None or name in wanted)
+        }
 
     def rollups_between(
         self, *, exchange: str, start_ms: int, end_ms: int, pairs: Iterable[str] | None = None
     ) -> list[HourRollup]:
-        """Query each UTC-month partition of [start_ms, end_ms), projecting `pairs` if given."""
-        items = self._query_partitions(month_partitions(exchange, start_ms, end_ms), pairs)
+        """Query each UTC-month partition of [start_ms, end_ms) in every shard holding `pairs`."""
+        items = self._query_shards(month_partitions(exchange, start_ms, end_ms), pairs, reserved=("values",))
+        by_hour: dict[int, list[dict[str, Any]]] = {}
+        for sk, _, item in items:
+            by_hour.setdefault(sk, []).append(item)
         return [
-            HourRollup(
-                exchange=exchange,
-                hour_ms=int(item["sk"]["N"]),
-                segments={name: segment_from_item(v) for name, v in item.items() if name not in RESERVED},
-            )
-            for item in items
+            HourRollup(exchange=exchange, hour_ms=hour_ms, segments=self._segments_of(by_hour[hour_ms], None))
+            for hour_ms in sorted(by_hour)
         ]
-
-    def _query_partitions(
-        self, partitions: list[tuple[str, int, int]], pairs: Iterable[str] | None
-    ) -> list[dict[str, Any]]:
-        pair_list = sorted(set(pairs)) if pairs is not None else None
-        projections: list[tuple[str, dict[str, str]] | None] = [None]
-        if pair_list is not None:
-            projections = []
-            for offset in range(0, max(len(pair_list), 1), PROJECTION_CHUNK):
-                chunk = pair_list[offset : offset + PROJECTION_CHUNK]
-                names = {"#pk": "pk", "#sk": "sk", "#src": "src", "#prices": "prices", "#pending": "pending"}
-                names.update({f"#p{i}": self._pair_attr(p) for i, p in enumerate(chunk)})
-                projections.append((", ".join(names), names))
-        merged: dict[int, dict[str, Any]] = {}
-        for pk, lo, hi in partitions:
-            for projection in projections:
-                kwargs: dict[str, Any] = {
-                    "TableName": self.aggregates_table,
-                    "KeyConditionExpression": "#pk = :pk AND #sk BETWEEN :lo AND :hi",
-                    "ExpressionAttributeNames": {"#pk": "pk", "#sk": "sk"},
-                    "ExpressionAttributeValues": {":pk": {"S": pk}, ":lo": number(lo), ":hi": number(hi)},
-                    "ConsistentRead": True,
-                }
-                if projection is not None:
-                    kwargs["ProjectionExpression"] = projection[0]
-                    kwargs["ExpressionAttributeNames"] = projection[1]
-                while True:
-                    with self._errors("query"):
-                        response = self.client.query(**kwargs)
-                    for item in response.get("Items", []):
-                        merged.setdefault(int(item["sk"]["N"]), {}).update(item)
-                    if "LastEvaluatedKey" not in response:
-                        break
-                    kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
-        return [merged[sk] for sk in sorted(merged)]
 
     # --- known gaps -------------------------------------------------------------------------
 
     def add_known_gaps(self, *, exchange: str, minutes: Mapping[str, Iterable[int]]) -> None:
-        """UpdateItem ADD of a Number Set per pair on the hour's item, 50 pairs per call (idempotent)."""
+        """UpdateItem ADD of a Number Set of minute offsets (0–59) per pair on the hour's shard item.
+
+        50 pairs per call; adding to a set is idempotent.
+        """
         by_hour: dict[int, dict[str, set[int]]] = {}
         for pair, pair_minutes in minutes.items():
             self._pair_attr(pair)
             for minute_ms in pair_minutes:
                 by_hour.setdefault(minute_ms - minute_ms % HOUR_MS, {}).setdefault(pair, set()).add(minute_ms)
-        with self._errors("add_known_gaps"):
-            for hour_ms, pairs in sorted(by_hour.items()):
-                names_sorted = sorted(pairs)
-                for offset in range(0, len(names_sorted), UPDATE_CHUNK):
-                    chunk = names_sorted[offset : offset + UPDATE_CHUNK]
-                    self.client.update_item(
-                        TableName=self.aggregates_table,
-                        Key={"pk": {"S": f"{exchange}#gaps#{month_key(hour_ms)}"}, "sk": number(hour_ms)},
-                        UpdateExpression="ADD " + ", ".join(f"#p{i} :v{i}" for i in range(len(chunk))),
-                        ExpressionAttributeNames={f"#p{i}": pair for i, pair in enumerate(chunk)},
-                        ExpressionAttributeValues={
-                            f":v{i}": {"NS": [str(m) for m in sorted(pairs[p])]} for i, p in enumerate(chunk)
+        jobs = []  # one job per item; its chunks go one after another (updates of one item serialise)
+        for hour_ms, pairs in sorted(by_hour.items()):
+            for shard, names in by_shard(pairs, self.shards).items():
+                chunks = [names[o : o + UPDATE_CHUNK] for o in range(0, len(names), UPDATE_CHUNK)]
+                jobs.append((hour_ms, shard, [{p: pairs[p] for p in chunk} for chunk in chunks]))
+
+        def add(job: tuple[int, int, list[dict[str, set[int]]]]) -> None:
+            hour_ms, shard, chunks = job
+            key = {
+                "pk": {"S": sharded(f"{exchange}#gaps#{month_key(hour_ms)}", shard)},
+                "sk": number(hour_ms),
+            }
+            for chunk in chunks:
+                names = sorted(chunk)
+                self.client.update_item(
+                    TableName=self.aggregates_table,
+                    Key=key,
+                    UpdateExpression="SET #shards = :shards ADD "
+                    + ", ".join(f"#p{i} :v{i}" for i in range(len(names))),
+                    ExpressionAttributeNames={
+                        "#shards": "shards",
+                        **{f"#p{i}": n for i, n in enumerate(names)},
+                    },
+                    ExpressionAttributeValues={
+                        ":shards": number(self.shards),
+                        **{
+                            f":v{i}": {"NS": [str((m - hour_ms) // MINUTE_MS) for m in sorted(chunk[p])]}
+                            for i, p in enumerate(names)
                         },
-                    )
+                    },
+                )
+
+        with self._errors("add_known_gaps"):
+            self._parallel(add, jobs)
 
     def known_gaps_between(
         self, *, exchange: str, start_ms: int, end_ms: int, pairs: Iterable[str] | None = None
@@ -650,81 +845,175 @@ class DynamoTickRepository:
         partitions = month_partitions(exchange, start_ms - start_ms % HOUR_MS, end_ms, kind="gaps")
         wanted = set(pairs) if pairs is not None else None
         gaps: dict[str, set[int]] = {}
-        for item in self._query_partitions(partitions, pairs):
+        for _, _, item in self._query_shards(partitions, pairs):
             for pair, minutes in known_gaps_from_item(item, start_ms, end_ms, wanted).items():
                 gaps.setdefault(pair, set()).update(minutes)
         return gaps
 
     # --- 23-hour blocks -----------------------------------------------------------------------
 
-    @staticmethod
-    def _block_key(exchange: str, end_ms: int) -> dict[str, Any]:
-        return {"pk": {"S": f"{exchange}#23h#{month_key(end_ms)}"}, "sk": number(end_ms)}
+    def _block_key(self, exchange: str, end_ms: int, shard: int) -> dict[str, Any]:
+        return {"pk": {"S": sharded(f"{exchange}#23h#{month_key(end_ms)}", shard)}, "sk": number(end_ms)}
 
     def get_block(
         self, *, exchange: str, end_ms: int, pairs: Iterable[str] | None = None
     ) -> BlockRollup | None:
-        """GetItem of one block (strongly consistent), projecting `pairs` when there are few."""
-        kwargs: dict[str, Any] = {
-            "TableName": self.aggregates_table,
-            "Key": self._block_key(exchange, end_ms),
-            "ConsistentRead": True,
-        }
-        wanted = set(pairs) if pairs is not None else None
-        if wanted is not None and len(wanted) <= PROJECTION_CHUNK:
-            names = {"#sk": "sk", **{f"#p{i}": self._pair_attr(p) for i, p in enumerate(sorted(wanted))}}
-            kwargs["ProjectionExpression"] = ", ".join(names)
-            kwargs["ExpressionAttributeNames"] = names
+        """BatchGetItem of the block's shards (those of `pairs` if given); None unless all are there.
+
+        Every shard item of a block exists (empty shards too, see put_block), so a missing one
+        means the block is absent or only partly written.
+        """
+        shards = self._shards_for(pairs)
+        keys = [self._block_key(exchange, end_ms, shard) for shard in shards]
         with self._errors("get_block"):
-            item = self.client.get_item(**kwargs).get("Item")
-        if item is None:
+            items = self._batch_get(keys)
+        if len(items) < len(keys):
             return None
-        segments = {
-            name: segment_from_item(value)
+        wanted = set(pairs) if pairs is not None else None
+        return BlockRollup(exchange=exchange, end_ms=end_ms, segments=self._segments_of(items, wanted))
+
+    def put_block(self, block: BlockRollup) -> None:
+        """BatchWriteItem of one item per shard (one String attribute per pair, as hour rollups)."""
+        groups = by_shard(block.segments, self.shards)
+        items = []
+        for shard in range(self.shards):
+            item = {**self._block_key(block.exchange, block.end_ms, shard), "shards": number(self.shards)}
+            for pair in groups.get(shard, []):
+                item[self._pair_attr(pair)] = segment_to_item(block.segments[pair])
+            items.append(item)
+        with self._errors("put_block"):
+            self._put_items(items)
+
+    def delete_blocks(self, *, exchange: str, ends_ms: Iterable[int]) -> None:
+        """BatchWriteItem of DeleteRequests for every shard of every block, 25 per call."""
+        keys = [self._block_key(exchange, e, s) for e in sorted(set(ends_ms)) for s in range(self.shards)]
+        with self._errors("delete_blocks"):
+            self._delete_keys(keys)
+
+    # --- hour tails ----------------------------------------------------------------------------
+
+    def _tail_key(self, exchange: str, hour_ms: int, offset: int, shard: int) -> dict[str, Any]:
+        slot = (hour_ms // HOUR_MS) % TAIL_SLOTS
+        return {"pk": {"S": sharded(f"{exchange}#tail#{slot}", shard)}, "sk": number(offset)}
+
+    def put_tails(self, tails: HourTails) -> None:
+        """BatchWriteItem of one item per (offset 1–59, shard), empty ones too; `hour` names the hour.
+
+        Every item exists once the tails are stored, so a missing one means "not computed".
+        """
+        items = []
+        for offset in range(1, 60):
+            segments = tails.offsets.get(offset, {})
+            groups = by_shard(segments, self.shards)
+            for shard in range(self.shards):
+                item = self._tail_key(tails.exchange, tails.hour_ms, offset, shard)
+                item["hour"] = number(tails.hour_ms)
+                item["shards"] = number(self.shards)
+                for pair in groups.get(shard, []):
+                    item[self._pair_attr(pair)] = segment_to_item(segments[pair])
+                items.append(item)
+        with self._errors("put_tails"):
+            self._put_items(items)
+
+    def get_tail(
+        self, *, exchange: str, hour_ms: int, offset: int, pairs: Iterable[str] | None = None
+    ) -> dict[str, Segment] | None:
+        """The hour's tail from `offset`, per pair; None unless every shard item holds this hour."""
+        shards = self._shards_for(pairs)
+        keys = [self._tail_key(exchange, hour_ms, offset, shard) for shard in shards]
+        with self._errors("get_tail"):
+            items = self._batch_get(keys)
+        if len(items) < len(keys) or any(int(item["hour"]["N"]) != hour_ms for item in items):
+            return None
+        return self._segments_of(items, set(pairs) if pairs is not None else None)
+
+    def delete_tails(self, *, exchange: str, hours_ms: Iterable[int]) -> None:
+        """Delete the tails of `hours_ms` (every offset and shard); tails of other hours are kept."""
+        keys = []
+        for hour_ms in sorted(set(hours_ms)):
+            probe = self._batch_get([self._tail_key(exchange, hour_ms, 1, 0)], projection=["hour"])
+            if probe and int(probe[0]["hour"]["N"]) == hour_ms:
+                keys += [
+                    self._tail_key(exchange, hour_ms, o, s) for o in range(1, 60) for s in range(self.shards)
+                ]
+        with self._errors("delete_tails"):
+            self._delete_keys(keys)
+
+    # --- live window statistics -----------------------------------------------------------------
+
+    def _live_key(self, exchange: str, window_minutes: int, shard: int) -> dict[str, Any]:
+        return {"pk": {"S": sharded(f"{exchange}#live#{window_minutes}", shard)}, "sk": number(0)}
+
+    def put_live(self, live: LiveWindow) -> None:
+        """BatchWriteItem of one item per shard: `end` (ms) and one String of statistics per pair."""
+        groups = by_shard(live.stats, self.shards)
+        items = []
+        for shard in range(self.shards):
+            item = self._live_key(live.exchange, live.window_minutes, shard)
+            item["end"] = number(live.end_ms)
+            item["shards"] = number(self.shards)
+            for pair in groups.get(shard, []):
+                item[self._pair_attr(pair)] = window_stats_to_item(live.stats[pair])
+            items.append(item)
+        with self._errors("put_live"):
+            self._put_items(items)
+
+    def get_live(
+        self, *, exchange: str, window_minutes: int, pairs: Iterable[str] | None = None
+    ) -> LiveWindow | None:
+        """The published statistics of the live window; None unless every shard has the same end."""
+        shards = self._shards_for(pairs)
+        keys = [self._live_key(exchange, window_minutes, shard) for shard in shards]
+        with self._errors("get_live"):
+            items = self._batch_get(keys)
+        ends = {int(item["end"]["N"]) for item in items}
+        if len(items) < len(keys) or len(ends) != 1:
+            return None
+        wanted = set(pairs) if pairs is not None else None
+        stats = {
+            name: window_stats_from_item(value, window_minutes)
+            for item in items
             for name, value in item.items()
             if name not in RESERVED and (wanted is None or name in wanted)
         }
-        return BlockRollup(exchange=exchange, end_ms=end_ms, segments=segments)
-
-    def put_block(self, block: BlockRollup) -> None:
-        """PutItem of a block (one String attribute per pair, as hour rollups)."""
-        item = self._block_key(block.exchange, block.end_ms)
-        for pair, segment in block.segments.items():
-            item[self._pair_attr(pair)] = segment_to_item(segment)
-        with self._errors("put_block"):
-            self.client.put_item(TableName=self.aggregates_table, Item=item)
-
-    def delete_blocks(self, *, exchange: str, ends_ms: Iterable[int]) -> None:
-        """BatchWriteItem of DeleteRequests, 25 per call, unprocessed ones retried."""
-        requests = [{"DeleteRequest": {"Key": self._block_key(exchange, e)}} for e in sorted(set(ends_ms))]
-        with self._errors("delete_blocks"):
-            for offset in range(0, len(requests), BATCH_WRITE_MAX):
-                self._batch_write(requests[offset : offset + BATCH_WRITE_MAX], table=self.aggregates_table)
+        return LiveWindow(exchange=exchange, window_minutes=window_minutes, end_ms=ends.pop(), stats=stats)
 
     # --- latest-price registry ------------------------------------------------------------
 
-    def _latest_key(self, exchange: str) -> dict[str, Any]:
-        return {"pk": {"S": f"{exchange}#latest"}, "sk": number(0)}
+    def _latest_key(self, exchange: str, shard: int) -> dict[str, Any]:
+        return {"pk": {"S": sharded(f"{exchange}#latest", shard)}, "sk": number(0)}
 
     def update_latest(self, *, exchange: str, prices: Mapping[str, LatestPrice]) -> None:
-        """Read-merge-write of the registry item with an optimistic `version` condition."""
+        """Per shard, read-merge-write of the registry item with an optimistic `version` condition.
+
+        The shards touched are read in one BatchGetItem and written in parallel; a shard whose
+        condition fails (another writer got in between) is read again and retried.
+        """
         if not prices:
             return
-        for attempt in range(LATEST_RETRIES):
-            with self._errors("update_latest"):
-                response = self.client.get_item(
-                    TableName=self.aggregates_table, Key=self._latest_key(exchange), ConsistentRead=True
-                )
-                item = response.get("Item") or {**self._latest_key(exchange), "version": number(0)}
+        groups = by_shard((self._pair_attr(p) for p in prices), self.shards)
+        with self._errors("update_latest"):
+            read = {
+                self._shard_of_key(item): item
+                for item in self._batch_get([self._latest_key(exchange, shard) for shard in groups])
+            }
+
+        def update(shard: int) -> None:
+            item = read.get(shard)
+            for attempt in range(LATEST_RETRIES):
+                if item is None:
+                    item = {**self._latest_key(exchange, shard), "version": number(0)}
+                item["shards"] = number(self.shards)
                 version = int(item["version"]["N"])
                 changed = False
-                for pair, entry in prices.items():
-                    attr = self._pair_attr(pair)
-                    stored = item.get(attr)
+                for pair in groups[shard]:
+                    entry = prices[pair]
+                    stored = item.get(pair)
                     if stored is not None and int(stored["M"]["m"]["N"]) > entry.minute_ms:
                         continue
-                    item[attr] = {"M": {"m": number(entry.minute_ms), "p": number(entry.price)}}
-                    changed = True
+                    value = {"M": {"m": number(entry.minute_ms), "p": number(entry.price)}}
+                    changed = changed or stored != value
+                    item[pair] = value
                 if not changed:
                     return
                 item["version"] = number(version + 1)
@@ -740,20 +1029,26 @@ class DynamoTickRepository:
                 except ClientError as exc:
                     if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
                         raise
-            time.sleep(0.02 * (attempt + 1) * random.uniform(0.5, 1.0))
-        raise RepositoryError(
-            f"latest-price registry of {exchange} kept changing; gave up after {LATEST_RETRIES} tries"
-        )
+                time.sleep(0.02 * (attempt + 1) * random.uniform(0.5, 1.0))
+                item = self.client.get_item(
+                    TableName=self.aggregates_table,
+                    Key=self._latest_key(exchange, shard),
+                    ConsistentRead=True,
+                ).get("Item")
+            raise RepositoryError(
+                f"latest-price registry of {exchange} kept changing; gave up after {LATEST_RETRIES} tries"
+            )
+
+        with self._errors("update_latest"):
+            self._parallel(update, sorted(groups))
 
     def latest_prices(self, *, exchange: str) -> dict[str, LatestPrice]:
-        """Strongly consistent GetItem of the registry item."""
+        """Strongly consistent BatchGetItem of every registry shard."""
         with self._errors("latest_prices"):
-            response = self.client.get_item(
-                TableName=self.aggregates_table, Key=self._latest_key(exchange), ConsistentRead=True
-            )
-        item = response.get("Item") or {}
+            items = self._batch_get([self._latest_key(exchange, shard) for shard in range(self.shards)])
         return {
             name: LatestPrice(minute_ms=int(v["M"]["m"]["N"]), price=Decimal(v["M"]["p"]["N"]))
+            for item in items
             for name, v in item.items()
             if name not in RESERVED
         }
@@ -782,6 +1077,126 @@ class DynamoTickRepository:
             )
         item = response.get("Item")
         return int(item["version"]["N"]) if item else 0
+
+    # --- layout migration ---------------------------------------------------------------------
+
+    def migrate_layout(self, *, dry_run: bool = False, progress: Any = None) -> dict[str, int]:
+        """Rewrite aggregates of another layout into this one's shards; returns counts by kind.
+
+        Converts the unsharded layout of earlier versions (pk "<exchange>#1m#<day>", "#1h#",
+        "#gaps#", "#23h#", "#latest") and items of another shard count ("<pk>#<k>"): the
+        partition keys are listed with a Scan projecting `pk` and `shards` (the shard count every
+        item records); each logical partition with an item of another layout (a day of
+        snapshots, a month of rollups or known gaps, the registry) is read, merged and written
+        again in the current shards, and its items that this layout does not name are deleted.
+        23-hour blocks, tails and live windows are dropped: ingestion computes them again.
+        Idempotent (a second run finds nothing to convert). Meant to run with ingestion and
+        gap repair stopped. `progress(1)` is called per logical partition.
+        """
+        foreign: dict[str, set[str]] = {}  # logical partition → its physical partition keys
+        current: dict[str, set[str]] = {}
+        kwargs: dict[str, Any] = {
+            "TableName": self.aggregates_table,
+            "ProjectionExpression": "#pk, #shards",
+            "ExpressionAttributeNames": {"#pk": "pk", "#shards": "shards"},
+        }
+        with self._errors("migrate_layout"):
+            while True:
+                response = self.client.scan(**kwargs)
+                for item in response.get("Items", []):
+                    match = _LAYOUT_PK.match(item["pk"]["S"])
+                    if match is None:
+                        continue
+                    ours = match.group("shard") is not None and item.get("shards") == number(self.shards)
+                    (current if ours else foreign).setdefault(match.group("base"), set()).add(item["pk"]["S"])
+                if "LastEvaluatedKey" not in response:
+                    break
+                kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        logical = {base: pks | current.get(base, set()) for base, pks in foreign.items()}
+        counts: dict[str, int] = {}
+        for base, pks in sorted(logical.items()):
+            kind = base.split("#")[1]
+            counts[kind] = counts.get(kind, 0) + 1
+            if not dry_run:
+                with self._errors("migrate_layout"):
+                    self._migrate_partition(base, kind, sorted(pks))
+            if progress:
+                progress(1)
+        return counts
+
+    def _migrate_partition(self, base: str, kind: str, pks: list[str]) -> None:
+        exchange = base.split("#")[0]
+        items: list[dict[str, Any]] = []
+        for pk in pks:
+            kwargs: dict[str, Any] = {
+                "TableName": self.aggregates_table,
+                "KeyConditionExpression": "#pk = :pk",
+                "ExpressionAttributeNames": {"#pk": "pk"},
+                "ExpressionAttributeValues": {":pk": {"S": pk}},
+                "ConsistentRead": True,
+            }
+            while True:
+                response = self.client.query(**kwargs)
+                items.extend(response.get("Items", []))
+                if "LastEvaluatedKey" not in response:
+                    break
+                kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        by_sk: dict[int, list[dict[str, Any]]] = {}
+        for item in items:
+            by_sk.setdefault(int(item["sk"]["N"]), []).append(item)
+        new_items: list[dict[str, Any]] = []
+        if kind == "1m":
+            for minute_ms, parts in sorted(by_sk.items()):
+                shard_items = [(minute_ms, self._shard_or_head(i), i) for i in parts]
+                (snapshot,) = self._snapshots_merged(exchange, shard_items, None)
+                new_items += self._snapshot_items(snapshot).values()
+        elif kind == "1h":
+            for hour_ms, parts in sorted(by_sk.items()):
+                segments = self._segments_of(parts, None)
+                for shard, pairs in by_shard(segments, self.shards).items():
+                    item = {**self._rollup_key(exchange, hour_ms, shard)}
+                    item["values"] = number(sum(segments[p].count for p in pairs))
+                    item["shards"] = number(self.shards)
+                    item.update({p: segment_to_item(segments[p]) for p in pairs})
+                    new_items.append(item)
+        elif kind == "gaps":
+            for hour_ms, parts in sorted(by_sk.items()):
+                offsets: dict[str, set[int]] = {}
+                for part in parts:
+                    for name, value in part.items():
+                        if name not in RESERVED:
+                            for m in map(int, value["NS"]):  # minutes in ms (unsharded) or offsets
+                                offsets.setdefault(name, set()).add(
+                                    (m - hour_ms) // MINUTE_MS if m >= HOUR_MS else m
+                                )
+                for shard, pairs in by_shard(offsets, self.shards).items():
+                    item = {"pk": {"S": sharded(base, shard)}, "sk": number(hour_ms)}
+                    item["shards"] = number(self.shards)
+                    item.update({p: {"NS": [str(o) for o in sorted(offsets[p])]} for p in pairs})
+                    new_items.append(item)
+        elif kind == "latest":
+            registry: dict[str, dict[str, Any]] = {}
+            for part in items:
+                for name, value in part.items():
+                    if name not in RESERVED and (
+                        name not in registry or int(registry[name]["M"]["m"]["N"]) < int(value["M"]["m"]["N"])
+                    ):
+                        registry[name] = value
+            for shard, pairs in by_shard(registry, self.shards).items():
+                item = {**self._latest_key(exchange, shard), "version": number(1)}
+                item["shards"] = number(self.shards)
+                item.update({p: registry[p] for p in pairs})
+                new_items.append(item)
+        self._put_items(new_items)
+        kept = {(i["pk"]["S"], i["sk"]["N"]) for i in new_items}
+        self._delete_keys(
+            [{"pk": i["pk"], "sk": i["sk"]} for i in items if (i["pk"]["S"], i["sk"]["N"]) not in kept]
+        )
+
+    @staticmethod
+    def _shard_or_head(item: dict[str, Any]) -> int:
+        suffix = item["pk"]["S"].rsplit("#", 1)[1]
+        return int(suffix) if suffix.isdigit() else HEAD_SHARD
 
     # --- helpers ------------------------------------------------------------------------
 

@@ -7,6 +7,8 @@ per pair; a polled minute snapshot holds one `prices` string.
 
 from __future__ import annotations
 
+import zlib
+from collections.abc import Iterable
 from dataclasses import fields
 from datetime import timedelta
 from decimal import Decimal
@@ -15,7 +17,7 @@ from typing import Any
 from prices.domain import HOUR_MS, MINUTE_MS, Tick, TickSource, decimal_str, from_ms, to_ms
 from prices.ohlc import HourCandle
 from prices.rollups import MinuteSnapshot
-from prices.statistics import Moments, Segment
+from prices.statistics import Moments, Segment, WindowStats
 
 DAY_MS = 24 * HOUR_MS
 
@@ -23,7 +25,7 @@ TICK_DECIMAL_FIELDS = [
     f.name for f in fields(Tick) if f.name not in {"exchange", "pair", "minute", "source", "observed_at"}
 ]
 TICK_DECIMAL_SET = frozenset(TICK_DECIMAL_FIELDS)
-RESERVED = {"pk", "sk", "src", "values", "version", "prices", "pending"}
+RESERVED = {"pk", "sk", "src", "values", "version", "prices", "pending", "hour", "end", "shards"}
 TTL_ATTRIBUTE = "ttl"  # ticks: epoch seconds after which DynamoDB TTL (or expire_ticks) deletes the item
 
 
@@ -176,12 +178,17 @@ def snapshot_from_item(exchange: str, item: dict[str, Any], wanted: set[str] | N
 def known_gaps_from_item(
     item: dict[str, Any], start_ms: int, end_ms: int, wanted: set[str] | None
 ) -> dict[str, set[int]]:
-    """Per pair, the known-gap minutes of one hour item that fall in [start_ms, end_ms)."""
+    """Per pair, the known-gap minutes (ms) of one hour item that fall in [start_ms, end_ms).
+
+    The item holds each pair's minute offsets in the hour (0–59) as a Number Set.
+    """
+    hour_ms = int(item["sk"]["N"])
     gaps: dict[str, set[int]] = {}
     for name, value in item.items():
         if name in RESERVED or (wanted is not None and name not in wanted):
             continue
-        minutes = {int(m) for m in value["NS"] if start_ms <= int(m) < end_ms}
+        minutes = {hour_ms + int(o) * MINUTE_MS for o in value["NS"]}
+        minutes = {m for m in minutes if start_ms <= m < end_ms}
         if minutes:
             gaps[name] = minutes
     return gaps
@@ -227,3 +234,98 @@ def hour_candles_from_item(item: dict[str, Any]) -> list[HourCandle]:
             )
         )
     return candles
+
+
+# --- shards -------------------------------------------------------------------------------
+
+DEFAULT_SHARDS = 32  # 10,000 pairs → ~312 per shard: hour rollups and live items stay under 100 KB
+HEAD_SHARD = 0  # a minute's head item: exists whenever any shard of the minute does; src, pending
+
+
+def shard_of(pair: str, shards: int) -> int:
+    """The shard of a pair: CRC-32 of its name modulo `shards` (stable across processes and versions)."""
+    return zlib.crc32(pair.encode()) % shards
+
+
+def sharded(pk: str, shard: int) -> str:
+    """The partition key of one shard of an all-pairs item: "<pk>#<shard>"."""
+    return f"{pk}#{shard}"
+
+
+def by_shard(pairs: Iterable[str], shards: int) -> dict[int, list[str]]:
+    """Pairs grouped by shard (sorted within each shard)."""
+    groups: dict[int, list[str]] = {}
+    for pair in sorted(set(pairs)):
+        groups.setdefault(shard_of(pair, shards), []).append(pair)
+    return groups
+
+
+# --- item size (DynamoDB's rules, for tests and the benchmark) ------------------------------
+
+
+def item_size(item: dict[str, Any]) -> int:
+    """Bytes an item counts against DynamoDB's 400 KB limit: names plus values (UTF-8).
+
+    A Number counts ≈ 1 byte per 2 significant digits + 1; a Map or List 3 bytes plus its
+    elements (and a Map's names); sets their elements (AWS's documented item-size rules).
+    """
+    return sum(len(name.encode()) + _value_size(value) for name, value in item.items())
+
+
+def _value_size(value: dict[str, Any]) -> int:
+    ((kind, inner),) = value.items()
+    if kind == "S":
+        return len(inner.encode())
+    if kind == "N":
+        return _number_size(inner)
+    if kind == "NS":
+        return sum(_number_size(v) for v in inner)
+    if kind == "SS":
+        return sum(len(v.encode()) for v in inner)
+    if kind == "M":
+        return 3 + item_size(inner)
+    if kind == "L":
+        return 3 + sum(1 + _value_size(v) for v in inner)
+    return 1  # BOOL, NULL
+
+
+def _number_size(text: str) -> int:
+    digits = text.lstrip("-").replace(".", "").lstrip("0")
+    return (len(digits.split("E")[0].split("e")[0]) + 1) // 2 + 1
+
+
+# Published live statistics: one String per pair, these WindowStats fields joined by '|'
+# (an undefined field is empty); `expected` is the window's minutes, stored in the key.
+_STATS_FIELDS = (
+    "count", "first_ms", "first", "last_ms", "last", "minimum", "maximum", "mean", "change",
+    "change_pct", "std", "std_population", "relative_std", "volatility",
+)  # fmt: skip
+_STATS_INTS = {"count", "first_ms", "last_ms"}
+_STATS_DECIMALS = {"first", "last", "minimum", "maximum", "change"}
+
+
+def window_stats_to_item(stats: WindowStats) -> dict[str, Any]:
+    parts = []
+    for name in _STATS_FIELDS:
+        value = getattr(stats, name)
+        if value is None:
+            parts.append("")
+        elif name in _STATS_DECIMALS:
+            parts.append(decimal_str(value) or "")
+        else:
+            parts.append(repr(value) if isinstance(value, float) else str(value))
+    return {"S": "|".join(parts)}
+
+
+def window_stats_from_item(value: dict[str, Any], expected: int) -> WindowStats:
+    fields_: dict[str, Any] = {}
+    for name, text in zip(_STATS_FIELDS, value["S"].split("|"), strict=True):
+        if text == "":
+            fields_[name] = None
+        elif name in _STATS_INTS:
+            fields_[name] = int(text)
+        elif name in _STATS_DECIMALS:
+            fields_[name] = Decimal(text)
+        else:
+            fields_[name] = float(text)
+    return WindowStats(expected=expected, **fields_)

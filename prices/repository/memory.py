@@ -7,16 +7,19 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 
-from prices.domain import Tick, to_ms
+from prices.domain import HOUR_MS, Tick, to_ms
 from prices.ohlc import HourCandle
 from prices.repository.base import LatestPrice
-from prices.rollups import BlockRollup, HourRollup, MinuteSnapshot
+from prices.repository.dynamodb_items import DEFAULT_SHARDS, by_shard, shard_of
+from prices.rollups import TAIL_SLOTS, BlockRollup, HourRollup, HourTails, LiveWindow, MinuteSnapshot
+from prices.statistics import Segment
 
 
 class InMemoryTickRepository:
     """Dict-backed storage with the same semantics as DynamoTickRepository."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, shards: int = DEFAULT_SHARDS) -> None:
+        self.shards = shards  # rollups are replaced per shard of pairs, as in DynamoDB
         self._lock = threading.RLock()
         self.ticks: dict[tuple[str, str], dict[int, Tick]] = {}
         self.snapshots: dict[str, dict[int, dict[str, Decimal]]] = {}
@@ -28,6 +31,8 @@ class InMemoryTickRepository:
         self.known_gaps: dict[str, dict[str, set[int]]] = {}
         self.data_versions: dict[str, int] = {}
         self.hour_candles: dict[tuple[str, str], dict[int, HourCandle]] = {}
+        self.tails: dict[str, dict[int, HourTails]] = {}  # exchange → slot → the hour's tails
+        self.live: dict[str, dict[int, LiveWindow]] = {}  # exchange → window minutes → statistics
         self.put_calls = 0
 
     def ensure_tables(self) -> list[str]:
@@ -164,14 +169,22 @@ class InMemoryTickRepository:
         ]
 
     def put_rollup(self, rollup: HourRollup) -> bool:
-        """Store the rollup unless the stored one summarises more values."""
+        """Per shard of pairs (as DynamoDB), store the rollup's part unless the stored one has more values."""
         with self._lock:
             hours = self.rollups.setdefault(rollup.exchange, {})
-            stored = hours.get(rollup.hour_ms)
-            if stored is not None and stored.values > rollup.values:
-                return False
-            hours[rollup.hour_ms] = rollup
-            return True
+            stored = dict(hours[rollup.hour_ms].segments) if rollup.hour_ms in hours else {}
+            written = False
+            for shard, pairs in by_shard(rollup.segments, self.shards).items():
+                old = [p for p in stored if shard_of(p, self.shards) == shard]
+                if sum(stored[p].count for p in old) > sum(rollup.segments[p].count for p in pairs):
+                    continue
+                for pair in old:
+                    del stored[pair]
+                stored.update({pair: rollup.segments[pair] for pair in pairs})
+                written = True
+            if written:
+                hours[rollup.hour_ms] = HourRollup(rollup.exchange, rollup.hour_ms, stored)
+            return written
 
     def rollups_between(
         self, *, exchange: str, start_ms: int, end_ms: int, pairs: Iterable[str] | None = None
@@ -259,3 +272,59 @@ class InMemoryTickRepository:
         """The registry of newest prices."""
         with self._lock:
             return dict(self.latest_registry.get(exchange, {}))
+
+    def get_rollup(
+        self, *, exchange: str, hour_ms: int, pairs: Iterable[str] | None = None
+    ) -> HourRollup | None:
+        """The stored rollup of one hour, restricted to `pairs` if given; None if absent."""
+        wanted = set(pairs) if pairs is not None else None
+        with self._lock:
+            rollup = self.rollups.get(exchange, {}).get(hour_ms)
+        if rollup is None:
+            return None
+        return HourRollup(
+            exchange, hour_ms, {p: s for p, s in rollup.segments.items() if wanted is None or p in wanted}
+        )
+
+    def put_tails(self, tails: HourTails) -> None:
+        """Store an hour's tails in its slot (replacing the hour stored there before)."""
+        with self._lock:
+            slot = (tails.hour_ms // HOUR_MS) % TAIL_SLOTS
+            self.tails.setdefault(tails.exchange, {})[slot] = tails
+
+    def get_tail(
+        self, *, exchange: str, hour_ms: int, offset: int, pairs: Iterable[str] | None = None
+    ) -> dict[str, Segment] | None:
+        """The hour's tail from `offset` per pair; None unless the hour's tails are stored."""
+        wanted = set(pairs) if pairs is not None else None
+        with self._lock:
+            tails = self.tails.get(exchange, {}).get((hour_ms // HOUR_MS) % TAIL_SLOTS)
+        if tails is None or tails.hour_ms != hour_ms:
+            return None
+        return {p: s for p, s in tails.offsets.get(offset, {}).items() if wanted is None or p in wanted}
+
+    def delete_tails(self, *, exchange: str, hours_ms: Iterable[int]) -> None:
+        """Forget the tails of `hours_ms`."""
+        with self._lock:
+            slots = self.tails.get(exchange, {})
+            for hour_ms in hours_ms:
+                slot = (hour_ms // HOUR_MS) % TAIL_SLOTS
+                if slot in slots and slots[slot].hour_ms == hour_ms:
+                    del slots[slot]
+
+    def put_live(self, live: LiveWindow) -> None:
+        """Store (replace) the published statistics of a live window."""
+        with self._lock:
+            self.live.setdefault(live.exchange, {})[live.window_minutes] = live
+
+    def get_live(
+        self, *, exchange: str, window_minutes: int, pairs: Iterable[str] | None = None
+    ) -> LiveWindow | None:
+        """The published statistics of a live window, restricted to `pairs` if given."""
+        wanted = set(pairs) if pairs is not None else None
+        with self._lock:
+            live = self.live.get(exchange, {}).get(window_minutes)
+        if live is None:
+            return None
+        stats = {p: s for p, s in live.stats.items() if wanted is None or p in wanted}
+        return LiveWindow(live.exchange, live.window_minutes, live.end_ms, stats)

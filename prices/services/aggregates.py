@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from decimal import Decimal
 
-from prices.domain import HOUR_MS, Tick, from_ms, hour_floor_ms
+from prices.domain import HOUR_MS, MINUTE_MS, Tick, from_ms, hour_floor_ms
 from prices.ohlc import has_candle_fields, hour_candles_of
 from prices.repository import TickRepository, get_tick_repository
-from prices.rollups import blocks_containing, rollup_from_snapshots
+from prices.rollups import (
+    BLOCK_HOURS,
+    LIVE_WINDOWS,
+    BlockRollup,
+    HourRollup,
+    LiveWindow,
+    block_from_rollups,
+    blocks_containing,
+    hour_tails,
+    rollup_from_snapshots,
+)
+from prices.statistics import Segment, WindowStats, point_segment, segments_concat
 
 
 def rollups_refresh(
@@ -36,6 +48,7 @@ def rollups_refresh(
             written += 1
     if invalidate_blocks and hours:
         repo.delete_blocks(exchange=exchange, ends_ms=blocks_containing(hours))
+        repo.delete_tails(exchange=exchange, hours_ms=hours)
     return written
 
 
@@ -67,3 +80,100 @@ def hour_candles_refresh(*, exchange: str, ticks: Iterable[Tick], repo: TickRepo
             repo.put_hour_candles(exchange=exchange, pair=pair, candles=candles)
             written += len(candles)
     return written
+
+
+def rollup_fold(
+    *, exchange: str, minute_ms: int, prices: Mapping[str, Decimal], repo: TickRepository
+) -> HourRollup:
+    """Fold one stored minute into its hour's rollup (read it, add one point per pair, write it).
+
+    Constant work per minute: the hour is not rebuilt from its minutes. A pair whose rollup
+    already reaches `minute_ms` or beyond (a minute filled out of order) makes the hour be
+    rebuilt from its snapshots instead. Returns the rollup as written (or as stored, if a
+    concurrent writer stored a larger one). Raises RepositoryError.
+    """
+    hour_ms = hour_floor_ms(minute_ms)
+    stored = repo.get_rollup(exchange=exchange, hour_ms=hour_ms)
+    segments = dict(stored.segments) if stored is not None else {}
+    for pair, price in prices.items():
+        current = segments.get(pair)
+        point = point_segment(minute_ms, price)
+        if current is None:
+            segments[pair] = point
+        elif current.last_ms < minute_ms:
+            segments[pair] = current.then(point)
+        else:
+            snapshots = repo.snapshots_between(exchange=exchange, start_ms=hour_ms, end_ms=hour_ms + HOUR_MS)
+            rollup = rollup_from_snapshots(exchange=exchange, hour_ms=hour_ms, snapshots=snapshots)
+            repo.put_rollup(rollup)
+            return rollup
+    rollup = HourRollup(exchange=exchange, hour_ms=hour_ms, segments=segments)
+    repo.put_rollup(rollup)
+    return rollup
+
+
+def live_publish(*, exchange: str, rollup: HourRollup, end_ms: int, repo: TickRepository) -> list[LiveWindow]:
+    """Compute and store the statistics of the live windows (LIVE_WINDOWS) ending at `end_ms`.
+
+    `rollup` is the hour of the newest minute (end_ms − 1 min), as just folded. A window ending
+    at minute k + 1 of that hour is: the tail from offset k + 1 of an earlier hour (the
+    previous one for 1 h; 24 hours back for 24 h, plus the 23-hour block in between), then
+    the current hour's rollup. Tails and the block are read (a few BatchGetItem calls) and,
+    when missing, computed and stored here: the cycle that closes an hour does that work,
+    never a request. Returns the published windows. Raises RepositoryError.
+    """
+    hour_ms = rollup.hour_ms
+    offset = (end_ms - hour_ms) // MINUTE_MS  # the first minute of the window in its start hour
+    published = []
+    for window in LIVE_WINDOWS:
+        start_hour = hour_ms - (window // 60) * HOUR_MS
+        parts: list[Mapping[str, Segment]] = []
+        if offset < 60:
+            parts.append(tail_ensure(repo=repo, exchange=exchange, hour_ms=start_hour, offset=offset))
+        if window > 60:
+            parts.append(block_ensure(repo=repo, exchange=exchange, end_ms=hour_ms).segments)
+        parts.append(rollup.segments)
+        pairs = {pair for part in parts for pair in part}
+        stats = {
+            pair: WindowStats.of(segments_concat(part.get(pair) for part in parts), expected=window)
+            for pair in pairs
+        }
+        live = LiveWindow(exchange=exchange, window_minutes=window, end_ms=end_ms, stats=stats)
+        repo.put_live(live)
+        published.append(live)
+    return published
+
+
+def live_prepare(*, exchange: str, hour_ms: int, repo: TickRepository) -> None:
+    """Store what the live windows of the hour starting at `hour_ms` read, where it is missing.
+
+    The tails of the previous hour (for 1 h windows) and of the hour 24 hours back (24 h
+    windows), and the 23-hour block ending at `hour_ms`. Run by the cycle that closes the
+    previous hour (and by benchmarks after seeding); a cycle that finds something missing
+    computes it itself. Raises RepositoryError.
+    """
+    for start_hour in (hour_ms - HOUR_MS, hour_ms - 24 * HOUR_MS):
+        tail_ensure(repo=repo, exchange=exchange, hour_ms=start_hour, offset=1)
+    block_ensure(repo=repo, exchange=exchange, end_ms=hour_ms)
+
+
+def tail_ensure(*, repo: TickRepository, exchange: str, hour_ms: int, offset: int) -> Mapping[str, Segment]:
+    """The stored tail of `hour_ms` from `offset`, computing and storing the hour's tails if absent."""
+    tail = repo.get_tail(exchange=exchange, hour_ms=hour_ms, offset=offset)
+    if tail is not None:
+        return tail
+    snapshots = repo.snapshots_between(exchange=exchange, start_ms=hour_ms, end_ms=hour_ms + HOUR_MS)
+    tails = hour_tails(exchange=exchange, hour_ms=hour_ms, snapshots=snapshots)
+    repo.put_tails(tails)
+    return tails.offsets.get(offset, {})
+
+
+def block_ensure(*, repo: TickRepository, exchange: str, end_ms: int) -> BlockRollup:
+    """The stored 23-hour block ending at `end_ms`, computing and storing it from hour rollups if absent."""
+    block = repo.get_block(exchange=exchange, end_ms=end_ms)
+    if block is not None:
+        return block
+    rollups = repo.rollups_between(exchange=exchange, start_ms=end_ms - BLOCK_HOURS * HOUR_MS, end_ms=end_ms)
+    block = block_from_rollups(exchange=exchange, end_ms=end_ms, rollups=rollups)
+    repo.put_block(block)
+    return block

@@ -10,9 +10,10 @@ of a pending minute and its restore of orphaned ticks, and `rollups_rebuild` —
 2. the ticks (`put_many`: parallel batches, unprocessed items retried);
 3. the snapshot prices (`complete_snapshot` for a claim, else `merge_snapshot`);
 4. the latest-price registry;
-5. the hour rollups of the touched hours (the poll folds its one minute in; others rebuild
-   the hours from their snapshots), the 23-hour blocks that depend on them, and the live
-   window statistics; the hour candles of hours holding ticks made from candles;
+5. the hour rollups of the touched hours: the poll folds its one minute in and publishes the
+   live window statistics (the cycle that closes an hour prepares the next hour's tails and
+   23-hour block); others rebuild the hours from their snapshots and delete the blocks and
+   tails that depend on them; the hour candles of hours holding ticks made from candles;
 6. the data version (`data_version_bump`), which keys every cached answer of every web
    process (prices/cache.py);
 7. the `ticks_stored` signal.
@@ -32,10 +33,16 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
 
-from prices.domain import Tick, TickSource, from_ms, hour_floor_ms
+from prices.domain import HOUR_MS, MINUTE_MS, Tick, TickSource, from_ms, hour_floor_ms
 from prices.repository import LatestPrice, RepositoryError, TickRepository
 from prices.rollups import MinuteSnapshot
-from prices.services.aggregates import hour_candles_refresh, rollups_refresh
+from prices.services.aggregates import (
+    hour_candles_refresh,
+    live_prepare,
+    live_publish,
+    rollup_fold,
+    rollups_refresh,
+)
 from prices.signals import ticks_stored
 
 logger = logging.getLogger(__name__)
@@ -121,11 +128,20 @@ def minutes_store(
         if pair not in registry or registry[pair].minute_ms < entry.minute_ms:
             registry[pair] = entry
     repo.update_latest(exchange=exchange, prices=registry)
-    # The poll only adds the newest minute, whose hour no stored block contains (blocks are
-    # stored once all their hours are complete), so it deletes none.
-    rollups_refresh(
-        exchange=exchange, hours_ms=hours, repo=repo, invalidate_blocks=mode is not StoreMode.POLL
-    )
+    if mode is StoreMode.POLL and stored:
+        # Constant work per minute: the minute is folded into its hour's rollup, and the live
+        # windows ending at it are published. The poll only adds the newest minute, whose hour
+        # no stored block or tail contains, so it invalidates none.
+        minute_ms = stored[0].minute_ms
+        prices = {t.pair: t.last_price for t in stored}
+        rollup = rollup_fold(exchange=exchange, minute_ms=minute_ms, prices=prices, repo=repo)
+        live_publish(exchange=exchange, rollup=rollup, end_ms=minute_ms + MINUTE_MS, repo=repo)
+        if (minute_ms + MINUTE_MS) % HOUR_MS == 0:
+            # The cycle that closes an hour prepares the next hour's live windows (its tails
+            # and the 23-hour block), so the cycles of that hour only read.
+            live_prepare(exchange=exchange, hour_ms=minute_ms + MINUTE_MS, repo=repo)
+    elif mode is not StoreMode.POLL:
+        rollups_refresh(exchange=exchange, hours_ms=hours, repo=repo)
     # 1h/1d candles need the open/high/low/volume of ticks made from candles (none for polls).
     hour_candles_refresh(exchange=exchange, ticks=stored, repo=repo)
     _data_version_publish(repo, exchange)

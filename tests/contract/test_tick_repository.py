@@ -22,6 +22,7 @@ from prices.domain import HOUR_MS, MINUTE, MINUTE_MS, Tick, TickSource, to_ms
 from prices.ohlc import HourCandle
 from prices.repository.base import LatestPrice, RepositoryError
 from prices.repository.dynamodb import DynamoTickRepository
+from prices.repository.dynamodb_items import shard_of
 from prices.rollups import (
     BLOCK_HOURS,
     BlockRollup,
@@ -446,20 +447,24 @@ def test_snapshots_between_projects_more_than_80_pairs_across_days(repo):
 # --- hour rollups ----------------------------------------------------------------------------
 
 
-def test_put_rollup_replaces_only_with_at_least_as_many_values(repo):
+def test_put_rollup_replaces_each_shard_only_with_at_least_as_many_values(repo):
+    """Rollups are sharded by pair; each shard is replaced only by one summarising as many values."""
+    assert shard_of("BTCUSD", repo.shards) != shard_of("ETHUSD", repo.shards)
     three = rollup(T0_MS, {"BTCUSD": ["7000", "7001", "7002"]})
     two = rollup(T0_MS, {"BTCUSD": ["1", "2"]})
-    other_three = rollup(T0_MS, {"BTCUSD": ["7000", "7001"], "ETHUSD": ["3000"]})
+    other = rollup(T0_MS, {"BTCUSD": ["7000", "7001"], "ETHUSD": ["3000"]})
     four = rollup(T0_MS, {"BTCUSD": ["7000", "7001", "7002", "7003"]})
     hour = {"exchange": EXCHANGE, "start_ms": T0_MS, "end_ms": T0_MS + HOUR_MS}
 
     assert repo.put_rollup(three) is True
     assert repo.put_rollup(two) is False
     assert repo.rollups_between(**hour) == [three]
-    assert repo.put_rollup(other_three) is True
-    assert repo.rollups_between(**hour) == [other_three]
+    assert repo.put_rollup(other) is True  # ETHUSD's shard is new; BTCUSD's keeps its 3 values
+    (stored,) = repo.rollups_between(**hour)
+    assert stored.segments == {"BTCUSD": three.segments["BTCUSD"], "ETHUSD": other.segments["ETHUSD"]}
     assert repo.put_rollup(four) is True
-    assert repo.rollups_between(**hour) == [four]
+    (stored,) = repo.rollups_between(**hour)
+    assert stored.segments == {"BTCUSD": four.segments["BTCUSD"], "ETHUSD": other.segments["ETHUSD"]}
 
 
 def test_rollups_round_trip_their_segments_exactly(repo):
@@ -617,7 +622,7 @@ def test_put_many_sends_one_batch_write_per_25_ticks(dynamo_repo, count):
 
 def test_every_read_is_strongly_consistent(dynamo_repo):
     dynamo_repo.put_many([tick()])
-    queries, gets = count_calls(dynamo_repo, "Query"), count_calls(dynamo_repo, "GetItem")
+    queries, gets = count_calls(dynamo_repo, "Query"), count_calls(dynamo_repo, "BatchGetItem")
     window = {"exchange": EXCHANGE, "start_ms": T0_MS, "end_ms": T0_MS + HOUR_MS}
 
     list(dynamo_repo.between(exchange=EXCHANGE, pair="BTCUSD", start=T0, end=T0 + MINUTE))
@@ -627,8 +632,12 @@ def test_every_read_is_strongly_consistent(dynamo_repo):
     dynamo_repo.rollups_between(**window)
     dynamo_repo.latest_prices(exchange=EXCHANGE)
 
-    assert (len(queries), len(gets)) == (4, 2)
-    assert all(body.get("ConsistentRead") is True for body in queries + gets)
+    # ticks: 2 Queries; snapshots of BTCUSD: its shard and the head shard; rollups: every shard
+    assert (len(queries), len(gets)) == (2 + 2 + dynamo_repo.shards, 2)
+    assert all(body.get("ConsistentRead") is True for body in queries)
+    assert all(
+        request["ConsistentRead"] is True for body in gets for request in body["RequestItems"].values()
+    )
 
 
 def test_unprocessed_items_are_retried(dynamo_repo, monkeypatch):

@@ -185,7 +185,7 @@ def test_a_window_ending_before_the_newest_minute_reads_both_edges_from_minutes(
     assert len(repo.snapshot_reads) == 2
 
 
-def test_a_24h_window_stores_its_23_hour_block_and_a_later_backfill_inside_it_deletes_it():
+def test_a_24h_window_reads_a_stored_23_hour_block_and_a_later_backfill_inside_it_deletes_it():
     from datetime import UTC, datetime, timedelta
 
     from prices.domain import TickSource, to_ms
@@ -199,11 +199,12 @@ def test_a_24h_window_stores_its_23_hour_block_and_a_later_backfill_inside_it_de
     end = datetime(2020, 1, 1, tzinfo=UTC) - timedelta(minutes=30)  # mid-hour: 23 whole hours
     first = pair_stats(pair="BTCUSD", window_minutes=1440, end=end, repo=repo)
     block_end = to_ms(end) - to_ms(end) % HOUR_MS
-    assert first.count > 0 and repo.blocks.get("bitfinex", {}) == {}  # a `pairs` subset never stores one
-
     from prices.selectors import pairs_stats
+    from prices.services.aggregates import block_ensure
 
     pairs_stats(window_minutes=1440, end=end, repo=repo)
+    assert first.count > 0 and repo.blocks.get("bitfinex", {}) == {}  # a read never stores one
+    block_ensure(repo=repo, exchange="bitfinex", end_ms=block_end)  # what ingestion does
     assert block_end in repo.blocks["bitfinex"]
     from_block = pairs_stats(window_minutes=1440, end=end, repo=repo)["BTCUSD"]
     assert (from_block.count, from_block.first, from_block.last) == (first.count, first.first, first.last)
