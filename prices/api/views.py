@@ -50,6 +50,7 @@ HISTORY_CSV_MAX_DAYS = 92
 HISTORY_CSV_MAX = timedelta(days=HISTORY_CSV_MAX_DAYS)
 PAIRS_PAGE_SIZE = 100
 PAIRS_PAGE_MAX = 500
+RANK_LIMIT_MAX = 10_000  # every pair of a large exchange in one ranking (issue 11: 3,000 pairs)
 
 
 class PriceApiView(APIView):
@@ -338,7 +339,9 @@ class RankApi(PriceApiView):
             OpenApiParameter(
                 "pairs", str, description="Comma list such as BTCUSD,ETHUSD (default: all tracked)."
             ),
-            OpenApiParameter("limit", int, description="Return only the first N (1–1000)."),
+            OpenApiParameter(
+                "limit", int, description=f"Return only the first N (1–{RANK_LIMIT_MAX:,}; default 1,000)."
+            ),
         ],
         responses=inline_serializer(
             "Rank",
@@ -356,7 +359,9 @@ class RankApi(PriceApiView):
     def get(self, request: Request) -> Response:
         window = choice_param(request.query_params, "window", selectors.WINDOWS, "24h")
         metric = choice_param(request.query_params, "metric", selectors.RANK_METRICS, "relative_std")
-        limit = int_param("limit", request.query_params.get("limit"), default=1000, minimum=1, maximum=1000)
+        limit = int_param(
+            "limit", request.query_params.get("limit"), default=1000, minimum=1, maximum=RANK_LIMIT_MAX
+        )
         pairs = None
         if request.query_params.get("pairs"):
             tracked = [summary.pair.name for summary in selectors.pairs_list()]

@@ -31,16 +31,8 @@ def test_bench_api_seeds_measures_and_prints_every_figure_and_target(dynalite_se
     try:
         call_command(
             "bench_api",
-            "--pairs",
-            "5",
-            "--minutes",
-            "90",
-            "--repeat",
-            "2",
-            "--naive-repeat",
-            "1",
-            "--history-days",
-            "2",
+            *("--pairs", "5", "--minutes", "90", "--cycles", "65", "--tick-pairs", "5"),
+            *("--repeat", "2", "--rank-repeat", "1", "--naive-repeat", "1", "--history-days", "2"),
             stdout=out,
         )
         spy_connected_after = any(key[0] == "tests.spy" for key, *_ in ticks_stored.receivers)
@@ -50,20 +42,26 @@ def test_bench_api_seeds_measures_and_prints_every_figure_and_target(dynalite_se
 
     text = out.getvalue()
     for line in (
-        "rank via aggregates (uncached)",
+        "Ingestion: 65 consecutive minutes from",
+        "live rank uncached (newest minute)",
         "rank via API, cached",
-        "rank naive (every tick)",
-        "stats for one pair (24h)",
+        "pairs/ via API, uncached",
+        "rank naive (every tick, 5 pairs)",
         "history 24h via API",
-        "ingestion cycle",
-        "naive/aggregate:",
-        "tick writes ≤ ⌈5/25⌉ = 1: 1",
-        "history 24h via API (1,440 rows)",
-        "history 2d at 1h via API (",
-        "history 2d at 1h ≤ 1,000 items read",
+        "Cycles: 65, p50",
+        "failed 0;",
+        "Live rank uncached: p50",
+        "best minute of the hour",
+        "DynamoDB writes issued during reads: 0",
+        "Targets (issue 11):",
+        "[ok] failed cycles = 0: 0",
+        "[ok] largest item written ≤ 100 KB",
+        "[ok] DynamoDB writes during reads = 0: 0",
     ):
         assert line in text, line
-    assert "Seeded 450 ticks" in text
+    assert "Seeded 450 minute prices and 450 ticks" in text
+    # 65 cycles from hh:30 cross an hour boundary: every minute of the hour is measured once.
+    assert text.count(" stored ") >= 65
     # Receivers outside the prices app (alerts' enqueueing) are not run by the measured cycles,
     # and are connected again afterwards.
     assert spy.calls == []
