@@ -101,8 +101,12 @@ class TickRepository(Protocol):
         """The pair's stored hour candles with start_ms ≤ hour < end_ms, oldest first."""
         ...
 
-    def put_rollup(self, rollup: HourRollup) -> bool:
-        """Store an hour rollup unless a stored one summarises more values; True if written."""
+    def put_rollup(self, rollup: HourRollup, *, replace: bool = False) -> bool:
+        """Store an hour rollup, per shard of pairs, unless a stored shard summarises more values.
+
+        With `replace`, store every shard whatever is there (the poll's fold of the newest
+        minute; a rebuild it overwrites shows as a stale rollup to gap repair). True if written.
+        """
         ...
 
     def get_rollup(
@@ -157,6 +161,10 @@ class TickRepository(Protocol):
 
     def update_latest(self, *, exchange: str, prices: Mapping[str, LatestPrice]) -> None:
         """Record newest prices per pair, keeping a stored entry that is newer."""
+        ...
+
+    def update_polled(self, *, exchange: str, prices: Mapping[str, LatestPrice]) -> None:
+        """Record the minute poll's newest prices (only the poll writes these; newest wins on read)."""
         ...
 
     def latest_prices(self, *, exchange: str) -> dict[str, LatestPrice]:

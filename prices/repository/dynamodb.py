@@ -71,7 +71,7 @@ logger = logging.getLogger(__name__)
 # Partition keys of all-pairs items: "<exchange>#<kind>[#<period>]" plus "#<shard>" in this layout.
 _LAYOUT_PK = re.compile(
     r"^(?P<base>[^#]+#(?:1m#\d{4}-\d{2}-\d{2}|1h#\d{4}-\d{2}|gaps#\d{4}-\d{2}|23h#\d{4}-\d{2}"
-    r"|latest|tail#\d+|live#\d+))(?:#(?P<shard>\d+))?$"
+    r"|latest|polled|tail#\d+|live#\d+))(?:#(?P<shard>\d+))?$"
 )
 
 BATCH_WRITE_MAX = 25  # DynamoDB's BatchWriteItem limit
@@ -724,26 +724,37 @@ class DynamoTickRepository:
     def _rollup_key(self, exchange: str, hour_ms: int, shard: int) -> dict[str, Any]:
         return {"pk": {"S": sharded(f"{exchange}#1h#{month_key(hour_ms)}", shard)}, "sk": number(hour_ms)}
 
-    def put_rollup(self, rollup: HourRollup) -> bool:
+    def put_rollup(self, rollup: HourRollup, *, replace: bool = False) -> bool:
         """Per shard, PutItem unless the stored shard item has more `values` (ConditionExpression).
 
-        Returns True if any shard was written.
+        With `replace`, every shard is written unconditionally in BatchWriteItem calls (the
+        poll folding the newest minute into its hour). Returns True if any shard was written.
         """
 
-        def put(group: tuple[int, list[str]]) -> bool:
-            shard, pairs = group
+        def item_of(shard: int, pairs: list[str]) -> dict[str, Any]:
             values = sum(rollup.segments[p].count for p in pairs)
             item = {**self._rollup_key(rollup.exchange, rollup.hour_ms, shard), "values": number(values)}
             item["shards"] = number(self.shards)
             for pair in pairs:
                 item[self._pair_attr(pair)] = segment_to_item(rollup.segments[pair])
+            return item
+
+        groups = by_shard(rollup.segments, self.shards)
+        if replace:
+            with self._errors("put_rollup"):
+                self._put_items([item_of(shard, pairs) for shard, pairs in groups.items()])
+            return bool(groups)
+
+        def put(group: tuple[int, list[str]]) -> bool:
+            item = item_of(*group)
+            values = item["values"]["N"]
             try:
                 self.client.put_item(
                     TableName=self.aggregates_table,
                     Item=item,
                     ConditionExpression="attribute_not_exists(#sk) OR #values <= :values",
                     ExpressionAttributeNames={"#sk": "sk", "#values": "values"},
-                    ExpressionAttributeValues={":values": number(values)},
+                    ExpressionAttributeValues={":values": {"N": values}},
                 )
             except ClientError as exc:
                 if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
@@ -752,7 +763,7 @@ class DynamoTickRepository:
             return True
 
         with self._errors("put_rollup"):
-            return any(self._parallel(put, list(by_shard(rollup.segments, self.shards).items())))
+            return any(self._parallel(put, list(groups.items())))
 
     def get_rollup(
         self, *, exchange: str, hour_ms: int, pairs: Iterable[str] | None = None
@@ -1042,16 +1053,51 @@ class DynamoTickRepository:
         with self._errors("update_latest"):
             self._parallel(update, sorted(groups))
 
+    def _polled_key(self, exchange: str, shard: int) -> dict[str, Any]:
+        return {"pk": {"S": sharded(f"{exchange}#polled", shard)}, "sk": number(0)}
+
+    def update_polled(self, *, exchange: str, prices: Mapping[str, LatestPrice]) -> None:
+        """The poll's own registry: one BatchGetItem, merge, BatchWriteItem of every shard touched.
+
+        Only the minute poll writes these items (one poll at a time), so they need no
+        condition: 2–3 calls per minute instead of one conditional write per shard.
+        """
+        if not prices:
+            return
+        groups = by_shard((self._pair_attr(p) for p in prices), self.shards)
+        with self._errors("update_polled"):
+            keys = [self._polled_key(exchange, shard) for shard in groups]
+            read = {self._shard_of_key(item): item for item in self._batch_get(keys)}
+            items = []
+            for shard, pairs in groups.items():
+                item = read.get(shard) or self._polled_key(exchange, shard)
+                item["shards"] = number(self.shards)
+                for pair in pairs:
+                    stored = item.get(pair)
+                    if stored is None or int(stored["M"]["m"]["N"]) <= prices[pair].minute_ms:
+                        entry = prices[pair]
+                        item[pair] = {"M": {"m": number(entry.minute_ms), "p": number(entry.price)}}
+                items.append(item)
+            self._put_items(items)
+
     def latest_prices(self, *, exchange: str) -> dict[str, LatestPrice]:
-        """Strongly consistent BatchGetItem of every registry shard."""
+        """Strongly consistent BatchGetItem of every shard of the registry and the poll's registry.
+
+        Per pair, the newer entry of the two wins.
+        """
+        keys = [self._latest_key(exchange, shard) for shard in range(self.shards)]
+        keys += [self._polled_key(exchange, shard) for shard in range(self.shards)]
         with self._errors("latest_prices"):
-            items = self._batch_get([self._latest_key(exchange, shard) for shard in range(self.shards)])
-        return {
-            name: LatestPrice(minute_ms=int(v["M"]["m"]["N"]), price=Decimal(v["M"]["p"]["N"]))
-            for item in items
-            for name, v in item.items()
-            if name not in RESERVED
-        }
+            items = self._batch_get(keys)
+        registry: dict[str, LatestPrice] = {}
+        for item in items:
+            for name, v in item.items():
+                if name in RESERVED:
+                    continue
+                entry = LatestPrice(minute_ms=int(v["M"]["m"]["N"]), price=Decimal(v["M"]["p"]["N"]))
+                if name not in registry or registry[name].minute_ms < entry.minute_ms:
+                    registry[name] = entry
+        return registry
 
     # --- data version ---------------------------------------------------------------------
 
@@ -1174,7 +1220,7 @@ class DynamoTickRepository:
                     item["shards"] = number(self.shards)
                     item.update({p: {"NS": [str(o) for o in sorted(offsets[p])]} for p in pairs})
                     new_items.append(item)
-        elif kind == "latest":
+        elif kind in ("latest", "polled"):
             registry: dict[str, dict[str, Any]] = {}
             for part in items:
                 for name, value in part.items():
@@ -1183,7 +1229,7 @@ class DynamoTickRepository:
                     ):
                         registry[name] = value
             for shard, pairs in by_shard(registry, self.shards).items():
-                item = {**self._latest_key(exchange, shard), "version": number(1)}
+                item = {"pk": {"S": sharded(base, shard)}, "sk": number(0), "version": number(1)}
                 item["shards"] = number(self.shards)
                 item.update({p: registry[p] for p in pairs})
                 new_items.append(item)

@@ -168,15 +168,20 @@ class InMemoryTickRepository:
             if start_ms <= minute_ms < end_ms
         ]
 
-    def put_rollup(self, rollup: HourRollup) -> bool:
-        """Per shard of pairs (as DynamoDB), store the rollup's part unless the stored one has more values."""
+    def put_rollup(self, rollup: HourRollup, *, replace: bool = False) -> bool:
+        """Per shard of pairs (as DynamoDB), store the rollup's part unless the stored one has more values.
+
+        With `replace`, every shard of the rollup is stored whatever is there.
+        """
         with self._lock:
             hours = self.rollups.setdefault(rollup.exchange, {})
             stored = dict(hours[rollup.hour_ms].segments) if rollup.hour_ms in hours else {}
             written = False
             for shard, pairs in by_shard(rollup.segments, self.shards).items():
                 old = [p for p in stored if shard_of(p, self.shards) == shard]
-                if sum(stored[p].count for p in old) > sum(rollup.segments[p].count for p in pairs):
+                if not replace and sum(stored[p].count for p in old) > sum(
+                    rollup.segments[p].count for p in pairs
+                ):
                     continue
                 for pair in old:
                     del stored[pair]
@@ -267,6 +272,10 @@ class InMemoryTickRepository:
         """The count of stores."""
         with self._lock:
             return self.data_versions.get(exchange, 0)
+
+    def update_polled(self, *, exchange: str, prices: Mapping[str, LatestPrice]) -> None:
+        """The poll's registry entries: the same newest-wins registry in memory."""
+        InMemoryTickRepository.update_latest(self, exchange=exchange, prices=prices)
 
     def latest_prices(self, *, exchange: str) -> dict[str, LatestPrice]:
         """The registry of newest prices."""

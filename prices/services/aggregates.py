@@ -89,8 +89,7 @@ def rollup_fold(
 
     Constant work per minute: the hour is not rebuilt from its minutes. A pair whose rollup
     already reaches `minute_ms` or beyond (a minute filled out of order) makes the hour be
-    rebuilt from its snapshots instead. Returns the rollup as written (or as stored, if a
-    concurrent writer stored a larger one). Raises RepositoryError.
+    rebuilt from its snapshots instead. Returns the rollup as written. Raises RepositoryError.
     """
     hour_ms = hour_floor_ms(minute_ms)
     stored = repo.get_rollup(exchange=exchange, hour_ms=hour_ms)
@@ -108,7 +107,10 @@ def rollup_fold(
             repo.put_rollup(rollup)
             return rollup
     rollup = HourRollup(exchange=exchange, hour_ms=hour_ms, segments=segments)
-    repo.put_rollup(rollup)
+    # The newest hour is the poll's: its fold replaces the shards without a condition (one
+    # BatchWriteItem per 25 shards). A gap repair rebuild it overwrites meanwhile leaves the
+    # rollup counting fewer prices than the snapshots, which gap repair sees and rebuilds.
+    repo.put_rollup(rollup, replace=True)
     return rollup
 
 

@@ -127,7 +127,10 @@ def minutes_store(
     for pair, entry in (latest or {}).items():
         if pair not in registry or registry[pair].minute_ms < entry.minute_ms:
             registry[pair] = entry
-    repo.update_latest(exchange=exchange, prices=registry)
+    if mode is StoreMode.POLL:
+        repo.update_polled(exchange=exchange, prices=registry)  # the poll's own entries: no condition
+    else:
+        repo.update_latest(exchange=exchange, prices=registry)
     if mode is StoreMode.POLL and stored:
         # Constant work per minute: the minute is folded into its hour's rollup, and the live
         # windows ending at it are published. The poll only adds the newest minute, whose hour

@@ -231,3 +231,32 @@ def test_migrate_layout_moves_items_to_another_shard_count(dynamo_repo):
         exchange=EXCHANGE,
         minute_ms=T0_MS,
     ).prices["P3USD"] == Decimal(4)
+
+
+def test_the_polls_registry_and_the_history_registry_merge_newest_first(repo):
+    late, early = T0_MS + MINUTE_MS, T0_MS
+    repo.update_latest(
+        exchange=EXCHANGE,
+        prices={"BTCUSD": LatestPrice(early, Decimal("7000")), "ETHUSD": LatestPrice(late, Decimal("130"))},
+    )
+    repo.update_polled(
+        exchange=EXCHANGE,
+        prices={"BTCUSD": LatestPrice(late, Decimal("7001")), "ETHUSD": LatestPrice(early, Decimal("129"))},
+    )
+    repo.update_polled(exchange=EXCHANGE, prices={"LTCUSD": LatestPrice(T0_MS, Decimal("40"))})
+
+    assert repo.latest_prices(exchange=EXCHANGE) == {
+        "BTCUSD": LatestPrice(T0_MS + MINUTE_MS, Decimal("7001")),
+        "ETHUSD": LatestPrice(T0_MS + MINUTE_MS, Decimal("130")),
+        "LTCUSD": LatestPrice(T0_MS, Decimal("40")),
+    }
+
+
+def test_a_replacing_rollup_write_stores_every_shard_whatever_is_there(repo):
+    big = HourRollup(EXCHANGE, H0, {"BTCUSD": wide_segment(0)})
+    small = HourRollup(EXCHANGE, H0, {"BTCUSD": segment_of([(H0, Decimal("1"))])})
+    repo.put_rollup(big)
+
+    assert repo.put_rollup(small) is False
+    assert repo.put_rollup(small, replace=True) is True
+    assert repo.get_rollup(exchange=EXCHANGE, hour_ms=H0).segments == small.segments

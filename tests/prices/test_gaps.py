@@ -436,13 +436,13 @@ def test_history_is_stored_ticks_first_then_snapshot_prices(memory_repo):
 
 def test_a_poll_claims_pending_and_completes_after_writing_its_ticks(memory_repo):
     order = []
-    for name in ("claim_snapshot", "put_many", "complete_snapshot", "update_latest"):
+    for name in ("claim_snapshot", "put_many", "complete_snapshot", "update_polled"):
         real = getattr(memory_repo, name)
         setattr(memory_repo, name, lambda *a, _n=name, _r=real, **k: order.append(_n) or _r(*a, **k))
 
     poll(memory_repo, 0)
 
-    assert order == ["claim_snapshot", "put_many", "complete_snapshot", "update_latest"]
+    assert order == ["claim_snapshot", "put_many", "complete_snapshot", "update_polled"]
     assert not memory_repo.get_snapshot(exchange="bitfinex", minute_ms=to_ms(T0)).pending
 
 
