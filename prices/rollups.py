@@ -99,18 +99,24 @@ def blocks_containing(hours_ms: Iterable[int]) -> list[int]:
     return sorted({hour + k * HOUR_MS for hour in hours_ms for k in range(1, BLOCK_HOURS + 1)})
 
 
-def rollup_from_snapshots(*, exchange: str, hour_ms: int, snapshots: Iterable[MinuteSnapshot]) -> HourRollup:
-    """The hour rollup of the snapshots whose minute falls in [hour_ms, hour_ms + 1 h).
-
-    Pending snapshots are left out: a rollup counts only minutes whose ticks are stored, so
-    a minute whose poll died before writing its ticks shows up as missing to gap repair.
-    """
+def hour_points(hour_ms: int, snapshots: Iterable[MinuteSnapshot]) -> dict[str, list[tuple[int, Decimal]]]:
+    """Per pair, the (minute_ms, price) points of the hour's snapshots, pending ones left out."""
     points: dict[str, list[tuple[int, Decimal]]] = defaultdict(list)
     for snapshot in snapshots:
         if snapshot.pending or hour_floor_ms(snapshot.minute_ms) != hour_ms:
             continue
         for pair, price in snapshot.prices.items():
             points[pair].append((snapshot.minute_ms, price))
+    return points
+
+
+def rollup_from_snapshots(*, exchange: str, hour_ms: int, snapshots: Iterable[MinuteSnapshot]) -> HourRollup:
+    """The hour rollup of the snapshots whose minute falls in [hour_ms, hour_ms + 1 h).
+
+    Pending snapshots are left out: a rollup counts only minutes whose ticks are stored, so
+    a minute whose poll died before writing its ticks shows up as missing to gap repair.
+    """
+    points = hour_points(hour_ms, snapshots)
     segments = {pair: segment_of(pair_points) for pair, pair_points in points.items()}
     return HourRollup(exchange=exchange, hour_ms=hour_ms, segments={p: s for p, s in segments.items() if s})
 
@@ -223,12 +229,7 @@ class LiveWindow:
 
 def hour_tails(*, exchange: str, hour_ms: int, snapshots: Iterable[MinuteSnapshot]) -> HourTails:
     """The tails of one hour from its minute snapshots (pending ones left out, as in rollups)."""
-    points: dict[str, list[tuple[int, Decimal]]] = defaultdict(list)
-    for snapshot in snapshots:
-        if snapshot.pending or hour_floor_ms(snapshot.minute_ms) != hour_ms:
-            continue
-        for pair, price in snapshot.prices.items():
-            points[pair].append((snapshot.minute_ms, price))
+    points = hour_points(hour_ms, snapshots)
     offsets: dict[int, dict[str, Segment]] = defaultdict(dict)
     for pair, pair_points in points.items():
         for offset, segment in tail_segments(hour_ms, pair_points).items():

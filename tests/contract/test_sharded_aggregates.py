@@ -9,27 +9,15 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 
-import pytest
-
 from prices.domain import HOUR_MS, MINUTE_MS
 from prices.repository.base import LatestPrice
 from prices.repository.dynamodb import DynamoTickRepository
 from prices.repository.dynamodb_items import item_size, segment_to_item, shard_of
 from prices.rollups import BlockRollup, HourRollup, HourTails, LiveWindow, MinuteSnapshot
 from prices.statistics import Moments, Segment, WindowStats, segment_of
-from tests.contract.test_tick_repository import DYNAMO_BACKENDS, EXCHANGE, T0_MS, _make
+from tests.contract.test_tick_repository import EXCHANGE, T0_MS
 
 H0 = T0_MS - T0_MS % HOUR_MS
-
-
-@pytest.fixture(params=["memory_repo", *DYNAMO_BACKENDS])
-def repo(request: pytest.FixtureRequest):
-    return _make(request.param, request)
-
-
-@pytest.fixture(params=DYNAMO_BACKENDS)
-def dynamo_repo(request: pytest.FixtureRequest) -> DynamoTickRepository:
-    return _make(request.param, request)
 
 
 def wide_segment(pair_index: int, hour_ms: int = H0) -> Segment:

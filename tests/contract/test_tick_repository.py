@@ -36,29 +36,6 @@ EXCHANGE = "bitfinex"
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 T0_MS = to_ms(T0)
 
-# Each name is a fixture in tests/conftest.py: a repository, or a server's endpoint URL.
-DYNAMO_BACKENDS = [
-    "mock_aws_repo",
-    pytest.param("moto_server", marks=pytest.mark.integration),
-    pytest.param("dynalite_server", marks=pytest.mark.integration),
-]
-
-
-def _make(backend: str, request: pytest.FixtureRequest):
-    if backend.endswith("_repo"):
-        return request.getfixturevalue(backend)
-    return request.getfixturevalue("dynamo_repo_factory")(request.getfixturevalue(backend))
-
-
-@pytest.fixture(params=["memory_repo", *DYNAMO_BACKENDS])
-def repo(request: pytest.FixtureRequest):
-    return _make(request.param, request)
-
-
-@pytest.fixture(params=DYNAMO_BACKENDS)
-def dynamo_repo(request: pytest.FixtureRequest) -> DynamoTickRepository:
-    return _make(request.param, request)
-
 
 def tick(pair: str = "BTCUSD", minute: datetime = T0, last_price: str = "7240.1", **fields) -> Tick:
     return Tick(
