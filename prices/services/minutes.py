@@ -9,7 +9,7 @@ of a pending minute and its restore of orphaned ticks, and `rollups_rebuild` —
 1. the minute snapshot claim (polls only: `pending`, with the prices), or nothing;
 2. the ticks (`put_many`: parallel batches, unprocessed items retried);
 3. the snapshot prices (`complete_snapshot` for a claim, else `merge_snapshot`);
-4. the latest-price registry;
+4. the latest-price registry (`update_polled` for the poll, `update_latest` for the others);
 5. the hour rollups of the touched hours: the poll folds its one minute in and publishes the
    live window statistics (the cycle that closes an hour prepares the next hour's tails and
    23-hour block); others rebuild the hours from their snapshots and delete the blocks and
