@@ -75,7 +75,7 @@ def _known_format(pair: str) -> str:
     try:
         return Pair.parse(pair).name
     except InvalidPairError:
-        raise NotFound(f"pair {pair!r} is not tracked") from None
+        raise NotFound(f"pair {pair!r} is not tracked on {EXCHANGE_BITFINEX}") from None
 
 
 def _window_end(request: Request) -> datetime:
