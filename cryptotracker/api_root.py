@@ -25,6 +25,7 @@ LINKS = {
 class EndpointListApi(APIView):
     """Absolute URLs of the API's collections, its OpenAPI schema and its Swagger UI (public)."""
 
+    name = "API root"  # the browsable API's page name
     permission_classes = [AllowAny]
 
     @extend_schema(

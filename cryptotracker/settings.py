@@ -14,6 +14,8 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from cryptotracker import api_docs
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
 
@@ -216,6 +218,8 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "cryptotracker.api_errors.api_exception_handler",
     "DATETIME_FORMAT": "iso-8601",
+    # Browsable API page names: "Pair history", not the class name "Pair History Api".
+    "VIEW_NAME_FUNCTION": "cryptotracker.api_docs.view_name",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "cryptotracker API",
@@ -230,6 +234,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Swagger groups operations by resource; public reads are shown without a lock.
+    "TAGS": api_docs.TAGS,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "cryptotracker.api_docs.tag_and_unlock",
+    ],
 }
 
 # --- django-q2 ------------------------------------------------------------------------
