@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from django.contrib import messages
@@ -95,6 +96,13 @@ def _pair_options() -> list[selectors.PairSummary]:
         return []
 
 
+def _plain(value: Any) -> Any:
+    """A stored Decimal as a person writes it (101700.000000000000 -> "101700"), never in exponent form."""
+    if isinstance(value, Decimal):
+        return format(value.normalize(), "f")
+    return value
+
+
 def _initial_of(rule: AlertRule) -> dict[str, Any]:
     initial = {
         name: getattr(rule, name)
@@ -110,7 +118,7 @@ def _initial_of(rule: AlertRule) -> dict[str, Any]:
         )
     }
     for param in CONDITIONS[Condition(rule.condition)].params:
-        initial[param.name] = getattr(rule, param.name)
+        initial[param.name] = _plain(getattr(rule, param.name))
     initial["channels"] = list(rule.channels.values_list("pk", flat=True))
     return initial
 
@@ -128,6 +136,10 @@ def _form_page(
         "preview": preview,
         "preview_days": PREVIEW_DAYS,
         "preview_url": reverse("alerts_web:rule-preview"),
+        # A duplicate's form is the create form: it must post to the create URL, not back to /duplicate/.
+        "form_action": reverse("alerts_web:rule-edit", args=[rule.pk])
+        if rule is not None
+        else reverse("alerts_web:rule-create"),
     }
     return render(request, "alerts/rule_form.html", context, status=400 if form.errors else 200)
 

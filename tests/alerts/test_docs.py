@@ -79,3 +79,15 @@ def test_the_docs_say_how_a_user_gets_an_api_token():
 
     for way in ("/accounts/token/", "/admin/", "drf_create_token"):
         assert way in section
+
+
+def test_the_inline_examples_of_the_kinds_are_accepted_by_the_api(alice, configured_repo):
+    section = _section("Examples of the kinds beyond levels")
+    bodies = [json.loads(span) for span in re.findall(r"`(\{\"name\".*?\})`", section, re.DOTALL)]
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=alice).key}")
+
+    created = [client.post("/api/v1/alerts/rules/", body, format="json") for body in bodies]
+
+    assert {body["condition"] for body in bodies} >= {"zscore", "volatility_rank", "pct_change"}
+    assert [r.status_code for r in created] == [201] * len(created), [r.json() for r in created]

@@ -219,6 +219,19 @@ def test_duplicate_opens_the_form_with_a_copy(alice_client, make_rule, configure
     assert 'action=""' not in html and AlertRule.objects.count() == 1
 
 
+def test_a_duplicate_posts_to_the_create_form_and_saves_a_second_rule(
+    alice_client, make_rule, configured_repo
+):
+    rule = make_rule(name="orig", threshold=Decimal("101700.000000000000"))
+
+    html = alice_client.get(f"/alerts/{rule.pk}/duplicate/").content.decode()
+    response = alice_client.post("/alerts/new/", rule_form(name="Copy of orig"))
+
+    assert 'action="/alerts/new/"' in html
+    assert 'value="101700"' in html and "101700.000" not in html
+    assert response.status_code == 302 and AlertRule.objects.count() == 2
+
+
 def test_disable_enable_and_delete(alice_client, make_rule):
     rule = make_rule()
 
