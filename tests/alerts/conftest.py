@@ -10,10 +10,10 @@ from decimal import Decimal
 import pytest
 from django.contrib.auth import get_user_model
 
-from alerts.models import AlertRule, NotificationChannel
+from alerts.models import AlertEvent, AlertRule, NotificationChannel
 from prices.repository.memory import InMemoryTickRepository
 from prices.services import history_store
-from tests.alerts.helpers import T0, ticks
+from tests.alerts.helpers import T0, minute, ticks
 from tests.alerts.receiver import Receiver, receiver_running
 
 EXISTED_SINCE = datetime(2000, 1, 1, tzinfo=UTC)  # before every minute the tests judge (2019, 2024)
@@ -109,3 +109,19 @@ def resolve_to(monkeypatch) -> Callable[[dict[str, str]], None]:
         monkeypatch.setattr("alerts.outbound.resolve", fake_resolve)
 
     return patch
+
+
+@pytest.fixture
+def event(make_rule) -> AlertEvent:
+    """A notifying event of a "BTC over 70k" crossing at minute 1 (70,112.5 against 70,000)."""
+    rule = make_rule(name="BTC over 70k", condition="crosses_above", threshold=Decimal("70000"))
+    return AlertEvent.objects.create(
+        rule=rule,
+        minute=minute(1),
+        old_state="normal",
+        new_state="firing",
+        observed_value=Decimal("70112.5"),
+        reference_value=Decimal("70000"),
+        message="BTC over 70k: BTCUSD last price 70112.5 crossed above 70000",
+        notify=True,
+    )

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import ipaddress
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 
 import pytest
 from rest_framework.test import APIClient
 
-from alerts.deliveries import deliveries_send, delivery_send
+from alerts.deliveries import deliveries_send
 from alerts.models import AlertEvent, Delivery, NotificationChannel
-from tests.alerts.helpers import minute
+from tests.alerts.helpers import channel_send, minute
 from tests.alerts.receiver import receiver_running
 
 pytestmark = pytest.mark.django_db
@@ -247,31 +246,8 @@ def test_the_admin_shows_an_apprise_target_masked(client, alice):
 # --- Apprise deliveries to a loopback receiver --------------------------------------------------
 
 
-@pytest.fixture
-def event(make_rule) -> AlertEvent:
-    rule = make_rule(name="BTC over 70k", condition="crosses_above", threshold=Decimal("70000"))
-    return AlertEvent.objects.create(
-        rule=rule,
-        minute=minute(1),
-        old_state="normal",
-        new_state="firing",
-        observed_value=Decimal("70112.5"),
-        reference_value=Decimal("70000"),
-        message="BTC over 70k: BTCUSD last price 70112.5 crossed above 70000",
-        notify=True,
-    )
-
-
 def apprise_send(event: AlertEvent, url: str) -> Delivery:
-    channel = NotificationChannel.objects.create(
-        owner=event.rule.owner, kind="apprise", target=url, verified=True
-    )
-    delivery = Delivery.objects.create(
-        event=event, channel=channel, kind="apprise", target=url, next_attempt_at=NOW
-    )
-    delivery_send(delivery_id=delivery.pk, now=NOW)
-    delivery.refresh_from_db()
-    return delivery
+    return channel_send(event, kind="apprise", url=url, now=NOW)
 
 
 def test_apprise_json_to_an_allowed_self_hosted_endpoint_is_delivered(event, receiver, settings, resolve_to):

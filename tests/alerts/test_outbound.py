@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import ipaddress
-from decimal import Decimal
 
 import pytest
 from rest_framework.test import APIClient
 
 from alerts import outbound
-from alerts.deliveries import delivery_send
 from alerts.models import AlertEvent, Delivery, NotificationChannel
-from tests.alerts.helpers import minute
+from tests.alerts.helpers import channel_send, minute
 from tests.alerts.receiver import receiver_running
 
 pytestmark = pytest.mark.django_db
@@ -60,32 +58,8 @@ def allow(settings, *networks: str) -> None:
     settings.ALERTS_OUTBOUND_ALLOWED_NETWORKS = [ipaddress.ip_network(n) for n in networks]
 
 
-@pytest.fixture
-def event(make_rule) -> AlertEvent:
-    rule = make_rule(name="BTC over 70k", condition="crosses_above", threshold=Decimal("70000"))
-    return AlertEvent.objects.create(
-        rule=rule,
-        minute=minute(1),
-        old_state="normal",
-        new_state="firing",
-        observed_value=Decimal("70112.5"),
-        reference_value=Decimal("70000"),
-        message="BTC over 70k: BTCUSD last price 70112.5 crossed above 70000",
-        notify=True,
-    )
-
-
 def send_to(event: AlertEvent, url: str) -> Delivery:
-    """Send `event` to a webhook at `url` (stored directly, as if DNS had changed since creation)."""
-    channel = NotificationChannel.objects.create(
-        owner=event.rule.owner, kind="webhook", target=url, verified=True
-    )
-    delivery = Delivery.objects.create(
-        event=event, channel=channel, kind="webhook", target=url, next_attempt_at=NOW
-    )
-    delivery_send(delivery_id=delivery.pk, now=NOW)
-    delivery.refresh_from_db()
-    return delivery
+    return channel_send(event, kind="webhook", url=url, now=NOW)
 
 
 @pytest.mark.parametrize("host", LOOPBACK_FORMS + INTERNAL_FORMS)
