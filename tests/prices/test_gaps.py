@@ -544,3 +544,13 @@ def test_repair_gaps_command_repairs_and_prints_one_line(memory_configured_repo,
     assert out.getvalue().startswith("gap repair bitfinex 2019-12-31T12:00Z..2019-12-31T12:10Z, 1 pairs: ")
     assert "1 ticks backfilled from 1 candle requests" in out.getvalue()
     assert stored_minutes(memory_configured_repo, "BTCUSD") == list(range(0, 10))
+
+
+def test_report_gaps_on_a_fresh_install_explains_the_two_minute_lag(memory_configured_repo):
+    polls(memory_configured_repo, [0])
+    out = StringIO()
+
+    call_command("report_gaps", stdout=out)
+
+    assert "No stored minutes in that range" in out.getvalue()
+    assert "2 minutes before the newest stored minute" in out.getvalue()

@@ -56,7 +56,11 @@ class Command(BaseCommand):
         except RepositoryError as exc:
             raise CommandError(str(exc)) from exc
         if not scan.pairs:
-            self.stdout.write("No stored minutes in that range (no tracked pair, or nothing stored yet).")
+            self.stdout.write(
+                "No stored minutes in that range (no tracked pair, or nothing stored yet). By default "
+                "the report ends 2 minutes before the newest stored minute, so a fresh install has "
+                "nothing to report for its first minutes; pass --until to choose the end."
+            )
             return
         self.stdout.write("\n".join(scan.lines()))
         if options["check"] and not scan.complete:
