@@ -359,6 +359,10 @@ try:
 except ValueError as exc:
     raise ImproperlyConfigured(f"ALERTS_OUTBOUND_ALLOWED_NETWORKS: {exc}") from exc
 # One-click links in notifications (mute, disable, re-arm) stop working after this many seconds.
+# Backtests (API and the rule form's preview) per signed-in user; empty = unlimited.
+ALERTS_BACKTEST_RATE = env.str("ALERTS_BACKTEST_RATE", default="20/min") or None
+if ALERTS_BACKTEST_RATE is not None and not re.match(THROTTLE_RATE_PATTERN, ALERTS_BACKTEST_RATE):
+    raise ImproperlyConfigured(f"ALERTS_BACKTEST_RATE={ALERTS_BACKTEST_RATE!r} is not a rate such as 20/min")
 ALERTS_ACTION_LINK_MAX_AGE_S = env.int("ALERTS_ACTION_LINK_MAX_AGE_S", default=7 * 24 * 3600)
 
 # --- Accounts (Django's auth views at /accounts/; the alerts pages need a sign-in) ----------

@@ -61,6 +61,7 @@ SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = False
 SECURE_HSTS_SECONDS = 0
 # No rate limits but in the throttling tests (they set their own rates).
 REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"anon": None, "user": None}}
+ALERTS_BACKTEST_RATE = None  # tests that check the rate set it
 READINESS_TIMEOUT_S = 2.0
 READINESS_STALE_AFTER_S = 120
 READINESS_SCHEDULE_GRACE_S = 120

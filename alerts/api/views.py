@@ -30,6 +30,7 @@ from alerts.rules import (
     TriggerMode,
     conditions_describe,
 )
+from alerts.throttling import BacktestRateThrottle
 from cryptotracker.api_errors import ServiceUnavailableError
 from cryptotracker.params import BadParameterError, PageNumberParamPagination, int_param
 from prices.api.fields import DecimalStringField, UtcDateTimeField
@@ -283,7 +284,12 @@ class BacktestOutputSerializer(serializers.Serializer):
 
 
 class AlertRuleBacktestApi(AlertsApiView):
-    """POST /rules/{id}/backtest/?days=7: replay the rule over stored history; sends and records nothing."""
+    """POST /rules/{id}/backtest/?days=7: replay the rule over stored history; sends and records nothing.
+
+    Rate limited per user by ALERTS_BACKTEST_RATE on top of the API's rate (429 `throttled`).
+    """
+
+    throttle_classes = [*AlertsApiView.throttle_classes, BacktestRateThrottle]
 
     @extend_schema(
         request=None,

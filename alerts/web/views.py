@@ -25,6 +25,7 @@ from alerts import actions, services
 from alerts.backtest import alert_rule_backtest
 from alerts.models import AlertEvent, AlertRule, Delivery, NotificationChannel
 from alerts.rules import CONDITIONS, Condition
+from alerts.throttling import BacktestRateThrottle
 from alerts.web import figures
 from alerts.web.forms import ChannelForm, RuleForm, message_for_people
 from prices import selectors
@@ -165,7 +166,7 @@ def _rule_form(request: HttpRequest, *, rule: AlertRule | None, initial: dict[st
         form = RuleForm(request.POST, owner=request.user)
         if form.is_valid():
             if "preview" in request.POST:
-                return _form_page(request, form, rule=rule, preview=_preview(form))
+                return _form_page(request, form, rule=rule, preview=_preview(request, form))
             response = _save(request, form, rule)
             if response is not None:
                 return response
@@ -292,15 +293,23 @@ def _preview_errors(form: RuleForm, errors: dict[str, str]) -> dict[str, Any]:
     return {"errors": {label(name): message_for_people(message) for name, message in errors.items()}}
 
 
-def _preview(form: RuleForm) -> dict[str, Any]:
+def _preview(request: HttpRequest, form: RuleForm) -> dict[str, Any]:
     """The backtest of the form's unsaved rule over the last PREVIEW_DAYS days, with its chart.
 
-    Returns {"errors": {field label: message}} when the input is invalid (the same check as saving).
+    Returns {"errors": {field label: message}} when the input is invalid (the same check as saving),
+    or {"errors": ..., "throttled": seconds} beyond ALERTS_BACKTEST_RATE.
     """
     data = form.rule_data()
     errors = services.alert_rule_input_errors(data=data)
     if errors:
         return _preview_errors(form, errors)
+    throttle = BacktestRateThrottle()
+    if not throttle.allow_request(request, None):
+        wait = max(1, round(throttle.wait() or 1))
+        return {
+            "errors": {"Preview": f"Too many previews in a short time; try again in {wait} s."},
+            "throttled": wait,
+        }
     probe = AlertRule(**{k: v for k, v in data.items() if k != "channels"})
     result = alert_rule_backtest(rule=probe, days=PREVIEW_DAYS)
     points = selectors.recent_prices(
@@ -325,13 +334,17 @@ def rule_preview(request: HttpRequest) -> HttpResponse:
     """POST the rule form: the backtest preview as an HTML fragment (the form page swaps it in)."""
     form = RuleForm(request.POST, owner=request.user)
     preview = (
-        _preview(form)
+        _preview(request, form)
         if form.is_valid()
         else _preview_errors(form, {k: " ".join(v) for k, v in form.errors.items()})
     )
     html = render_to_string(
         "alerts/_preview.html", {"preview": preview, "preview_days": PREVIEW_DAYS}, request=request
     )
+    if "throttled" in preview:
+        response = HttpResponse(html, status=429)
+        response["Retry-After"] = str(preview["throttled"])
+        return response
     return HttpResponse(html, status=400 if "errors" in preview else 200)
 
 

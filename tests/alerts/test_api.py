@@ -282,6 +282,22 @@ def test_backtest_replays_stored_history_and_sends_nothing(api, make_rule, mailo
     assert AlertEvent.objects.count() == 0
 
 
+def test_backtests_beyond_alerts_backtest_rate_are_a_429_in_the_error_shape(api, make_rule, settings):
+    from django.core.cache import cache
+
+    cache.clear()
+    settings.ALERTS_BACKTEST_RATE = "2/min"
+    rule = make_rule(threshold=Decimal("100"))
+
+    statuses = [api.post(f"{RULES}{rule.pk}/backtest/?days=1").status_code for _ in range(3)]
+    refused = api.post(f"{RULES}{rule.pk}/backtest/?days=1")
+
+    assert statuses == [200, 200, 429]
+    assert refused.json()["error"]["code"] == "throttled"
+    assert int(refused["Retry-After"]) > 0
+    assert api.get(RULES).status_code == 200  # only backtests are limited
+
+
 def test_backtest_days_out_of_range_is_a_400(api, make_rule):
     response = api.post(f"{RULES}{make_rule().pk}/backtest/?days=90")
 

@@ -516,3 +516,20 @@ def test_a_muted_rule_records_its_firing_without_sending(make_rule, configured_r
     (event,) = AlertEvent.objects.filter(new_state="firing")
     assert (event.notify, event.suppressed) == (False, "muted")
     assert not Delivery.objects.exists()
+
+
+def test_previews_beyond_the_backtest_rate_get_a_429_that_says_when_to_retry(
+    alice_client, configured_repo, settings
+):
+    from django.core.cache import cache
+
+    cache.clear()
+    settings.ALERTS_BACKTEST_RATE = "2/min"
+
+    statuses = [alice_client.post("/alerts/preview/", rule_form()).status_code for _ in range(3)]
+    response = alice_client.post("/alerts/new/", {**rule_form(), "preview": "1"})
+
+    assert statuses == [200, 200, 429]
+    assert response.status_code == 200  # the form page keeps the form and shows the message inline
+    assert "Too many previews in a short time; try again in" in response.content.decode()
+    assert AlertRule.objects.count() == 0
