@@ -6,10 +6,18 @@ with Chan et al.'s parallel update of the mean and M2 (sum of squared deviations
 24 h window is answered from a few stored hour segments instead of 1,440 ticks, with the
 same result as computing directly from the ticks.
 
-Arithmetic: price moments are computed in Decimal with 20 significant digits (float64 has
-17; DynamoDB stores up to 38), so prices near 1e5 that move by 0.01 keep their spread to
-~1e-13, and a constant price has M2 = 0. Log returns are computed in float64 (math.log of the
-Decimal ratio). Results are reported as float64.
+Arithmetic: float64, with updates that are numerically stable. Stored prices stay Decimal
+(and so do first, last, minimum, maximum and change); each price is converted once, as its
+difference from the segment's `shift` (an integer: the whole part of a price of the segment),
+taken exactly in Decimal and then rounded to float64. So prices near 1e5 that move by 0.01
+keep their spread to ~1e-15 relative, where float64 of the price itself would lose ~1e-9 of it.
+From there: a point is added with Welford's update, parts are merged with Chan, Golub &
+LeVeque's update (δ = mean_b − mean_a, M2 = M2_a + M2_b + δ²·n_a·n_b/n), and a sample is
+taken in two passes with exactly rounded sums (math.fsum). Each adds only non-negative terms
+to M2, so nothing large cancels and a constant price has M2 = 0 exactly; two parts' shifts
+differ by an integer, so rebasing one onto the other is exact too. Log returns are
+ln(after / before) of the exact Decimal ratio, in float64, accumulated the same way (shift 0).
+Results are float64, equal to a direct two-pass computation to ~1e-13 relative.
 """
 
 from __future__ import annotations
@@ -21,43 +29,54 @@ from decimal import Context, Decimal
 
 from prices.domain import MINUTE_MS
 
-# 20 digits: beyond float64 (17), within DynamoDB's 38 (boto3 rejects numbers that would round).
+# Exact enough for the ratio of two prices (float64 keeps 17 digits of it).
 CONTEXT = Context(prec=20)
-ZERO = Decimal(0)
+
+
+def shift_of(price: Decimal) -> int:
+    """The reference a segment's prices are shifted by: the whole part of `price`."""
+    return int(price)
 
 
 @dataclass(frozen=True, slots=True)
 class Moments:
-    """Count `n`, `mean` and `m2` = Σ(x − mean)² of a sample, as 20-digit Decimals."""
+    """Count `n`, mean and `m2` = Σ(x − mean)² of a sample, in float64.
+
+    The mean is `shift` + `offset`: values are shifted by the integer `shift` (exactly, in
+    Decimal) before they are rounded to float64, so `offset` and `m2` keep the digits of the
+    spread (see the module docstring). Log returns use shift 0.
+    """
 
     n: int = 0
-    mean: Decimal = ZERO
-    m2: Decimal = ZERO
+    offset: float = 0.0
+    m2: float = 0.0
+    shift: int = 0
+
+    @property
+    def mean(self) -> float:
+        """The mean of the values (float64)."""
+        return self.shift + self.offset
 
     @classmethod
     def of(cls, values: Iterable[Decimal]) -> Moments:
-        """Moments of `values` (two-pass: exact mean first, then squared deviations)."""
+        """Moments of Decimal `values`, shifted by the first one's whole part (two-pass, fsum)."""
         values = list(values)
         if not values:
             return cls()
-        total = ZERO
-        for value in values:
-            total = CONTEXT.add(total, value)
-        mean = CONTEXT.divide(total, len(values))
-        m2 = ZERO
-        for value in values:
-            deviation = CONTEXT.subtract(value, mean)
-            m2 = CONTEXT.add(m2, CONTEXT.multiply(deviation, deviation))
-        return cls(n=len(values), mean=mean, m2=m2)
+        shift = shift_of(values[0])
+        xs = [float(value - shift) for value in values]
+        offset = math.fsum(xs) / len(xs)
+        m2 = math.fsum([(x - offset) ** 2 for x in xs])
+        return cls(n=len(xs), offset=offset, m2=m2, shift=shift)
 
     @classmethod
     def of_floats(cls, values: Sequence[float]) -> Moments:
-        """Moments of float64 values (two-pass with exactly rounded sums), stored as Decimal."""
+        """Moments of float64 values (two-pass with exactly rounded sums), shift 0."""
         if not values:
             return cls()
         mean = math.fsum(values) / len(values)
-        m2 = math.fsum((value - mean) ** 2 for value in values)
-        return cls(n=len(values), mean=Decimal(repr(mean)), m2=Decimal(repr(m2)))
+        m2 = math.fsum([(value - mean) ** 2 for value in values])
+        return cls(n=len(values), offset=mean, m2=m2)
 
     def merge(self, other: Moments) -> Moments:
         """The moments of both samples together (see `combine`)."""
@@ -67,45 +86,39 @@ class Moments:
     def combine(parts: Sequence[Moments]) -> Moments:
         """The moments of the union of disjoint samples (Chan, Golub & LeVeque, n-way form).
 
-        mean = Σ nᵢ·meanᵢ / n and M2 = Σ M2ᵢ + Σ nᵢ·(meanᵢ − mean)²: a second pass over the
-        parts' means, so no large terms cancel. The means are shifted by the first part's
-        (exactly, in Decimal) before the sums are taken in float64 with math.fsum: a window
-        combines ~25 parts for each of hundreds of pairs, and float64 keeps ~1e-15 relative.
+        mean = Σ nᵢ·meanᵢ / n and M2 = Σ M2ᵢ + Σ nᵢ·(meanᵢ − mean)², with exactly rounded sums
+        (math.fsum): a second pass over the parts' means, so no large terms cancel. The parts'
+        means are taken relative to the first part's shift (an exact integer rebase).
         """
         parts = [p for p in parts if p.n]
         if len(parts) <= 1:
             return parts[0] if parts else Moments()
-        reference = parts[0].mean
+        shift = parts[0].shift
         n = sum(p.n for p in parts)
-        shifted = [float(p.mean - reference) for p in parts]
-        mean = math.fsum(p.n * s for p, s in zip(parts, shifted, strict=True)) / n
+        offsets = [p.offset + (p.shift - shift) if p.shift != shift else p.offset for p in parts]
+        mean = math.fsum([p.n * o for p, o in zip(parts, offsets, strict=True)]) / n
         m2 = math.fsum(
-            [
-                *(float(p.m2) for p in parts),
-                *(p.n * (s - mean) ** 2 for p, s in zip(parts, shifted, strict=True)),
-            ]
+            [*(p.m2 for p in parts), *(p.n * (o - mean) ** 2 for p, o in zip(parts, offsets, strict=True))]
         )
-        return Moments(n=n, mean=CONTEXT.add(reference, Decimal(repr(mean))), m2=Decimal(repr(m2)))
-
-    def add(self, value: Decimal) -> Moments:
-        """These moments with one more value."""
-        return self.merge(Moments(n=1, mean=value, m2=ZERO))
+        return Moments(n=n, offset=mean, m2=m2, shift=shift)
 
     @property
     def variance_sample(self) -> float | None:
         """Sample variance M2/(n−1); None when n < 2."""
-        return float(self.m2) / (self.n - 1) if self.n >= 2 else None
+        return self.m2 / (self.n - 1) if self.n >= 2 else None
 
     @property
     def std_sample(self) -> float | None:
         """Sample standard deviation √(M2/(n−1)); None when n < 2."""
-        variance = self.variance_sample
-        return math.sqrt(max(variance, 0.0)) if variance is not None else None
+        return math.sqrt(max(self.m2 / (self.n - 1), 0.0)) if self.n >= 2 else None
 
     @property
     def std_population(self) -> float | None:
         """Population standard deviation √(M2/n); None when n = 0."""
-        return math.sqrt(max(float(self.m2) / self.n, 0.0)) if self.n >= 1 else None
+        return math.sqrt(max(self.m2 / self.n, 0.0)) if self.n >= 1 else None
+
+
+NO_RETURNS = Moments()
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,7 +137,7 @@ class Segment:
     first: Decimal
     last_ms: int
     last: Decimal
-    returns: Moments = Moments()
+    returns: Moments = NO_RETURNS
 
     @property
     def count(self) -> int:
@@ -136,6 +149,40 @@ class Segment:
         result = segments_concat([self, later])
         assert result is not None
         return result
+
+    def extended(self, minute_ms: int, price: Decimal) -> Segment:
+        """This segment followed by one later minute price (Welford's update; cheap).
+
+        Equal to `self.then(point_segment(minute_ms, price))`. Raises ValueError if the minute
+        is not after the segment or the price is not positive.
+        """
+        if minute_ms <= self.last_ms:
+            raise ValueError("segments must be in time order and must not overlap")
+        if price <= 0:
+            raise ValueError("prices must be positive")
+        p = self.prices
+        n = p.n + 1
+        x = float(price - p.shift)
+        delta = x - p.offset
+        offset = p.offset + delta / n
+        prices = Moments(n, offset, p.m2 + delta * (x - offset), p.shift)
+        returns = self.returns
+        if minute_ms - self.last_ms == MINUTE_MS:
+            r = _log_return(self.last, price)
+            rn = returns.n + 1
+            delta = r - returns.offset
+            mean = returns.offset + delta / rn
+            returns = Moments(rn, mean, returns.m2 + delta * (r - mean))
+        return Segment(
+            prices,
+            price if price < self.minimum else self.minimum,
+            price if price > self.maximum else self.maximum,
+            self.first_ms,
+            self.first,
+            minute_ms,
+            price,
+            returns,
+        )
 
 
 def _log_return(before: Decimal, after: Decimal) -> float:
@@ -172,31 +219,72 @@ def segment_of(points: Iterable[tuple[int, Decimal]]) -> Segment | None:
     )
 
 
+def _concat(parts: Sequence[Segment]) -> tuple:
+    """The fields of the concatenation of time-ordered segments (at least one), unpacked.
+
+    (n, offset, m2, shift, minimum, maximum, returns n, mean, m2): pairwise Chan merges of the
+    price moments on the first part's shift; the returns add, to each part's own, the log
+    return across every seam between adjacent minutes (Welford). Raises ValueError if parts
+    overlap or are out of order.
+    """
+    head = parts[0]
+    p = head.prices
+    n, offset, m2, shift = p.n, p.offset, p.m2, p.shift
+    r = head.returns
+    rn, rmean, rm2 = r.n, r.offset, r.m2
+    low, high = head.minimum, head.maximum
+    before = head
+    for part in parts[1:]:
+        gap = part.first_ms - before.last_ms
+        if gap <= 0:
+            raise ValueError("segments must be in time order and must not overlap")
+        if gap == MINUTE_MS:
+            x = _log_return(before.last, part.first)
+            rn += 1
+            delta = x - rmean
+            rmean += delta / rn
+            rm2 += delta * (x - rmean)
+        q = part.returns
+        if q.n:
+            total = rn + q.n
+            delta = q.offset - rmean
+            rmean += delta * q.n / total
+            rm2 += q.m2 + delta * delta * rn * q.n / total
+            rn = total
+        p = part.prices
+        total = n + p.n
+        delta = (p.offset + (p.shift - shift) if p.shift != shift else p.offset) - offset
+        offset += delta * p.n / total
+        m2 += p.m2 + delta * delta * n * p.n / total
+        n = total
+        if part.minimum < low:
+            low = part.minimum
+        if part.maximum > high:
+            high = part.maximum
+        before = part
+    return n, offset, m2, shift, low, high, rn, rmean, rm2
+
+
 def segments_concat(segments: Iterable[Segment | None]) -> Segment | None:
     """Concatenate time-ordered, non-overlapping segments (None entries are skipped).
 
-    Price moments combine n-way; the returns add, to each segment's own, the log return
-    across every seam between adjacent minutes. Raises ValueError if segments overlap or
-    are out of order.
+    Price moments merge pairwise (Chan et al.); the returns add, to each segment's own, the
+    log return across every seam between adjacent minutes. Raises ValueError if segments
+    overlap or are out of order.
     """
     parts = [segment for segment in segments if segment is not None]
     if len(parts) <= 1:
         return parts[0] if parts else None
-    seams = []
-    for before, after in zip(parts, parts[1:], strict=False):
-        if after.first_ms <= before.last_ms:
-            raise ValueError("segments must be in time order and must not overlap")
-        if after.first_ms - before.last_ms == MINUTE_MS:
-            seams.append(Moments(n=1, mean=Decimal(repr(_log_return(before.last, after.first)))))
+    n, offset, m2, shift, low, high, rn, rmean, rm2 = _concat(parts)
     return Segment(
-        prices=Moments.combine([p.prices for p in parts]),
-        minimum=min(p.minimum for p in parts),
-        maximum=max(p.maximum for p in parts),
+        prices=Moments(n, offset, m2, shift),
+        minimum=low,
+        maximum=high,
         first_ms=parts[0].first_ms,
         first=parts[0].first,
         last_ms=parts[-1].last_ms,
         last=parts[-1].last,
-        returns=Moments.combine([*(p.returns for p in parts), *seams]),
+        returns=Moments(rn, rmean, rm2) if rn else NO_RETURNS,
     )
 
 
@@ -204,15 +292,17 @@ def point_segment(minute_ms: int, price: Decimal) -> Segment:
     """The segment of one minute price (what `segment_of` gives for a single point, cheaply)."""
     if price <= 0:
         raise ValueError("prices must be positive")
-    return Segment(Moments(n=1, mean=price), price, price, minute_ms, price, minute_ms, price)
+    shift = shift_of(price)
+    return Segment(
+        Moments(1, float(price - shift), 0.0, shift), price, price, minute_ms, price, minute_ms, price
+    )
 
 
 def tail_segments(hour_ms: int, points: Iterable[tuple[int, Decimal]]) -> dict[int, Segment]:
     """Per offset j in 1–59, the segment of the points with minute ≥ hour_ms + j min (if any).
 
-    One backward pass over the hour's (minute_ms, price) points: each step is Chan's update
-    with a one-point part (Welford's), on prices shifted by the hour's last price (exactly, in
-    Decimal) so the float64 moments keep ~1e-15 of the spread, like `Moments.combine`. Log
+    One backward pass over the hour's (minute_ms, price) points: each step is Welford's
+    update, on prices shifted by the whole part of the hour's last price (see `Moments`). Log
     returns are those of `segment_of` (same `_log_return`), accumulated the same way. The
     results equal `segment_of` of each tail to float64 rounding. Raises ValueError on a
     duplicate minute or a price that is not positive.
@@ -221,7 +311,7 @@ def tail_segments(hour_ms: int, points: Iterable[tuple[int, Decimal]]) -> dict[i
     if not ordered:
         return {}
     last_ms, last = ordered[0]
-    reference = last
+    shift = shift_of(last)
     mean, m2 = 0.0, 0.0
     rn, rmean, rm2 = 0, 0.0, 0.0
     low = high = last
@@ -239,7 +329,7 @@ def tail_segments(hour_ms: int, points: Iterable[tuple[int, Decimal]]) -> dict[i
                 delta = value - rmean
                 rmean += delta / rn
                 rm2 += delta * (value - rmean)
-        shifted = float(CONTEXT.subtract(price, reference))
+        shifted = float(price - shift)
         delta = shifted - mean
         mean += delta / n
         m2 += delta * (shifted - mean)
@@ -248,18 +338,14 @@ def tail_segments(hour_ms: int, points: Iterable[tuple[int, Decimal]]) -> dict[i
             (
                 ms,
                 Segment(
-                    prices=Moments(
-                        n=n, mean=CONTEXT.add(reference, Decimal(repr(mean))), m2=Decimal(repr(m2))
-                    ),
+                    prices=Moments(n, mean, m2, shift),
                     minimum=low,
                     maximum=high,
                     first_ms=ms,
                     first=price,
                     last_ms=last_ms,
                     last=last,
-                    returns=Moments(n=rn, mean=Decimal(repr(rmean)), m2=Decimal(repr(rm2)))
-                    if rn
-                    else Moments(),
+                    returns=Moments(rn, rmean, rm2) if rn else NO_RETURNS,
                 ),
             )
         )
@@ -311,23 +397,36 @@ class WindowStats:
         """Window statistics from the window's concatenated segment."""
         if segment is None:
             return cls(0, expected, *([None] * 11))
-        mean = float(segment.prices.mean)
-        std = segment.prices.std_sample
-        change = segment.last - segment.first
+        return cls.of_parts((segment,), expected=expected)
+
+    @classmethod
+    def of_parts(cls, parts: Iterable[Segment | None], *, expected: int) -> WindowStats:
+        """Window statistics of the concatenation of time-ordered segments (None skipped).
+
+        Equal to `of(segments_concat(parts))`, without building the concatenated segment.
+        """
+        parts = [part for part in parts if part is not None]
+        if not parts:
+            return cls(0, expected, *([None] * 11))
+        n, offset, m2, shift, low, high, rn, _, rm2 = _concat(parts)
+        head, tail = parts[0], parts[-1]
+        mean = shift + offset
+        std = math.sqrt(max(m2 / (n - 1), 0.0)) if n >= 2 else None
+        change = tail.last - head.first
         return cls(
-            count=segment.count,
-            expected=expected,
-            first=segment.first,
-            last=segment.last,
-            minimum=segment.minimum,
-            maximum=segment.maximum,
-            mean=mean,
-            change=change,
-            change_pct=float(CONTEXT.divide(change * 100, segment.first)),
-            std=std,
-            std_population=segment.prices.std_population,
-            relative_std=(std / mean) if std is not None and mean else None,
-            volatility=segment.returns.std_sample,
-            first_ms=segment.first_ms,
-            last_ms=segment.last_ms,
+            n,
+            expected,
+            head.first,
+            tail.last,
+            low,
+            high,
+            mean,
+            change,
+            float(CONTEXT.divide(change * 100, head.first)),
+            std,
+            math.sqrt(max(m2 / n, 0.0)),
+            (std / mean) if std is not None and mean else None,
+            math.sqrt(max(rm2 / (rn - 1), 0.0)) if rn >= 2 else None,
+            head.first_ms,
+            tail.last_ms,
         )

@@ -17,7 +17,7 @@ from typing import Any
 from prices.domain import HOUR_MS, MINUTE_MS, Tick, TickSource, decimal_str, from_ms, to_ms
 from prices.ohlc import HourCandle
 from prices.rollups import MinuteSnapshot
-from prices.statistics import Moments, Segment, WindowStats
+from prices.statistics import NO_RETURNS, Moments, Segment, WindowStats, shift_of
 
 DAY_MS = 24 * HOUR_MS
 
@@ -76,40 +76,55 @@ def month_partitions(
     return parts
 
 
-# A rollup segment is one String attribute of 12 '|'-separated numbers, in this order. A string
-# costs far less to parse than a Map of 12 Numbers, and rank reads ~7,000 of them per request.
-_SEGMENT_FIELDS = "n|mean|m2|min|max|first_minute|first|last_minute|last|returns_n|returns_mean|returns_m2"
+# A rollup segment is one String attribute of 13 '|'-separated numbers, in this order. A string
+# costs far less to parse than a Map of 13 Numbers, and rank reads ~7,000 of them per request.
+# The moments are float64 (repr, so they round-trip exactly), the mean as `offset` from the
+# integer `shift` (prices.statistics.Moments). Items written before that hold 12 fields, the
+# mean and M2 as Decimals and no shift; they are read too.
+_SEGMENT_FIELDS = (
+    "n|offset|m2|min|max|first_minute|first|last_minute|last|returns_n|returns_mean|returns_m2|shift"
+)
 
 
 def segment_to_item(segment: Segment) -> dict[str, Any]:
-    values = (
-        segment.prices.n,
-        segment.prices.mean,
-        segment.prices.m2,
-        segment.minimum,
-        segment.maximum,
-        segment.first_ms,
-        segment.first,
-        segment.last_ms,
-        segment.last,
-        segment.returns.n,
-        segment.returns.mean,
-        segment.returns.m2,
-    )
-    return {"S": "|".join(str(v) if isinstance(v, int) else decimal_str(v) for v in values)}
+    p, r = segment.prices, segment.returns
+    return {
+        "S": f"{p.n}|{p.offset!r}|{p.m2!r}|{decimal_str(segment.minimum)}|{decimal_str(segment.maximum)}|"
+        f"{segment.first_ms}|{decimal_str(segment.first)}|{segment.last_ms}|{decimal_str(segment.last)}|"
+        f"{r.n}|{r.offset!r}|{r.m2!r}|{p.shift}"
+    }
 
 
 def segment_from_item(value: dict[str, Any]) -> Segment:
-    n, mean, m2, low, high, fm, first, lm, last, rn, rmean, rm2 = value["S"].split("|")
+    fields_ = value["S"].split("|")
+    if len(fields_) == 12:
+        return _segment_from_decimal_fields(fields_)
+    n, offset, m2, low, high, fm, first, lm, last, rn, rmean, rm2, shift = fields_
     return Segment(
-        prices=Moments(n=int(n), mean=Decimal(mean), m2=Decimal(m2)),
+        Moments(int(n), float(offset), float(m2), int(shift)),
+        Decimal(low),
+        Decimal(high),
+        int(fm),
+        Decimal(first),
+        int(lm),
+        Decimal(last),
+        Moments(int(rn), float(rmean), float(rm2)) if rn != "0" else NO_RETURNS,
+    )
+
+
+def _segment_from_decimal_fields(fields_: list[str]) -> Segment:
+    """A segment stored in the 12-field layout: `mean` and `m2` as Decimals, no shift."""
+    n, mean, m2, low, high, fm, first, lm, last, rn, rmean, rm2 = fields_
+    shift = shift_of(Decimal(first))
+    return Segment(
+        prices=Moments(n=int(n), offset=float(Decimal(mean) - shift), m2=float(m2), shift=shift),
         minimum=Decimal(low),
         maximum=Decimal(high),
         first_ms=int(fm),
         first=Decimal(first),
         last_ms=int(lm),
         last=Decimal(last),
-        returns=Moments(n=int(rn), mean=Decimal(rmean), m2=Decimal(rm2)),
+        returns=Moments(n=int(rn), offset=float(rmean), m2=float(rm2)) if rn != "0" else NO_RETURNS,
     )
 
 

@@ -20,7 +20,7 @@ from prices.rollups import (
     hour_tails,
     rollup_from_snapshots,
 )
-from prices.statistics import Segment, WindowStats, point_segment, segments_concat
+from prices.statistics import Segment, WindowStats, point_segment
 
 
 def rollups_refresh(
@@ -96,11 +96,10 @@ def rollup_fold(
     segments = dict(stored.segments) if stored is not None else {}
     for pair, price in prices.items():
         current = segments.get(pair)
-        point = point_segment(minute_ms, price)
         if current is None:
-            segments[pair] = point
+            segments[pair] = point_segment(minute_ms, price)
         elif current.last_ms < minute_ms:
-            segments[pair] = current.then(point)
+            segments[pair] = current.extended(minute_ms, price)
         else:
             snapshots = repo.snapshots_between(exchange=exchange, start_ms=hour_ms, end_ms=hour_ms + HOUR_MS)
             rollup = rollup_from_snapshots(exchange=exchange, hour_ms=hour_ms, snapshots=snapshots)
@@ -136,10 +135,8 @@ def live_publish(*, exchange: str, rollup: HourRollup, end_ms: int, repo: TickRe
             parts.append(block_ensure(repo=repo, exchange=exchange, end_ms=hour_ms).segments)
         parts.append(rollup.segments)
         pairs = {pair for part in parts for pair in part}
-        stats = {
-            pair: WindowStats.of(segments_concat(part.get(pair) for part in parts), expected=window)
-            for pair in pairs
-        }
+        of_parts = WindowStats.of_parts
+        stats = {pair: of_parts([part.get(pair) for part in parts], expected=window) for pair in pairs}
         live = LiveWindow(exchange=exchange, window_minutes=window, end_ms=end_ms, stats=stats)
         repo.put_live(live)
         published.append(live)

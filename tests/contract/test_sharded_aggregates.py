@@ -21,17 +21,17 @@ H0 = T0_MS - T0_MS % HOUR_MS
 
 
 def wide_segment(pair_index: int, hour_ms: int = H0) -> Segment:
-    """A segment with every field at full width (20-digit moments, float returns), like a real hour."""
+    """A segment with every field at full width (17-digit float moments), like a real hour."""
     base = Decimal(7240) + Decimal(pair_index) / 7
     return Segment(
-        prices=Moments(n=60, mean=base + Decimal("0.12345678901234567"), m2=Decimal("12.345678901234567891")),
+        prices=Moments(n=60, offset=0.12345678901234567 + pair_index / 7, m2=12.345678901234567, shift=7240),
         minimum=base - Decimal("1.2345"),
         maximum=base + Decimal("1.2345"),
         first_ms=hour_ms,
         first=base,
         last_ms=hour_ms + 59 * MINUTE_MS,
         last=base + Decimal("0.5"),
-        returns=Moments(n=59, mean=Decimal("2.1234567890123457E-7"), m2=Decimal("0.000012345678901234568")),
+        returns=Moments(n=59, offset=2.1234567890123457e-07, m2=1.2345678901234568e-05),
     )
 
 

@@ -152,3 +152,50 @@ def test_a_window_of_hours_near_1e5_moving_by_cents_keeps_its_std():
 
     assert window.prices.std_sample == pytest.approx(float(statistics.stdev(prices)), rel=1e-12)
     assert window.prices.std_population == pytest.approx(float(statistics.pstdev(prices)), rel=1e-12)
+
+
+def test_a_segment_extended_by_one_minute_equals_it_followed_by_that_point():
+    segment = segment_of(
+        [(0, Decimal("99999.99")), (MIN, Decimal("100000.01")), (3 * MIN, Decimal("100000"))]
+    )
+
+    extended = segment.extended(4 * MIN, Decimal("99999.98"))
+
+    direct = segment_of(
+        [
+            (0, Decimal("99999.99")),
+            (MIN, Decimal("100000.01")),
+            (3 * MIN, Decimal("100000")),
+            (4 * MIN, Decimal("99999.98")),
+        ]
+    )
+    assert (extended.count, extended.minimum, extended.maximum, extended.last_ms, extended.last) == (
+        4, Decimal("99999.98"), Decimal("100000.01"), 4 * MIN, Decimal("99999.98")
+    )  # fmt: skip
+    assert extended.prices.std_sample == pytest.approx(direct.prices.std_sample, rel=1e-12)
+    assert extended.returns.n == 2
+    assert extended.returns.std_sample == pytest.approx(direct.returns.std_sample, rel=1e-12)
+    with pytest.raises(ValueError):
+        extended.extended(4 * MIN, Decimal("1"))
+
+
+def test_window_stats_of_parts_equal_window_stats_of_their_concatenation():
+    parts = [
+        segment_of([(0, Decimal("7240.1")), (MIN, Decimal("7241.25"))]),
+        None,
+        segment_of([(2 * MIN, Decimal("7239")), (3 * MIN, Decimal("7239.5"))]),
+        segment_of([(9 * MIN, Decimal("7300"))]),
+    ]
+
+    stats = WindowStats.of_parts(parts, expected=10)
+
+    assert stats == WindowStats.of(segments_concat(parts), expected=10)
+    assert stats.count == 5 and stats.last == Decimal("7300") and stats.change == Decimal("59.9")
+
+
+def test_moments_shift_prices_by_an_integer_so_a_cent_at_1e5_keeps_its_digits():
+    moments = Moments.of([Decimal("99999.99"), Decimal("100000.01")])
+
+    assert moments.shift == 99999
+    assert moments.offset == pytest.approx(1.0, rel=1e-15)
+    assert moments.m2 == pytest.approx(0.0002, rel=1e-13)
