@@ -73,7 +73,13 @@ def cycle_target_ms(pairs: int) -> int:
 
 
 class CallCounter:
-    """DynamoDB calls by operation, items read and written, largest item written (botocore hooks)."""
+    """DynamoDB calls by operation, items read and written, largest item written (botocore hooks).
+
+    The hook before a write only keeps a reference to the request body (already serialised by
+    botocore); the items are counted and sized (`item_size`) when `written` or `largest` is
+    read, after the timed section: sizing every tick of a cycle inside it cost ~0.25 s per
+    cycle at 3,000 pairs, measurement counted as cycle time. Every item is still sized.
+    """
 
     def __init__(self, client) -> None:
         self.reset()
@@ -81,17 +87,31 @@ class CallCounter:
         client.meta.events.register("before-call.dynamodb", self._before_call)
 
     def _before_call(self, params, model, **kwargs) -> None:
-        if model.name not in ("PutItem", "BatchWriteItem"):
-            return
-        body = json.loads(params["body"])
-        items = [body["Item"]] if model.name == "PutItem" else [
-            request["PutRequest"]["Item"]
-            for requests in body["RequestItems"].values()
-            for request in requests
-            if "PutRequest" in request
-        ]  # fmt: skip
-        self.written += len(items)
-        self.largest = max([self.largest, *(item_size(item) for item in items)])
+        if model.name in ("PutItem", "BatchWriteItem"):
+            self._bodies.append((model.name, params["body"]))  # list.append is atomic across threads
+
+    def _size_bodies(self) -> None:
+        bodies, self._bodies = self._bodies, []
+        for name, raw in bodies:
+            body = json.loads(raw)
+            items = [body["Item"]] if name == "PutItem" else [
+                request["PutRequest"]["Item"]
+                for requests in body["RequestItems"].values()
+                for request in requests
+                if "PutRequest" in request
+            ]  # fmt: skip
+            self._written += len(items)
+            self._largest = max([self._largest, *(item_size(item) for item in items)])
+
+    @property
+    def written(self) -> int:
+        self._size_bodies()
+        return self._written
+
+    @property
+    def largest(self) -> int:
+        self._size_bodies()
+        return self._largest
 
     def _after_call(self, http_response, parsed, model, **kwargs) -> None:
         self.calls[model.name] += 1
@@ -109,8 +129,9 @@ class CallCounter:
     def reset(self) -> None:
         self.calls: Counter[str] = Counter()
         self.items = 0
-        self.written = 0
-        self.largest = 0
+        self._bodies: list[tuple[str, bytes]] = []
+        self._written = 0
+        self._largest = 0
 
 
 class Command(BaseCommand):
