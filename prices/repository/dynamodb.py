@@ -109,6 +109,38 @@ def _items_without_model_parsing(
     response_dict["body"] = json.dumps(body).encode()
 
 
+_PRESERIALIZED = "cryptotracker_body"  # request-context key of a body serialised by json.dumps
+
+
+def _request_items_as_json(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+    """Serialise a BatchWriteItem's parameters with json.dumps instead of botocore's serializer.
+
+    Our items are already in DynamoDB's wire format ({"S": ...}, {"N": ...}; no binary values,
+    the one type its JSON serializer transforms), so json.dumps of the parameters is the body
+    botocore would send; its model-driven serializer costs ~3× more, most of the client-side
+    CPU of a cycle's tick writes. Runs before-parameter-build: the body is kept in the request
+    context and RequestItems is left with its tables and no requests, so the serializer and
+    endpoint resolution (which reads the table names) have almost nothing to do; before-call
+    (`_body_from_context`) puts the body in place, before signing. Parameters json.dumps
+    cannot encode are left to botocore.
+    """
+    if not params.get("RequestItems"):
+        return
+    try:
+        body = json.dumps(params, separators=(",", ":")).encode()
+    except (TypeError, ValueError):
+        return
+    context[_PRESERIALIZED] = body
+    params["RequestItems"] = dict.fromkeys(params["RequestItems"], [])
+
+
+def _body_from_context(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+    """before-call: the request body `_request_items_as_json` serialised (signed after this)."""
+    body = context.pop(_PRESERIALIZED, None)
+    if body is not None:
+        params["body"] = body
+
+
 class DynamoTickRepository:
     """TickRepository on DynamoDB (AWS, or any endpoint speaking its protocol, e.g. dynalite)."""
 
@@ -160,6 +192,9 @@ class DynamoTickRepository:
             self.client.meta.events.register(
                 f"before-parse.dynamodb.{operation}", _items_without_model_parsing
             )
+        events = self.client.meta.events
+        events.register("before-parameter-build.dynamodb.BatchWriteItem", _request_items_as_json)
+        events.register("before-call.dynamodb.BatchWriteItem", _body_from_context)
         self.ticks_table = f"{table_prefix}ticks"
         self.aggregates_table = f"{table_prefix}aggregates"
         self.retention_days = retention_days

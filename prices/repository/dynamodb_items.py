@@ -130,19 +130,23 @@ def _segment_from_decimal_fields(fields_: list[str]) -> Segment:
 
 def tick_to_item(tick: Tick, *, retention_days: int | None = None) -> dict[str, Any]:
     """The tick's item; with `retention_days`, a `ttl` of the minute's end + that many days (epoch s)."""
+    minute_ms = tick.minute_ms
     item: dict[str, Any] = {
         "series": {"S": f"{tick.exchange}#{tick.pair}"},
-        "minute": number(tick.minute_ms),
+        "minute": {"N": str(minute_ms)},
         "source": {"S": str(tick.source)},
     }
     if retention_days is not None:
-        item[TTL_ATTRIBUTE] = number(expiry_s(tick.minute_ms, retention_days))
-    for name in TICK_DECIMAL_FIELDS:
+        item[TTL_ATTRIBUTE] = {"N": str(expiry_s(minute_ms, retention_days))}
+    for name in TICK_DECIMAL_FIELDS:  # the hot path of every poll: decimal_str inlined
         value = getattr(tick, name)
         if value is not None:
-            item[name] = number(value)
+            text = format(value, "f")
+            if "." in text:
+                text = text.rstrip("0").rstrip(".")
+            item[name] = {"N": text or "0"}
     if tick.observed_at is not None:
-        item["observed_at"] = number(to_ms(tick.observed_at))
+        item["observed_at"] = {"N": str(to_ms(tick.observed_at))}
     return item
 
 

@@ -638,6 +638,28 @@ def test_unprocessed_items_are_retried(dynamo_repo, monkeypatch):
     )
 
 
+def test_a_batch_write_sends_the_body_botocore_would_serialise(dynamo_repo):
+    bodies: list[bytes] = []
+    dynamo_repo.client.meta.events.register(
+        "before-send.dynamodb.BatchWriteItem", lambda request, **_: bodies.append(request.body)
+    )
+    ticks = [tick(minute=T0 + i * MINUTE) for i in range(30)]
+
+    assert dynamo_repo.put_many(ticks) == 30
+
+    sent = sorted((json.loads(body) for body in bodies), key=len)
+    requests = [r for body in sent for r in body["RequestItems"][dynamo_repo.ticks_table]]
+    expected = dynamo_repo.client._serializer.serialize_to_request(
+        {"RequestItems": {dynamo_repo.ticks_table: requests}},
+        dynamo_repo.client.meta.service_model.operation_model("BatchWriteItem"),
+    )
+    assert len(bodies) == 2 and len(requests) == 30
+    assert json.loads(expected["body"]) == {"RequestItems": {dynamo_repo.ticks_table: requests}}
+    assert (
+        list(dynamo_repo.between(exchange=EXCHANGE, pair="BTCUSD", start=T0, end=T0 + 30 * MINUTE)) == ticks
+    )
+
+
 def test_parallel_tick_batches_each_retry_their_unprocessed_items(dynamo_repo, monkeypatch):
     """100 ticks are 4 BatchWriteItem calls sent in parallel; each first answers "unprocessed"."""
     real = dynamo_repo.client.batch_write_item
