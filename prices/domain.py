@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
+from functools import lru_cache
 
 EXCHANGE_BITFINEX = "bitfinex"
 MINUTE = timedelta(minutes=1)
@@ -42,16 +43,9 @@ class Pair:
     @classmethod
     def parse(cls, name: str) -> Pair:
         """Parse 'BTCUSD' / 'AAVE:USD' (not the `t`-prefixed symbol); raises InvalidPairError."""
-        if not isinstance(name, str) or not _PAIR_RE.match(name):
-            raise InvalidPairError(
-                f"invalid pair {name!r}: expected 6 upper-case characters such as BTCUSD, "
-                "or BASE:QUOTE such as AAVE:USD"
-            )
-        if ":" in name:
-            base, quote = name.split(":")
-        else:
-            base, quote = name[:3], name[3:]
-        return cls(name=name, base=base, quote=quote)
+        if not isinstance(name, str):
+            raise InvalidPairError(_invalid_pair(name))
+        return _pair_parse(name)
 
     @classmethod
     def from_symbol(cls, symbol: str) -> Pair:
@@ -64,6 +58,29 @@ class Pair:
     def symbol(self) -> str:
         """The Bitfinex trading symbol: 't' + pair."""
         return "t" + self.name
+
+
+def _invalid_pair(name: object) -> str:
+    return (
+        f"invalid pair {name!r}: expected 6 upper-case characters such as BTCUSD, "
+        "or BASE:QUOTE such as AAVE:USD"
+    )
+
+
+def _pair_parts(name: str) -> tuple[str, str, str]:
+    if not _PAIR_RE.match(name):
+        raise InvalidPairError(_invalid_pair(name))
+    if ":" in name:
+        base, quote = name.split(":")
+    else:
+        base, quote = name[:3], name[3:]
+    return name, base, quote
+
+
+# Pairs are immutable and few (thousands): a rank or pairs/ of 10,000 pairs parses each name once.
+@lru_cache(maxsize=32_768)
+def _pair_parse(name: str) -> Pair:
+    return Pair(*_pair_parts(name))
 
 
 @dataclass(frozen=True, slots=True)

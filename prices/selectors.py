@@ -291,34 +291,45 @@ def pairs_rank(
 
     Pairs whose coverage is below `coverage_floor` follow all others (flagged); pairs whose
     metric is undefined (fewer than two values) come last in their group. Ties break by name.
-    Tracked pairs with no data in the window are included with count 0. `stats`: the
-    pairs_stats of this window and end when the caller already has them (ranking by several
-    metrics reads them once). Raises ValueError for an unknown metric.
+    Tracked pairs with no data in the window are included with count 0 (the registry is read
+    only when they can be among the first `limit`). `stats`: the pairs_stats of this window and
+    end when the caller already has them (ranking by several metrics reads them once). Raises
+    ValueError for an unknown metric.
     """
     if metric not in RANK_METRICS:
         raise ValueError(f"unknown metric {metric!r}; expected one of {', '.join(RANK_METRICS)}")
     repo = repo or get_tick_repository()
-    names = sorted(set(pairs)) if pairs is not None else sorted(repo.latest_prices(exchange=exchange))
+    wanted = set(pairs) if pairs is not None else None
     # Without `pairs`, read whole aggregate items: projecting every tracked pair only splits the reads.
     if stats is None:
         stats = pairs_stats(
             window_minutes=window_minutes,
             end=end,
-            pairs=names if pairs is not None else None,
+            pairs=sorted(wanted) if wanted is not None else None,
             exchange=exchange,
             repo=repo,
         )
     rows = []
-    for name in names:
-        pair_stats_ = stats.get(name) or WindowStats.of(None, expected=window_minutes)
-        value = getattr(pair_stats_, metric)
-        low = pair_stats_.coverage < coverage_floor
-        rows.append((low, value is None, -(value or 0.0), name, pair_stats_, value))
+    for name, pair_stats_ in stats.items():
+        if wanted is None or name in wanted:
+            value = getattr(pair_stats_, metric)
+            low = pair_stats_.coverage < coverage_floor
+            rows.append((low, value is None, -(value or 0.0), name, pair_stats_, value))
+    # A tracked pair without data in the window sorts among the pairs without a value: when
+    # `limit` pairs with data sort before those, the tracked names (the registry) are not read.
+    without_data = (coverage_floor > 0.0, True)
+    if wanted is None and (limit is None or sum(1 for r in rows if r[:2] < without_data) < limit):
+        wanted = repo.tracked_pairs(exchange=exchange)
+        rows = [row for row in rows if row[3] in wanted]
+    if wanted is not None:
+        empty = WindowStats.of(None, expected=window_minutes)
+        rows += [(*without_data, -0.0, name, empty, None) for name in wanted if name not in stats]
     rows.sort(key=lambda row: row[:4])
     if limit is not None:
         rows = rows[:limit]
+    parse = Pair.parse
     return [
-        RankEntry(rank=i, pair=Pair.parse(name), value=value, stats=s, low_coverage=low)
+        RankEntry(rank=i, pair=parse(name), value=value, stats=s, low_coverage=low)
         for i, (low, _, _, name, s, value) in enumerate(rows, start=1)
     ]
 

@@ -171,6 +171,10 @@ class TickRepository(Protocol):
         """The newest price of every tracked pair of the exchange (the pair registry)."""
         ...
 
+    def tracked_pairs(self, *, exchange: str) -> set[str]:
+        """The names of the exchange's tracked pairs: the keys of `latest_prices`, without their prices."""
+        ...
+
     def data_version_bump(self, *, exchange: str) -> None:
         """Count one more store of the exchange's prices (one small item, whatever the pair count)."""
         ...

@@ -41,6 +41,7 @@ from prices.repository.dynamodb_items import (
     DAY_MS,
     DEFAULT_SHARDS,
     HEAD_SHARD,
+    LIVE_STATS_ATTRIBUTE,
     RESERVED,
     TTL_ATTRIBUTE,
     by_shard,
@@ -51,6 +52,8 @@ from prices.repository.dynamodb_items import (
     hour_candles_from_item,
     hour_candles_key,
     known_gaps_from_item,
+    live_stats_from_text,
+    live_stats_to_text,
     month_key,
     month_partitions,
     number,
@@ -60,11 +63,9 @@ from prices.repository.dynamodb_items import (
     snapshot_from_item,
     tick_from_item,
     tick_to_item,
-    window_stats_from_item,
-    window_stats_to_item,
 )
 from prices.rollups import TAIL_SLOTS, BlockRollup, HourRollup, HourTails, LiveWindow, MinuteSnapshot
-from prices.statistics import Segment
+from prices.statistics import Segment, WindowStats
 
 logger = logging.getLogger(__name__)
 
@@ -991,15 +992,15 @@ class DynamoTickRepository:
         return {"pk": {"S": sharded(f"{exchange}#live#{window_minutes}", shard)}, "sk": number(0)}
 
     def put_live(self, live: LiveWindow) -> None:
-        """BatchWriteItem of one item per shard: `end` (ms) and one String of statistics per pair."""
+        """BatchWriteItem of one item per shard: `end` (ms) and one `stats` String of every pair's line."""
         groups = by_shard(live.stats, self.shards)
         items = []
         for shard in range(self.shards):
             item = self._live_key(live.exchange, live.window_minutes, shard)
             item["end"] = number(live.end_ms)
             item["shards"] = number(self.shards)
-            for pair in groups.get(shard, []):
-                item[self._pair_attr(pair)] = window_stats_to_item(live.stats[pair])
+            pairs = [self._pair_attr(pair) for pair in groups.get(shard, [])]
+            item[LIVE_STATS_ATTRIBUTE] = {"S": live_stats_to_text(live.stats, pairs, live.end_ms)}
             items.append(item)
         with self._errors("put_live"):
             self._put_items(items)
@@ -1007,7 +1008,11 @@ class DynamoTickRepository:
     def get_live(
         self, *, exchange: str, window_minutes: int, pairs: Iterable[str] | None = None
     ) -> LiveWindow | None:
-        """The published statistics of the live window; None unless every shard has the same end."""
+        """The published statistics of the live window; None unless every shard has the same end.
+
+        Items of an earlier format (one attribute per pair, no `stats`) count as not published:
+        the next poll rewrites them, and readers compute the window meanwhile.
+        """
         shards = self._shards_for(pairs)
         keys = [self._live_key(exchange, window_minutes, shard) for shard in shards]
         with self._errors("get_live"):
@@ -1015,14 +1020,15 @@ class DynamoTickRepository:
         ends = {int(item["end"]["N"]) for item in items}
         if len(items) < len(keys) or len(ends) != 1:
             return None
+        if any(LIVE_STATS_ATTRIBUTE not in item for item in items):
+            return None
+        end_ms = ends.pop()
         wanted = set(pairs) if pairs is not None else None
-        stats = {
-            name: window_stats_from_item(value, window_minutes)
-            for item in items
-            for name, value in item.items()
-            if name not in RESERVED and (wanted is None or name in wanted)
-        }
-        return LiveWindow(exchange=exchange, window_minutes=window_minutes, end_ms=ends.pop(), stats=stats)
+        stats: dict[str, WindowStats] = {}
+        for item in items:
+            text = item[LIVE_STATS_ATTRIBUTE]["S"]
+            stats.update(live_stats_from_text(text, expected=window_minutes, end_ms=end_ms, wanted=wanted))
+        return LiveWindow(exchange=exchange, window_minutes=window_minutes, end_ms=end_ms, stats=stats)
 
     # --- latest-price registry ------------------------------------------------------------
 
@@ -1133,6 +1139,14 @@ class DynamoTickRepository:
                 if name not in registry or registry[name].minute_ms < entry.minute_ms:
                     registry[name] = entry
         return registry
+
+    def tracked_pairs(self, *, exchange: str) -> set[str]:
+        """The pair names of both registries (the reads of `latest_prices`, no price decoded)."""
+        keys = [self._latest_key(exchange, shard) for shard in range(self.shards)]
+        keys += [self._polled_key(exchange, shard) for shard in range(self.shards)]
+        with self._errors("tracked_pairs"):
+            items = self._batch_get(keys)
+        return {name for item in items for name in item if name not in RESERVED}
 
     # --- data version ---------------------------------------------------------------------
 

@@ -282,6 +282,11 @@ class InMemoryTickRepository:
         with self._lock:
             return dict(self.latest_registry.get(exchange, {}))
 
+    def tracked_pairs(self, *, exchange: str) -> set[str]:
+        """The names in the registry of newest prices."""
+        with self._lock:
+            return set(self.latest_registry.get(exchange, {}))
+
     def get_rollup(
         self, *, exchange: str, hour_ms: int, pairs: Iterable[str] | None = None
     ) -> HourRollup | None:

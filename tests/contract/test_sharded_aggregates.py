@@ -56,6 +56,42 @@ def test_live_windows_round_trip_per_pair_and_subset(repo):
     assert (single.std, single.volatility, single.count, single.expected) == (None, None, 1, 60)
 
 
+def test_live_statistics_of_every_width_round_trip_exactly(repo):
+    wide = WindowStats.of(wide_segment(3), expected=1440)
+    empty = WindowStats.of(None, expected=1440)
+    stats = {"BTCUSD": wide, "TESTBTC:TESTUSD": empty, "XRPUSD": stats_of(["0.00007181", "0.0000719"], 1440)}
+    repo.put_live(LiveWindow(EXCHANGE, 1440, H0 + 23 * HOUR_MS + MINUTE_MS, stats))
+
+    live = repo.get_live(exchange=EXCHANGE, window_minutes=1440)
+
+    assert live.stats == stats
+    assert live.stats["BTCUSD"].first_ms == H0 and live.stats["BTCUSD"].last_ms == H0 + 59 * MINUTE_MS
+
+
+def test_live_items_of_the_earlier_per_pair_format_read_as_not_published(dynamo_repo):
+    # Before the `stats` String, each pair was an attribute of its own; the next poll rewrites
+    # the items, and until then readers compute the window instead.
+    for shard in range(dynamo_repo.shards):
+        item = dynamo_repo._live_key(EXCHANGE, 60, shard)
+        item.update({"end": {"N": str(H0 + MINUTE_MS)}, "shards": {"N": str(dynamo_repo.shards)}})
+        item["BTCUSD"] = {"S": "1|1716523200000|7240.1|1716523200000|7240.1|7240.1|7240.1|7240.1|0|0.0|||||"}
+        dynamo_repo.client.put_item(TableName=dynamo_repo.aggregates_table, Item=item)
+
+    assert dynamo_repo.get_live(exchange=EXCHANGE, window_minutes=60) is None
+
+
+def test_tracked_pairs_are_the_names_of_both_registries(repo):
+    repo.update_latest(exchange=EXCHANGE, prices={"BTCUSD": LatestPrice(T0_MS, Decimal("7000"))})
+    repo.update_polled(exchange=EXCHANGE, prices={"AAVE:USD": LatestPrice(T0_MS, Decimal("101.5"))})
+
+    assert (
+        repo.tracked_pairs(exchange=EXCHANGE)
+        == {"BTCUSD", "AAVE:USD"}
+        == set(repo.latest_prices(exchange=EXCHANGE))
+    )
+    assert repo.tracked_pairs(exchange="other") == set()
+
+
 def test_tails_round_trip_and_a_slot_reused_by_a_later_hour_forgets_the_earlier_one(repo):
     tails = HourTails(
         EXCHANGE,
@@ -148,6 +184,9 @@ def test_at_10000_pairs_no_aggregate_item_written_exceeds_100_kb(dynamo_repo):
     assert largest <= 100_000, f"largest aggregate item {largest:,} bytes"
     # A shard holds ~1/32 of the pairs, so the largest rollup shard is far below the limit.
     assert largest >= 10_000  # the size rule counts what it should (not vacuously small)
+    live_items = [i for i in aggregates if i["pk"]["S"].split("#")[1] == "live"]
+    assert len(live_items) == 32 and max(item_size(i) for i in live_items) <= 100_000
+    assert sum(i["stats"]["S"].count("\n") + 1 for i in live_items) == 10_000  # one line per pair
     gap_items = dynamo_repo.client.query(
         TableName=dynamo_repo.aggregates_table,
         KeyConditionExpression="pk = :pk",

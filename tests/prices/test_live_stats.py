@@ -19,11 +19,13 @@ from decimal import Decimal
 import pytest
 
 from prices.domain import HOUR_MS, MINUTE_MS, Tick, TickSource, from_ms, to_ms
+from prices.repository.base import LatestPrice
 from prices.repository.memory import InMemoryTickRepository
-from prices.rollups import MinuteSnapshot
+from prices.rollups import LiveWindow, MinuteSnapshot
 from prices.selectors import pairs_rank, pairs_stats
 from prices.services import history_store, ticks_ingest
 from prices.sources.base import TickerBatch, TickerRow
+from prices.statistics import WindowStats, segment_of
 from tests.realdata import PAIRS, closes
 
 pytestmark = pytest.mark.django_db  # storing ticks sends ticks_stored (alerts enqueue on commit)
@@ -160,3 +162,40 @@ def test_the_live_rank_reads_the_published_items_and_writes_nothing():
     assert [e.pair.name for e in ranked] == ["LTCUSD", "ETHUSD", "BTCUSD"]
     assert all(e.stats.count == 90 for e in ranked)
     assert (dict(repo.rollups), dict(repo.blocks), dict(repo.tails), dict(repo.live["bitfinex"])) == before
+
+
+class RegistryCountingRepo(InMemoryTickRepository):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tracked_reads = 0
+
+    def tracked_pairs(self, *, exchange: str) -> set[str]:
+        self.tracked_reads += 1
+        return super().tracked_pairs(exchange=exchange)
+
+
+def test_a_rank_whose_first_limit_pairs_have_data_reads_no_registry_and_a_full_rank_lists_silent_pairs():
+    repo = RegistryCountingRepo()
+    hour = to_ms(START)
+    end_ms = hour + 60 * MINUTE_MS
+    spreads = {"BTCUSD": "9", "ETHUSD": "5", "LTCUSD": "1"}
+    stats = {
+        pair: WindowStats.of(
+            segment_of([(hour + i * MINUTE_MS, Decimal(100 + (i % 2) * int(d))) for i in range(60)]),
+            expected=60,
+        )
+        for pair, d in spreads.items()
+    }
+    repo.put_live(LiveWindow("bitfinex", 60, end_ms, stats))
+    registry = {p: LatestPrice(end_ms - MINUTE_MS, Decimal(100)) for p in [*spreads, "XRPUSD"]}
+    registry["XRPUSD"] = LatestPrice(hour - 48 * HOUR_MS, Decimal("0.2"))  # silent for two days
+    repo.update_latest(exchange="bitfinex", prices=registry)
+
+    top = pairs_rank(window_minutes=60, end=from_ms(end_ms), limit=2, repo=repo)
+    every = pairs_rank(window_minutes=60, end=from_ms(end_ms), repo=repo)
+
+    assert [e.pair.name for e in top] == ["BTCUSD", "ETHUSD"]
+    assert [(e.pair.name, e.stats.count) for e in every] == [
+        ("BTCUSD", 60), ("ETHUSD", 60), ("LTCUSD", 60), ("XRPUSD", 0)
+    ]  # fmt: skip
+    assert repo.tracked_reads == 1  # the full rank only
