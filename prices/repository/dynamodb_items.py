@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import fields
 from datetime import timedelta
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from prices.domain import HOUR_MS, MINUTE_MS, Tick, TickSource, decimal_str, from_ms, to_ms
@@ -159,7 +160,7 @@ _SOURCES = {source.value: source for source in TickSource}
 
 
 def tick_from_item(item: dict[str, Any]) -> Tick:
-    exchange, pair = item["series"]["S"].split("#", 1)
+    exchange, pair = _series_parts(item["series"]["S"])
     values = {name: Decimal(value["N"]) for name, value in item.items() if name in TICK_DECIMAL_SET}
     observed = item.get("observed_at")
     source = item.get("source")
@@ -171,6 +172,12 @@ def tick_from_item(item: dict[str, Any]) -> Tick:
         observed_at=from_ms(int(observed["N"])) if observed else None,
         **values,
     )
+
+
+@lru_cache(maxsize=16_384)
+def _series_parts(series: str) -> tuple[str, str]:
+    exchange, pair = series.split("#", 1)
+    return exchange, pair
 
 
 def snapshot_from_item(exchange: str, item: dict[str, Any], wanted: set[str] | None = None) -> MinuteSnapshot:
