@@ -306,6 +306,14 @@ PRICES_RETENTION_DAYS = env_positive_int("PRICES_RETENTION_DAYS", "", optional=T
 # statistics): a pair lives in shard crc32(pair) % this. 32 keeps each item under 100 KB up to
 # 10,000 pairs. Changing it needs `manage.py migrate_aggregates` (docs/data-model.md).
 PRICES_AGGREGATE_SHARDS = env_positive_int("PRICES_AGGREGATE_SHARDS", "32")
+# Cached price answers (prices/cache.py) are keyed by DynamoDB's data version; each web process
+# reads it at most once per this many seconds (0 = on every cached read). A stored minute then
+# shows within this time; a hit costs no DynamoDB call in between.
+PRICES_CACHE_VERSION_TTL_S = env.float("PRICES_CACHE_VERSION_TTL_S", default=1.0)
+if not 0 <= PRICES_CACHE_VERSION_TTL_S <= 60:
+    raise ImproperlyConfigured(
+        f"PRICES_CACHE_VERSION_TTL_S={PRICES_CACHE_VERSION_TTL_S} must be between 0 and 60 seconds"
+    )
 # Gap repair (prices.tasks.repair_gaps): how far back it looks for missing minutes, and how many
 # candle requests one run may make (Bitfinex allows 30 a minute; runs are 2 minutes apart).
 PRICES_GAP_LOOKBACK_HOURS = env_positive_int("PRICES_GAP_LOOKBACK_HOURS", "24")

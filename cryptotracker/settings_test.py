@@ -36,6 +36,8 @@ EXCHANGE_HTTP_DEADLINE_S = EXCHANGE_HTTP_DEFAULTS["deadline_s"]
 DYNAMODB_ENDPOINT_URL = None
 DYNAMODB_TABLE_PREFIX = "test_"
 PRICES_PAIRS: list[str] = []
+# Tests see every store at once (tests/prices/test_cache.py covers the reuse window).
+PRICES_CACHE_VERSION_TTL_S = 0.0
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},

@@ -1,12 +1,13 @@
 """Response caching for price reads, valid until the next store of prices, in every process.
 
 Cached entries are keyed by the exchange's data version, a counter in DynamoDB that every
-store of minutes bumps (`prices.services.minutes.minutes_store`). Each cached
-read checks it with one strongly consistent read of that one small item, so a minute stored by
-the cluster is seen by the very next request of every web process, whether the cache is
-shared (Redis, with REDIS_URL) or per process (local memory). Requests never write to
-DynamoDB. Entries also expire at the next minute boundary + INGEST_GRACE_S, which bounds
-memory, not freshness.
+store of minutes bumps (`prices.services.minutes.minutes_store`). Each web process reads it
+with one strongly consistent read of that one small item at most once per
+PRICES_CACHE_VERSION_TTL_S (1 s; 0 = on every cached read), so a minute stored by the cluster
+is seen within that time by every web process, whether the cache is shared (Redis, with
+REDIS_URL) or per process (local memory), and a cache hit in between costs no DynamoDB call
+(that read was ~70 % of a hit). Requests never write to DynamoDB. Entries also expire at the
+next minute boundary + INGEST_GRACE_S, which bounds memory, not freshness.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
+from django.conf import settings
 from django.core.cache import BaseCache
 from django.core.cache import cache as default_cache
 
@@ -43,7 +45,7 @@ def cached(
     Raises RepositoryError when the data version cannot be read (as `compute` would).
     """
     cache = cache or default_cache
-    version = (repo or get_tick_repository()).data_version(exchange=exchange)
+    version = _data_version(repo or get_tick_repository(), exchange)
     full_key = f"prices:{exchange}:{version}:{hashlib.sha256(key.encode()).hexdigest()}"
     value = cache.get(full_key)
     if value is not None:
@@ -51,3 +53,21 @@ def cached(
     value = compute()
     cache.set(full_key, value, timeout=_ttl(time.time()))
     return value, False
+
+
+# (repository, exchange) → (data version, monotonic time it was read), for this process.
+_monotonic = time.monotonic
+_versions: dict[tuple[TickRepository, str], tuple[int, float]] = {}
+
+
+def _data_version(repo: TickRepository, exchange: str) -> int:
+    ttl = settings.PRICES_CACHE_VERSION_TTL_S
+    if ttl <= 0:
+        return repo.data_version(exchange=exchange)
+    now = _monotonic()
+    known = _versions.get((repo, exchange))
+    if known is not None and now - known[1] < ttl:
+        return known[0]
+    version = repo.data_version(exchange=exchange)
+    _versions[(repo, exchange)] = (version, now)
+    return version

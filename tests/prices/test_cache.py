@@ -95,3 +95,33 @@ def test_a_store_outage_while_publishing_the_version_never_fails_the_store(caplo
 
     assert repo.latest(exchange="bitfinex", pair="BTCUSD") is not None
     assert "could not publish the data version" in caplog.text
+
+
+class VersionCountingRepo(InMemoryTickRepository):
+    def __init__(self) -> None:
+        super().__init__()
+        self.version_reads = 0
+
+    def data_version(self, *, exchange: str) -> int:
+        self.version_reads += 1
+        return super().data_version(exchange=exchange)
+
+
+def test_a_web_process_reuses_the_data_version_for_its_ttl_and_then_sees_the_store(settings, monkeypatch):
+    settings.PRICES_CACHE_VERSION_TTL_S = 1.0
+    clock = [1000.0]
+    monkeypatch.setattr("prices.cache._monotonic", lambda: clock[0])
+    repo, web = VersionCountingRepo(), _web_process("ttl")
+    _poll(repo, POLL, BTCUSD="7000")
+
+    def pairs() -> list[str]:
+        overview, _ = cached("pairs", lambda: selectors.pairs_overview(repo=repo), cache=web, repo=repo)
+        return [o.pair.name for o in overview]
+
+    assert pairs() == pairs() == ["BTCUSD"]
+    _poll(repo, POLL.replace(minute=2), BTCUSD="7001", ETHUSD="130")
+    assert pairs() == ["BTCUSD"]  # within the TTL: the version read before the store keys it
+    clock[0] += 1.0
+
+    assert pairs() == ["BTCUSD", "ETHUSD"]
+    assert repo.version_reads == 2
