@@ -200,6 +200,8 @@ class DynamoTickRepository:
         self.aggregates_table = f"{table_prefix}aggregates"
         self.retention_days = retention_days
         self._native_expiry: bool | None = None  # decided once per instance, see native_expiry
+        # The segments of the last 23-hour block read, by their stored string (see get_block).
+        self._block_segments: dict[str, Segment] = {}
 
     # --- tables ------------------------------------------------------------------------
 
@@ -911,13 +913,28 @@ class DynamoTickRepository:
         means the block is absent or only partly written.
         """
         shards = self._shards_for(pairs)
+        wanted = set(pairs) if pairs is not None else set()
         keys = [self._block_key(exchange, end_ms, shard) for shard in shards]
         with self._errors("get_block"):
             items = self._batch_get(keys)
         if len(items) < len(keys):
             return None
-        wanted = set(pairs) if pairs is not None else None
-        return BlockRollup(exchange=exchange, end_ms=end_ms, segments=self._segments_of(items, wanted))
+        # Every poll of an hour reads the same block: a segment whose stored string is one
+        # already parsed is reused (keyed by the string, so a rewritten block is parsed anew).
+        known, parsed = self._block_segments, {}
+        segments = {}
+        for item in items:
+            for name, value in item.items():
+                if name in RESERVED or (pairs is not None and name not in wanted):
+                    continue
+                text = value["S"]
+                segment = known.get(text)
+                if segment is None:
+                    segment = segment_from_item(value)
+                parsed[text] = segments[name] = segment
+        if pairs is None:
+            self._block_segments = parsed
+        return BlockRollup(exchange=exchange, end_ms=end_ms, segments=segments)
 
     def put_block(self, block: BlockRollup) -> None:
         """BatchWriteItem of one item per shard (one String attribute per pair, as hour rollups)."""

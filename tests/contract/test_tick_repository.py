@@ -797,6 +797,21 @@ def test_blocks_round_trip_their_segments(repo):
     assert written.segments["BTCUSD"].count == 2 * BLOCK_HOURS
 
 
+def test_a_block_rewritten_between_two_reads_is_read_as_rewritten(repo):
+    end_ms = T0_MS + 30 * HOUR_MS
+    first = block(end_ms, {"BTCUSD": ["7240.1", "7241.5"], "ETHUSD": ["130.5"]})
+    second = block(end_ms, {"BTCUSD": ["7240.1", "7299"], "ETHUSD": ["130.5"]})
+    repo.put_block(first)
+    assert repo.get_block(exchange=EXCHANGE, end_ms=end_ms) == first
+
+    repo.put_block(second)
+
+    assert repo.get_block(exchange=EXCHANGE, end_ms=end_ms) == second
+    assert repo.get_block(exchange=EXCHANGE, end_ms=end_ms, pairs=["BTCUSD"]).segments == {
+        "BTCUSD": second.segments["BTCUSD"]
+    }
+
+
 def test_a_missing_block_is_none(repo):
     assert repo.get_block(exchange=EXCHANGE, end_ms=T0_MS) is None
 
