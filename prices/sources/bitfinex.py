@@ -15,6 +15,7 @@ rest-public-candles):
 
 from __future__ import annotations
 
+import math
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -89,6 +90,10 @@ class CandleFormatError(ValueError):
 
 def _number(value: Any, name: str) -> Decimal:
     """A JSON number as an exact Decimal (ints exactly; floats via their shortest repr)."""
+    if type(value) is float:  # nearly every field of every row: the checks below, cheaply
+        if not math.isfinite(value):
+            raise ValueError(f"{name}: expected a finite number, got {Decimal(repr(value))!r}")
+        return Decimal(repr(value))
     if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
         raise ValueError(f"{name}: expected a number, got {value!r}")
     if isinstance(value, float):
