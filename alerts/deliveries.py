@@ -105,7 +105,7 @@ def delivery_send(
             "delivery %s attempt %s failed, retry at %s: %s",
             delivery_id,
             delivery.attempts,
-            retry_at.isoformat(),
+            iso_z(retry_at),
             error.message,
         )
     Delivery.objects.filter(pk=delivery_id, status=Delivery.Status.SENDING).update(

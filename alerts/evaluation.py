@@ -31,6 +31,7 @@ from alerts.rules import (
     rule_step,
 )
 from cryptotracker.monitoring.metrics import alert_evaluation_failure_record, alert_evaluation_record
+from cryptotracker.params import iso_z
 from prices import selectors
 from prices.domain import MINUTE, minute_floor
 from prices.repository import TickRepository
@@ -343,7 +344,9 @@ def alert_rules_evaluate(
             # grace instead (when ingestion has stopped, that is where rules go to no_data).
             fallback = minute_floor(now - MINUTE - grace)
             logger.info(
-                "alerts minute %s: no ticks yet, evaluating %s (past its grace) instead", minute, fallback
+                "alerts minute %s: no ticks yet, evaluating %s (past its grace) instead",
+                iso_z(minute),
+                iso_z(fallback),
             )
             minute = fallback
             rules = [rule for rule in rules if _due_at(rule, minute)]
@@ -404,7 +407,9 @@ def _rules_evaluate(
                 rule, minute, inputs[rule.exchange], stale=stale, catch_up=catch_up
             )
         except Exception:
-            logger.exception("alert rule %s (%s) failed to evaluate at %s", rule.pk, rule.condition, minute)
+            logger.exception(
+                "alert rule %s (%s) failed to evaluate at %s", rule.pk, rule.condition, iso_z(minute)
+            )
             summary.errors += 1
             continue
         summary.rule_minutes += (minute - first) // MINUTE + 1

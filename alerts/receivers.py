@@ -7,6 +7,8 @@ from datetime import datetime
 
 from django.db import transaction
 
+from cryptotracker.params import iso_z
+
 logger = logging.getLogger(__name__)
 
 
@@ -30,4 +32,4 @@ def on_ticks_stored(sender, *, exchange: str, minutes: list[datetime], **kwargs)
     try:
         transaction.on_commit(enqueue)
     except Exception:
-        logger.exception("alerts: could not enqueue the evaluation of %s %s", exchange, minute)
+        logger.exception("alerts: could not enqueue the evaluation of %s %s", exchange, iso_z(max(minutes)))

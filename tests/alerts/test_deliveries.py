@@ -138,6 +138,16 @@ def test_smtp_down_records_the_error_and_schedules_a_retry(event, alice_email, s
     assert delivery.log[0]["error"] == delivery.last_error
 
 
+def test_the_retry_log_line_gives_the_retry_time_in_utc_with_z(event, alice_email, smtp_down, caplog):
+    delivery = delivery_for(event, alice_email)
+
+    delivery_send(delivery_id=delivery.pk, now=NOW)
+
+    retry_at = NOW + timedelta(seconds=60)
+    assert f"retry at {retry_at:%Y-%m-%dT%H:%M:%S}Z:" in caplog.text
+    assert "+00:00" not in caplog.text
+
+
 def test_a_retry_is_not_due_before_its_backoff(event, alice_email, smtp_down):
     delivery = delivery_for(event, alice_email)
     delivery_send(delivery_id=delivery.pk, now=NOW)

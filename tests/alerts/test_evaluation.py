@@ -160,6 +160,7 @@ def test_one_broken_rule_never_stops_the_others(make_rule, seed, monkeypatch, ca
     assert summary.errors == 1
     assert list(AlertEvent.objects.values_list("rule", flat=True)) == [healthy.pk]
     assert f"alert rule {broken.pk}" in caplog.text
+    assert f"failed to evaluate at {minute(0):%Y-%m-%dT%H:%M:%S}Z" in caplog.text
 
 
 def test_disabled_and_expired_rules_are_not_evaluated(make_rule, seed):
