@@ -127,7 +127,8 @@ class Param:
 
     `minimum`/`maximum` bound numbers (`exclusive_minimum`: strictly greater); `choices` lists the
     allowed values with labels (integers with fixed values use it too). `required=False`
-    parameters fall back to the field's default.
+    parameters fall back to the field's default. `on_text`: how pages show a boolean that is on
+    (off is shown as "no", or left out of one-line summaries).
     """
 
     name: str
@@ -139,6 +140,7 @@ class Param:
     exclusive_minimum: bool = False
     choices: tuple[tuple[Any, str], ...] = ()
     required: bool = True
+    on_text: str = "yes"
 
     @property
     def field(self) -> Field:

@@ -352,6 +352,7 @@ class PctChange(ConditionKind):
             "After each firing, measure the move from the firing price (the next ±percent step) "
             "instead of from the price a window earlier.",
             required=False,
+            on_text="re-anchors after each firing",
         ),
     )
 

@@ -24,7 +24,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from alerts import actions, services
 from alerts.backtest import alert_rule_backtest
 from alerts.models import AlertEvent, AlertRule, Delivery, NotificationChannel
-from alerts.rules import CONDITIONS, Condition
+from alerts.rules import CONDITIONS, Condition, ParamType
 from alerts.throttling import BacktestRateThrottle
 from alerts.web import figures
 from alerts.web.forms import ChannelForm, RuleForm, message_for_people
@@ -216,9 +216,19 @@ def _unit(unit: str, pair: str) -> str:
 
 
 def _parameters(rule: AlertRule) -> list[tuple[Any, Any, str]]:
-    """(registry Param, value, unit) of each parameter the rule's condition uses."""
+    """(registry Param, value, unit) of each parameter the rule's condition uses; a boolean's
+    value is its words when on (the ladder: "re-anchors after each firing"), None when off."""
     kind = CONDITIONS[Condition(rule.condition)]
-    return [(param, getattr(rule, param.name), _unit(param.unit, rule.pair)) for param in kind.params]
+    return [
+        (param, _shown(param, getattr(rule, param.name)), _unit(param.unit, rule.pair))
+        for param in kind.params
+    ]
+
+
+def _shown(param: Any, value: Any) -> Any:
+    if param.field.type != ParamType.BOOLEAN:
+        return value
+    return param.on_text if value else None
 
 
 @login_required

@@ -165,6 +165,28 @@ def test_my_alerts_describes_each_rule_with_the_registrys_labels_and_units(alice
     assert "Move: 2.5 %" in html and "Window: 60 minutes" in html
 
 
+def test_my_alerts_shows_a_ladder_in_words_and_leaves_an_off_ladder_out(alice_client, make_rule):
+    ladder = {"condition": "pct_change", "threshold": None, "percent": Decimal("1"), "window_minutes": 5}
+    make_rule(name="steps", ladder=True, **ladder)
+    make_rule(name="plain", **ladder)
+
+    html = alice_client.get("/alerts/").content.decode()
+
+    assert html.count("Ladder: re-anchors after each firing") == 1
+    assert "True" not in html and "False" not in html
+
+
+def test_a_rules_page_shows_its_ladder_in_words(alice_client, make_rule):
+    ladder = {"condition": "pct_change", "threshold": None, "percent": Decimal("1"), "window_minutes": 5}
+    on, off = make_rule(ladder=True, **ladder), make_rule(**ladder)
+
+    on_html = alice_client.get(f"/alerts/{on.pk}/").content.decode()
+    off_html = alice_client.get(f"/alerts/{off.pk}/").content.decode()
+
+    assert "<dt>Ladder</dt><dd>re-anchors after each firing</dd>" in on_html
+    assert "<dt>Ladder</dt><dd>no</dd>" in off_html
+
+
 def test_the_form_marks_each_parameter_with_the_conditions_of_the_registry(alice_client, configured_repo):
     html = alice_client.get("/alerts/new/?pair=BTCUSD&threshold=101").content.decode()
 
