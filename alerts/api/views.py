@@ -337,8 +337,9 @@ class MaskedTargetField(serializers.Field):
 
 
 class ChannelOutputSerializer(serializers.Serializer):
-    """A notification channel; `verification` is verified, pending, sent, failed (the verification
-    email's state) or not_needed."""
+    """A notification channel; `verification` is not_needed (webhook and Apprise channels have no
+    verification step), else an email channel's: verified, or pending, sent, failed (the
+    verification email's state)."""
 
     id = serializers.IntegerField()
     name = serializers.CharField()
@@ -352,6 +353,8 @@ class ChannelOutputSerializer(serializers.Serializer):
     created_at = UtcDateTimeField()
 
     def get_verification(self, channel: NotificationChannel) -> str:
+        if channel.kind != NotificationChannel.Kind.EMAIL:
+            return "not_needed"
         if channel.verified:
             return "verified"
         return channel.verification_status or "not_needed"

@@ -128,8 +128,22 @@ def test_own_address_and_webhooks_need_no_verification_and_no_cap(api, settings)
     slack = api.post(CHANNELS, {"kind": "apprise", "target": SLACK}, format="json")
 
     assert (own.status_code, own.json()["verification"]) == (201, "verified")
-    assert (slack.status_code, slack.json()["verification"]) == (201, "verified")
+    assert (slack.status_code, slack.json()["verification"]) == (201, "not_needed")
     assert not Delivery.objects.exists()
+
+
+def test_webhook_and_apprise_channels_report_that_they_need_no_verification(api, resolve_to):
+    resolve_to({"hooks.example.org": "93.184.215.14"})
+    api.post(CHANNELS, {"kind": "apprise", "target": SLACK}, format="json")
+    api.post(CHANNELS, {"kind": "webhook", "target": "https://hooks.example.org/x"}, format="json")
+
+    listed = api.get(CHANNELS).json()
+
+    rows = listed["results"] if isinstance(listed, dict) else listed
+    assert [(c["kind"], c["verified"], c["verification"]) for c in rows] == [
+        ("apprise", True, "not_needed"),
+        ("webhook", True, "not_needed"),
+    ]
 
 
 def test_a_failed_verification_can_be_resent(api):
