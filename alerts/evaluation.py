@@ -437,15 +437,39 @@ def _results_persist(
         if changed:
             changes[tuple(sorted(changed.items()))].append(rule.pk)
     # One UPDATE per distinct set of new values (few: they share the evaluated minutes),
-    # then one per chunk for the bookkeeping every evaluated rule gets.
+    # then the bookkeeping every evaluated rule gets.
     for fields, ids in changes.items():
-        for offset in range(0, len(ids), ID_CHUNK):
-            AlertRule.objects.filter(pk__in=ids[offset : offset + ID_CHUNK]).update(**dict(fields))
-    for offset in range(0, len(evaluated), ID_CHUNK):
-        AlertRule.objects.filter(pk__in=evaluated[offset : offset + ID_CHUNK]).update(
-            last_evaluated_minute=minute
-        )
+        for ids_filter in _ids_filters(ids):
+            AlertRule.objects.filter(ids_filter).update(**dict(fields))
+    for ids_filter in _ids_filters(evaluated):
+        AlertRule.objects.filter(ids_filter).update(last_evaluated_minute=minute)
     return delivery_ids
+
+
+ID_RANGES = 100  # BETWEEN terms OR'ed in one query (SQLite limits an expression's depth to 1,000)
+
+
+def _ids_filters(ids: list[int]) -> list[Q]:
+    """Filters that together select exactly `ids`: each run of consecutive ids is one BETWEEN
+    (due rules are mostly consecutive: 10,000 ids are then a few ranges, not 10,000 parameters),
+    the lone ones an IN list; at most ID_RANGES ranges and ID_CHUNK lone ids per filter."""
+    runs: list[tuple[int, int]] = []
+    for pk in sorted(ids):
+        if runs and pk <= runs[-1][1] + 1:
+            runs[-1] = (runs[-1][0], max(pk, runs[-1][1]))
+        else:
+            runs.append((pk, pk))
+    ranges = [Q(pk__range=run) for run in runs if run[0] != run[1]]
+    lone = [first for first, last in runs if first == last]
+    filters = []
+    while ranges or lone:
+        batch = [*ranges[:ID_RANGES], *([Q(pk__in=lone[:ID_CHUNK])] if lone else [])]
+        ranges, lone = ranges[ID_RANGES:], lone[ID_CHUNK:]
+        combined = batch[0]
+        for term in batch[1:]:
+            combined |= term
+        filters.append(combined)
+    return filters
 
 
 def _inputs_for(

@@ -383,3 +383,16 @@ def test_data_missing_while_polls_ran_still_goes_to_no_data(make_rule, seed):
         "firing",
         "no_data",
     ]
+
+
+def test_the_id_filters_of_a_bookkeeping_update_select_exactly_the_evaluated_rules(make_rule, monkeypatch):
+    ids = [make_rule(name=f"r{i}").pk for i in range(12)]
+    wanted = [ids[0], *ids[2:6], ids[7], ids[9], ids[10], ids[11]]  # runs, lone ids and a gap
+    monkeypatch.setattr(evaluation, "ID_RANGES", 1)
+    monkeypatch.setattr(evaluation, "ID_CHUNK", 1)
+
+    filters = evaluation._ids_filters(wanted)
+
+    selected = [pk for f in filters for pk in AlertRule.objects.filter(f).values_list("pk", flat=True)]
+    assert sorted(selected) == sorted(wanted)  # each once
+    assert len(filters) == 2  # two ranges, one per filter; the lone ids ride along
