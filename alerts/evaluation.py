@@ -8,6 +8,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, make_dataclass
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from functools import lru_cache
 
 from django.conf import settings
@@ -114,6 +115,26 @@ class _Inputs:
     stats: dict[tuple[int, datetime], dict[str, WindowStats]] = field(default_factory=dict)
     rankings: dict[tuple[str, int, datetime], dict[str, int]] = field(default_factory=dict)
     ranked_windows: frozenset[int] = frozenset()
+    checks: dict[tuple, Check] = field(default_factory=dict)
+
+    def check(
+        self, spec: RuleSpec, minute: datetime, pair: str, *, stale: int, anchor: Decimal | None
+    ) -> Check:
+        """condition_check of `spec` on `pair` at `minute`, computed once per distinct input:
+        rules with the same condition and parameters on a pair share it (it is pure)."""
+        key = (spec, pair, minute, anchor)
+        check = self.checks.get(key)
+        if check is None:
+            check = self.checks[key] = condition_check(
+                spec,
+                self.series[pair],
+                minute,
+                pair=pair,
+                stale_minutes=stale,
+                anchor=anchor,
+                **self.aggregates(spec.kind.aggregate(spec), minute, pair),
+            )
+        return check
 
     def ranks(self, metric: str, window: int, minute: datetime) -> dict[str, int]:
         """Rank per pair of the exchange's ranking by `metric` over the `window` minutes ending
@@ -264,22 +285,12 @@ def _evaluate_rule(
 ) -> tuple[RuleMemory, list[_Recorded]]:
     spec = rule.spec or rule_spec(rule)
     memory = rule_memory(rule)
-    series = inputs.series[rule.pair]
     recorded = []
-    aggregate = spec.kind.aggregate(spec)
     mode, cooldown = TriggerMode(rule.trigger_mode), timedelta(minutes=rule.cooldown_minutes)
     confirm = spec.confirm_minutes(rule.confirm_minutes)
     current = _first_minute(rule, minute, catch_up)
     while current <= minute and memory.enabled:
-        check = condition_check(
-            spec,
-            series,
-            current,
-            pair=rule.pair,
-            stale_minutes=stale,
-            anchor=memory.anchor_price,
-            **inputs.aggregates(aggregate, current, rule.pair),
-        )
+        check = inputs.check(spec, current, rule.pair, stale=stale, anchor=memory.anchor_price)
         if _missing_by_our_downtime(spec, check, current, inputs.polls):
             current += MINUTE
             continue
