@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import operator
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
@@ -50,7 +51,10 @@ class EvaluationError(Exception):
 
 def rule_spec(rule: AlertRule | _RuleRow) -> RuleSpec:
     """The pure RuleSpec of a rule (model instance or row); raises ValueError for unknown choices."""
-    return _spec(rule.condition, tuple(getattr(rule, name) for name in FIELDS))
+    return _spec(rule.condition, _params_of(rule))
+
+
+_params_of = operator.attrgetter(*FIELDS)  # the parameter fields' values as a tuple
 
 
 @lru_cache(maxsize=4096)
