@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -18,7 +18,7 @@ from alerts.evaluation import alert_rules_evaluate
 from alerts.models import AlertRule, NotificationChannel
 from prices.domain import EXCHANGE_BITFINEX, MINUTE, Tick, TickSource
 from prices.repository import TickRepository
-from prices.services import history_store
+from prices.services import StoreMode, history_store, minutes_store
 from prices.signals import prices_receivers_only
 
 SEED_MINUTES = 70
@@ -129,6 +129,15 @@ class _RequestCounter:
         return counted
 
 
+def _poll_store(repo: TickRepository, ticks: list[Tick]) -> None:
+    """Store one minute's ticks as the minute poll does (a ticker snapshot, live windows)."""
+    polled = [replace(t, source=TickSource.TICKER) for t in ticks]
+    with prices_receivers_only():
+        minutes_store(
+            exchange=EXCHANGE_BITFINEX, ticks=polled, repo=repo, mode=StoreMode.POLL, sender=alerts_benchmark
+        )
+
+
 class _QueryCounter:
     """Counts DB queries (a connection.execute_wrapper): unlike CaptureQueriesContext it does not
     format every query's SQL and parameters, which the timed code would pay for."""
@@ -147,13 +156,18 @@ def alerts_benchmark(
     """Seed `pairs` pairs × 70 minutes of prices into `repo` and `rules` enabled rules (with a webhook
     channel each) in the database, evaluate two consecutive minutes, and roll the database back.
 
+    The 68 minutes before the evaluated ones are stored as history; each evaluated minute is
+    stored as the minute poll stores it (folded into its hour's rollup, live windows published)
+    just before it is evaluated, untimed, so evaluation reads what it reads in production.
     Nothing is sent: deliveries are created but their enqueueing is discarded with the rollback.
     """
     end = (end or datetime.now(UTC)).replace(second=0, microsecond=0)
     names = bench_pairs(pairs)
+    evaluated = (end - 2 * MINUTE, end - MINUTE)
+    ticks = _seed_ticks(names, end)
     started = time.perf_counter()
     with prices_receivers_only():  # no evaluation task for the throw-away ticks
-        history_store(ticks=_seed_ticks(names, end), repo=repo)
+        history_store(ticks=[t for t in ticks if t.minute < evaluated[0]], repo=repo)
     result = BenchResult(pairs=pairs, rules=rules, seed_s=time.perf_counter() - started)
     counter = _RequestCounter(repo)
     try:
@@ -181,7 +195,8 @@ def alerts_benchmark(
                 [through(alertrule_id=r.pk, notificationchannel_id=channel.pk) for r in created],
                 batch_size=1000,
             )
-            for minute in (end - 2 * MINUTE, end - MINUTE):
+            for minute in evaluated:
+                _poll_store(repo, [t for t in ticks if t.minute == minute])
                 counter.count = 0
                 queries = _QueryCounter()
                 # As in production (DEBUG off): Django does not keep every query's SQL and
