@@ -203,23 +203,42 @@ def _line_trace(
     hovertemplate: str,
     color: str,
     dash: str = "solid",
-    dot: int = LONE_MARKER,
 ) -> go.Scatter:
+    return go.Scatter(
+        x=[iso_z(x) if x is not None else None for x in series.xs],
+        y=series.ys,
+        name=name,
+        legendgroup=name,
+        mode="lines",
+        connectgaps=False,
+        line={"color": color, "width": 1.6, "dash": dash},
+        hovertemplate=hovertemplate,
+    )
+
+
+LONE_SUFFIX = " (lone minutes)"
+
+
+def _lone_trace(series: GappedSeries, *, name: str, color: str, dot: int = LONE_MARKER) -> go.Scatter | None:
+    """Dots at the minutes between two gaps (a line has no segment to draw there), or None.
+
+    A trace of its own holding only those points: markers on the line trace itself would be
+    one SVG path per point (and again in the range slider), most of the first draw's time.
+    """
     lone = _lone_points(series.ys)
-    trace: dict[str, Any] = {
-        "x": [iso_z(x) if x is not None else None for x in series.xs],
-        "y": series.ys,
-        "name": name,
-        "mode": "lines",
-        "connectgaps": False,
-        "line": {"color": color, "width": 1.6, "dash": dash},
-        "hovertemplate": hovertemplate,
-    }
-    if any(lone):
-        # A minute between two gaps has no segment to draw; give it (and only it) a dot.
-        trace["mode"] = "lines+markers"
-        trace["marker"] = {"size": [dot if flag else 0 for flag in lone], "color": color}
-    return go.Scatter(**trace)
+    xs = [iso_z(x) for x, flag in zip(series.xs, lone, strict=True) if flag and x is not None]
+    if not xs:
+        return None
+    return go.Scatter(
+        x=xs,
+        y=[y for y, flag in zip(series.ys, lone, strict=True) if flag],
+        name=name + LONE_SUFFIX,
+        legendgroup=name,
+        showlegend=False,
+        mode="markers",
+        marker={"size": dot, "color": color},
+        hoverinfo="skip",
+    )
 
 
 def _points_text(count: int) -> str:
@@ -289,6 +308,9 @@ def pair_line_figure(
         hovertemplate=f"%{{y:,.{places}f}} {pair.quote}<extra></extra>",
     )
     fig = go.Figure(price)
+    dots = _lone_trace(series, name=pair.name, color=LINE)
+    if dots is not None:
+        fig.add_trace(dots)
     layout = _base_layout(start=start, end=end, meta=meta, note=note)
     values = [y for y in series.ys if y is not None]
     _price_axes(layout, start=start, end=end, pair=pair, volume=has_volume, values=values, places=places)
@@ -328,14 +350,29 @@ def _price_axes(
         )
 
 
-def _volume_trace(candles: Sequence[Ohlc], width_minutes: int, pair: Pair) -> go.Bar:
-    """Volume bars (base currency), each centred on the bucket it sums."""
-    return go.Bar(
-        x=[iso_z(c.start) for c in candles],
-        y=[float(c.volume) for c in candles],
-        xperiod=width_minutes * MINUTE_MS,
-        xperiodalignment="middle",
-        marker={"color": VOLUME, "line": {"width": 0}},
+def _volume_trace(candles: Sequence[Ohlc], width_minutes: int, pair: Pair) -> go.Scatter:
+    """Volume (base currency) as a filled step line: each bucket's sum from its start to its end,
+    zero across buckets without volume.
+
+    One SVG path, where bars would be one per bucket (1,440 for a day of minutes), drawn
+    again in the range slider.
+    """
+    width = timedelta(minutes=width_minutes)
+    xs: list[str] = []
+    ys: list[float] = []
+    for i, candle in enumerate(candles):
+        xs.append(iso_z(candle.start))
+        ys.append(float(candle.volume))
+        if i + 1 == len(candles) or candles[i + 1].start != candle.start + width:
+            xs.append(iso_z(candle.start + width))
+            ys.append(0.0)
+    return go.Scatter(
+        x=xs,
+        y=ys,
+        mode="lines",
+        line={"shape": "hv", "width": 0, "color": VOLUME},
+        fill="tozeroy",
+        fillcolor=VOLUME,
         name="Volume",
         yaxis="y2",
         hovertemplate=f"%{{y:,.4~f}} {pair.base}<extra>Volume</extra>",
@@ -448,10 +485,12 @@ def compare_figure(
                 name=name,
                 color=color,
                 dash=dash,
-                dot=3,
-                hovertemplate="%{y:+.2f} %<extra>%{fullData.name}</extra>",
+                hovertemplate="%{y:+,.2f} %<extra>%{fullData.name}</extra>",
             )
         )
+        dots = _lone_trace(line, name=name, color=color, dot=3)
+        if dots is not None:
+            traces.append(dots)
         per_pair.append(
             {"pair": name, "method": line.method, "source_points": line.source_points, "points": line.points}
         )

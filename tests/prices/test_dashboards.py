@@ -320,7 +320,7 @@ def test_candles_come_from_the_ohlc_selector_with_volume(market, client):
     trace, volume = figure["data"]
     assert trace["type"] == "candlestick"
     assert trace["close"] == [float(c.close) for c in candles]
-    assert volume["y"] == [float(c.volume) for c in candles]
+    assert volume["y"][:-1] == [float(c.volume) for c in candles] and volume["y"][-1] == 0
 
 
 def test_stats_fragment_follows_the_visible_window(market, client):

@@ -36,15 +36,21 @@ def annotation_texts(fig) -> list[str]:
 
 
 def test_line_figure_draws_one_price_trace_broken_at_missing_minutes():
-    ticks = [tick(0, "7200"), tick(1, "7201.5"), tick(4, "7199")]
+    ticks = [tick(0, "7200"), tick(1, "7201.5"), tick(4, "7199"), tick(5, "7198")]
 
     fig = pair_line_figure(pair=BTCUSD, ticks=ticks, start=START, end=START + timedelta(hours=1))
 
     (trace,) = fig.data
-    assert trace.type == "scatter" and trace.connectgaps is False
-    assert trace.x == ("2019-12-31T00:00:00Z", "2019-12-31T00:01:00Z", None, "2019-12-31T00:04:00Z")
-    assert trace.y == (7200.0, 7201.5, None, 7199.0)
-    assert fig.layout.meta["points"] == 3 and fig.layout.meta["gaps"] == 1
+    assert trace.type == "scatter" and trace.connectgaps is False and trace.mode == "lines"
+    assert trace.x == (
+        "2019-12-31T00:00:00Z",
+        "2019-12-31T00:01:00Z",
+        None,
+        "2019-12-31T00:04:00Z",
+        "2019-12-31T00:05:00Z",
+    )
+    assert trace.y == (7200.0, 7201.5, None, 7199.0, 7198.0)
+    assert fig.layout.meta["points"] == 4 and fig.layout.meta["gaps"] == 1
     assert fig.layout.xaxis.range == ("2019-12-31T00:00:00Z", "2019-12-31T01:00:00Z")
     assert fig.layout.xaxis.rangeslider.visible is True
     assert fig.layout.yaxis.title.text == "Price (USD)"
@@ -84,10 +90,11 @@ def test_a_lone_minute_between_gaps_gets_a_dot_and_only_it():
 
     fig = pair_line_figure(pair=BTCUSD, ticks=ticks, start=START, end=START + timedelta(hours=1))
 
-    trace = fig.data[0]
-    assert trace.mode == "lines+markers"
-    assert trace.x[3] == "2019-12-31T00:03:00Z"
-    assert list(trace.marker.size) == [0, 0, 0, 5, 0, 0, 0]
+    line, dots = fig.data
+    assert line.mode == "lines" and line.x[3] == "2019-12-31T00:03:00Z"
+    # Only the lone minute is a point of the dots trace (markers on the line would be a path per point).
+    assert dots.mode == "markers" and dots.x == ("2019-12-31T00:03:00Z",) and dots.y == (3.0,)
+    assert dots.showlegend is False and dots.legendgroup == line.legendgroup == "BTCUSD"
 
 
 def test_line_figure_says_when_nothing_was_downsampled():
@@ -119,8 +126,10 @@ def test_volume_gets_its_own_axis_with_the_sum_of_each_bucket():
     fig = pair_line_figure(pair=BTCUSD, ticks=ticks, start=START, end=START + timedelta(hours=1))
 
     price, volume = fig.data
-    assert volume.type == "bar" and volume.yaxis == "y2"
-    assert sum(volume.y) == 3.0
+    # One filled step line (bars would be a path per minute): each minute's volume, then 0 after the last.
+    assert volume.type == "scatter" and volume.yaxis == "y2" and volume.line.shape == "hv"
+    assert volume.y == (0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.0)
+    assert volume.x[-1] == "2019-12-31T00:06:00Z"
     assert fig.layout.yaxis2.title.text.startswith("Volume (BTC")
     assert fig.layout.yaxis.domain == (0.3, 1)
 
@@ -169,7 +178,10 @@ def test_candles_figure_draws_the_selector_candles_with_volume():
     assert trace.type == "candlestick"
     assert trace.x == ("2019-12-31T00:00:00Z", "2019-12-31T00:05:00Z")
     assert (trace.open, trace.close) == ((7200.0, 7205.0), (7204.0, 7209.0))
-    assert volume.y == (5.0, 5.0)
+    assert (volume.x, volume.y) == (
+        ("2019-12-31T00:00:00Z", "2019-12-31T00:05:00Z", "2019-12-31T00:10:00Z"),
+        (5.0, 5.0, 0.0),
+    )
     assert fig.layout.meta["note"] == "5-minute candles (OHLC from minute prices): 2"
     assert fig.layout.xaxis.rangeslider.visible is True
 
@@ -203,10 +215,12 @@ def test_compare_figure_draws_one_trace_per_pair_in_order_from_zero():
 
     fig = compare_figure(series=series, start=START, end=START + timedelta(hours=1))
 
-    assert [t.name for t in fig.data] == ["ETHUSD", "BTCUSD"]
+    # BTCUSD's two minutes lie between gaps: dots of their own, out of the legend.
+    assert [t.name for t in fig.data] == ["ETHUSD", "BTCUSD", "BTCUSD (lone minutes)"]
     assert fig.data[0].y == (0.0, 1.0)
     assert fig.data[1].y == (0.0, None, 1.0)
-    assert fig.data[0].line.color != fig.data[1].line.color
+    assert fig.data[2].y == (0.0, 1.0) and fig.data[2].showlegend is False
+    assert fig.data[0].line.color != fig.data[1].line.color == fig.data[2].marker.color
     assert fig.layout.showlegend is True
 
 
