@@ -72,7 +72,7 @@ def backtest_figure(
             y=[count for _, count in days],
             marker={"color": dash.VOLUME},
             name="notifications per day",
-            hovertemplate="%{y} notifications<extra></extra>",
+            hovertemplate="%{y:,} notifications<extra></extra>",
             xaxis="x",
             yaxis="y2",
         )

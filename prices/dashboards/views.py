@@ -11,8 +11,11 @@ from __future__ import annotations
 import difflib
 import functools
 import json
+import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 import plotly.graph_objects as go
@@ -28,7 +31,7 @@ from cryptotracker.params import BadParameterError, choice_param, datetime_param
 from prices import selectors as price_selectors
 from prices.cache import cached
 from prices.dashboards import figures, selectors
-from prices.dashboards.downsampling import candle_minutes
+from prices.dashboards.downsampling import MINUTE_MS, candle_minutes
 from prices.domain import MINUTE, minute_ceil, minute_floor
 from prices.repository import RepositoryError
 from prices.watchlist import WatchlistFullError, watchlist_get, watchlist_set
@@ -81,9 +84,14 @@ def _figure_json(fig: go.Figure) -> dict[str, Any]:
 # --- overview ---------------------------------------------------------------------------
 
 
+_UTC_SUFFIX = re.compile(r"\s*UTC\s*$", re.IGNORECASE)
+
+
 def _end_param(request: HttpRequest) -> datetime | None:
-    """`?end=` (ISO 8601 or the date/time control's 2019-12-31T12:00, read as UTC), None if absent."""
-    return datetime_param("end", request.GET.get("end"))
+    """`?end=`: ISO 8601, or the date/time control's "2019-12-31 12:00" (a trailing "UTC" allowed),
+    read as UTC; None if absent."""
+    raw = request.GET.get("end")
+    return datetime_param("end", _UTC_SUFFIX.sub("", raw) if raw else raw)
 
 
 def _overview_context(request: HttpRequest) -> dict[str, Any]:
@@ -152,23 +160,52 @@ def overview_live(request: HttpRequest) -> HttpResponse:
 # --- pair page --------------------------------------------------------------------------
 
 
-def _pair_figure(window: selectors.PairWindow, view_key: str) -> go.Figure:
+@dataclass(frozen=True)
+class ChartPreview:
+    """The chart drawn on the server as an SVG line, shown until plotly.js draws the real one."""
+
+    line: figures.Sparkline
+    low: Decimal | None
+    high: Decimal | None
+
+
+def _preview(
+    points: list[tuple[datetime, Decimal]], window: selectors.PairWindow, step_minutes: int
+) -> ChartPreview:
+    line = figures.sparkline(
+        points,
+        start=window.start,
+        end=window.end,
+        width=1000,
+        height=300,
+        max_points=500,
+        step_ms=step_minutes * MINUTE_MS,
+    )
+    prices = [price for _, price in points]
+    return ChartPreview(line=line, low=min(prices, default=None), high=max(prices, default=None))
+
+
+def _pair_figure(window: selectors.PairWindow, view_key: str) -> tuple[go.Figure, ChartPreview]:
     pair = window.summary.pair
     interval = selectors.CHART_VIEWS[view_key]
     if interval is None:
         ticks = selectors.pair_ticks(window=window)
-        return figures.pair_line_figure(
+        fig = figures.pair_line_figure(
             pair=pair, ticks=ticks, start=window.start, end=window.end, stopped_since=window.stopped_since
         )
+        return fig, _preview([(t.minute, t.last_price) for t in ticks], window, 1)
     width = candle_minutes(span_minutes=window.minutes, interval_minutes=interval)
     candles = selectors.pair_candles(window=window, minutes=width)
-    return figures.pair_candles_figure(
+    fig = figures.pair_candles_figure(
         pair=pair,
         candles=candles,
         interval_minutes=interval,
         start=window.start,
         end=window.end,
         stopped_since=window.stopped_since,
+    )
+    return fig, _preview(
+        [(c.start, c.close) for c in candles], window, candles[0].minutes if candles else width
     )
 
 
@@ -207,9 +244,10 @@ def pair_detail(request: HttpRequest, pair: str) -> HttpResponse:
         window = selectors.pair_window_get(pair=pair, range_key=range_key, end=_end_param(request))
     except price_selectors.PairNotFoundError:
         return _pair_not_found(request, pair)
-    fig = _pair_figure(window, view_key)
+    fig, preview = _pair_figure(window, view_key)
     start, end, stats = selectors.pair_window_stats(window=window)
     context = {
+        "preview": preview,
         "nav": "pair",
         "pair": window.summary.pair,
         "summary": window.summary,
@@ -238,7 +276,7 @@ def pair_chart_data(request: HttpRequest, pair: str) -> JsonResponse:
     range_key = choice_param(request.GET, "range", selectors.RANGES, selectors.DEFAULT_RANGE)
     view_key = choice_param(request.GET, "view", selectors.CHART_VIEWS, selectors.DEFAULT_VIEW)
     window = selectors.pair_window_get(pair=pair, range_key=range_key, end=_end_param(request))
-    fig = _pair_figure(window, view_key)
+    fig, _ = _pair_figure(window, view_key)
     start, end, stats = selectors.pair_window_stats(window=window)
     return JsonResponse(
         {

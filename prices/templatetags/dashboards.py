@@ -125,9 +125,9 @@ def ago(value: timedelta | None) -> str:
 
 
 @register.filter
-def datetime_local(value: datetime | None) -> str:
-    """An aware datetime as the UTC value of an <input type="datetime-local">: 2019-12-31T23:59."""
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M") if value is not None else ""
+def utc_input(value: datetime | None) -> str:
+    """An aware datetime as the date/time control's UTC value, 2019-12-31 23:59 (what `?end=` reads)."""
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M") if value is not None else ""
 
 
 @register.filter

@@ -264,10 +264,21 @@ def test_overview_reads_dynamodb_a_bounded_number_of_times_whatever_the_number_o
 def test_pair_page_embeds_the_chart_with_plotly_from_our_static_files(market, client):
     html = client.get("/pairs/BTCUSD/").content.decode()
 
-    assert f'<script src="/static/{plotly_js_path()}" defer></script>' in html  # not render-blocking
+    # plotly.js is not in the page: the page script loads it at the first touch of the chart.
+    assert f'data-plotly-url="/static/{plotly_js_path()}"' in html
+    assert '<script src="/static/' + plotly_js_path() not in html
     assert re.search(r'<script src="https?://', html) is None
     figure = embedded_figure(html, "price-chart")
     assert figure["data"][0]["connectgaps"] is False
+
+
+def test_pair_page_draws_the_chart_as_an_svg_line_until_plotly_draws_it(market, client):
+    html = client.get("/pairs/BTCUSD/?range=1h").content.decode()
+
+    preview = re.search(r'<div class="chart-preview" id="chart-preview">(.*?)</div>', html, re.S).group(1)
+    assert re.search(r'<path d="M[\d.]+,[\d.]+ L', preview)  # the line, drawn on the server
+    assert 'role="img"' in preview and 'aria-label="BTCUSD from ' in preview
+    assert "UTC" in preview
 
 
 def test_pair_page_line_holds_every_tick_of_the_range_with_breaks_at_gaps(market, client):
@@ -373,7 +384,7 @@ def test_a_window_ending_after_a_pair_stopped_shades_the_rest(market, client):
     html = client.get("/pairs/LTCUSD/?end=2024-05-01T12:00").content.decode()
 
     assert "No data since 2024-05-01 10:59 UTC" in html  # on the chart itself
-    assert 'value="2024-05-01T12:00"' in html
+    assert 'value="2024-05-01 12:00"' in html
 
 
 def test_a_pair_with_recent_data_does_not_say_it_stopped(market, client):
@@ -396,6 +407,22 @@ def test_a_malformed_end_is_a_400_page(market, client):
     response = client.get("/pairs/BTCUSD/?end=yesterday")
 
     assert response.status_code == 400
+
+
+def test_the_date_control_is_a_utc_text_field_in_one_format_whatever_the_locale(market, client):
+    html = client.get("/pairs/BTCUSD/?end=2024-05-01T11:00Z").content.decode()
+
+    field = re.search(r'<input id="end-input"[^>]*>', html, re.S).group(0)
+    assert 'type="text"' in field and 'value="2024-05-01 11:00"' in field  # not datetime-local
+    assert 'placeholder="YYYY-MM-DD HH:MM"' in field
+    assert "YYYY-MM-DD HH:MM, 24-hour UTC" in html
+
+
+@pytest.mark.parametrize("end", ["2024-05-01 11:00", "2024-05-01 11:00 UTC", "2024-05-01T11:00Z"])
+def test_end_reads_what_the_date_control_sends(market, client, end):
+    response = client.get("/pairs/BTCUSD/chart.json", {"range": "1h", "end": end})
+
+    assert response.json()["figure"]["layout"]["meta"]["end"] == "2024-05-01T11:00:00Z"
 
 
 def test_overview_end_ranks_the_window_ending_then_with_the_prices_of_then(market, client):

@@ -55,6 +55,16 @@ PAIRS = ["BTCUSD", "EOSUSD", "ETHUSD", "IOTUSD", "LTCUSD", "NEOUSD", "XRPUSD"]
 # stored as the last four minutes of 2019-12-31 so that they sit beside the candles.
 TINY = "ADABTC"
 TINY_PRICES = ["0.00002266", "0.00002266", "0.00002266", "0.00002259"]
+# The 24 h figures a ticker poll stores beside the price (the recorded polls hold prices only;
+# these values are of the same magnitude, made up): with four minutes of the 1,440, ADABTC is
+# a pair on its first day, so the overview shows the exchange's figures for it.
+TINY_TICKER = {
+    "daily_change": Decimal("-0.00000007"),
+    "daily_change_relative": Decimal("-0.0031"),
+    "volume_24h": Decimal("1234567.8"),
+    "high_24h": Decimal("0.00002301"),
+    "low_24h": Decimal("0.00002250"),
+}
 DESKTOP = {"width": 1280, "height": 860}
 PHONE = {"width": 390, "height": 844}
 
@@ -84,6 +94,7 @@ def history_repo(dynalite_server, django_db_setup, django_db_blocker) -> Iterato
                         minute=first + i * MINUTE,
                         last_price=Decimal(price),
                         source=TickSource.TICKER,
+                        **TINY_TICKER,
                     )
                     for i, price in enumerate(TINY_PRICES)
                 ],
@@ -205,6 +216,10 @@ def chart_trace(session: Session, chart_id: str = "price-chart", index: int = 0)
 
 
 def wait_for_chart(session: Session, chart_id: str = "price-chart") -> None:
+    """Wait for the interactive chart; on the pair page, point at its server-drawn preview first
+    (plotly.js is loaded at the first pointer, touch, focus or control, or after a minute)."""
+    if session.page.locator(f"#{chart_id} .chart-preview").count():
+        session.page.hover(f"#{chart_id}")
     session.page.wait_for_function(
         "id => { const gd = document.getElementById(id); return gd && gd._fullLayout && gd.data; }",
         arg=chart_id,
@@ -241,7 +256,11 @@ def test_overview_lists_all_seven_pairs_in_rank_order(session, history_repo):
     session.goto("/")
 
     shown = session.page.locator("tbody tr[data-pair]").evaluate_all("rows => rows.map(r => r.dataset.pair)")
-    assert shown == [entry.pair.name for entry in ranking]
+    # Low-coverage pairs come last; of those, the one with the exchange's 24 h figures (ADABTC's
+    # first day) first, then the others in rank order.
+    covered = [e.pair.name for e in ranking if not e.low_coverage]
+    thin = [e.pair.name for e in ranking if e.low_coverage and e.pair.name != TINY]
+    assert shown == [*covered, TINY, *thin]
     assert sorted(shown) == sorted([*PAIRS, TINY])
     assert session.page.locator('[data-stale="true"]').is_visible()  # the history ends on 2019-12-31
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
@@ -293,6 +312,57 @@ def test_overview_table_works_without_javascript(browser, site):
         session.page.click('tr[data-pair="NEOUSD"] a')
         session.page.wait_for_url("**/pairs/NEOUSD/")
         assert "Statistics of the visible window" in session.page.text_content("#stats-panel")
+        session.assert_clean()
+    finally:
+        context.close()
+
+
+OVERFLOWING = """() => {
+    // Elements (outside the charts' SVG, which clips itself) reaching past the viewport's right edge.
+    const width = window.innerWidth;
+    return Array.from(document.querySelectorAll("body *"))
+        .filter(el => !el.closest("svg") && el.getClientRects().length)
+        .filter(el => el.getBoundingClientRect().right > width + 0.5)
+        .map(el => el.tagName.toLowerCase() + (el.id ? "#" + el.id : "") + "." + el.className);
+}"""
+
+
+def assert_fits_the_phone(session: Session) -> None:
+    """No sideways scrolling: the page is no wider than the screen and nothing sticks out."""
+    widths = session.page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+    assert widths[0] <= widths[1] == PHONE["width"]
+    assert session.page.evaluate(OVERFLOWING) == []
+    header = session.page.locator(".site-header").bounding_box()
+    assert header["height"] < 60  # one line: the brand's logo and every link
+    links = session.page.locator(".site-nav a:visible").evaluate_all(
+        "links => links.map(a => [a.textContent.trim(), a.getBoundingClientRect().right])"
+    )
+    assert [name for name, _ in links] == ["Overview", "Compare", "Alerts", "Sign in"]
+    assert all(right <= PHONE["width"] for _, right in links)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/",
+        "/pairs/BTCUSD/",
+        "/pairs/NEOUSD/?range=7d",
+        f"/pairs/{TINY}/",
+        "/compare/?pairs=" + ",".join(PAIRS),
+    ],
+)
+def test_phone_pages_do_not_scroll_sideways_before_and_after_the_chart_is_drawn(browser, site, path):
+    context, session = _open(browser, site, viewport=PHONE, has_touch=True, is_mobile=True)
+    try:
+        session.goto(path)
+        assert_fits_the_phone(session)
+
+        if path != "/":
+            chart = "compare-chart" if path.startswith("/compare/") else "price-chart"
+            if chart == "price-chart":
+                session.page.tap(f"#{chart}")  # a touch loads the interactive chart
+            wait_for_chart(session, chart)
+            assert_fits_the_phone(session)
         session.assert_clean()
     finally:
         context.close()
@@ -409,18 +479,22 @@ def test_unknown_pair_shows_the_not_found_page(session):
 # --- compare -----------------------------------------------------------------------------
 
 
+def line_names(trace: dict) -> list[str]:
+    return [name for name in trace["names"] if not name.endswith(" (lone minutes)")]
+
+
 def test_compare_draws_one_trace_per_pair(session):
     session.goto("/compare/?pairs=" + ",".join(PAIRS))
     wait_for_chart(session, "compare-chart")
 
     day = chart_trace(session, "compare-chart")
-    assert day["count"] == 7 and day["names"] == PAIRS
+    assert line_names(day) == PAIRS  # besides each line, a trace of its lone minutes' dots
     assert day["y"][0] == 0  # % change from the first price
     session.page.screenshot(path=str(SCREENSHOTS / "compare.png"), full_page=True)
 
     choose(session, "range", "1h")
     hour = chart_trace(session, "compare-chart")
-    assert hour["count"] == 7
+    assert line_names(hour) == PAIRS
     assert len(hour["x"]) < len(day["x"])
     session.assert_clean()
 
@@ -536,6 +610,34 @@ def test_the_date_control_moves_the_pair_window_back_and_the_range_buttons_keep_
     session.assert_clean()
 
 
+def test_the_date_control_reads_one_utc_format_whatever_the_locale_and_says_what_is_wrong(browser, site):
+    # A US-English browser: a datetime-local field would show "12/31/2019, 12:00 PM".
+    context, session = _open(browser, site, locale="en-US", timezone_id="America/New_York")
+    try:
+        session.goto("/compare/?pairs=BTCUSD,ETHUSD&end=2019-12-31T18:00Z")
+        field = session.page.locator("#end-input")
+        assert field.get_attribute("type") == "text"
+        assert field.input_value() == "2019-12-31 18:00"
+        assert "YYYY-MM-DD HH:MM, 24-hour UTC" in session.page.text_content(".end-control")
+
+        field.fill("12/31/2019 6:00 PM")
+        session.page.click(".end-control button[type=submit]")
+        error = session.page.locator("#end-error")
+        assert error.is_visible() and "YYYY-MM-DD HH:MM" in error.text_content()
+        assert field.get_attribute("aria-invalid") == "true"
+        assert session.page.url.endswith("&end=2019-12-31T18:00Z")  # nothing was sent
+
+        field.fill("2019-12-31 06:30 UTC")
+        session.page.click(".end-control button[type=submit]")
+        session.page.wait_for_url("**/compare/?range=24h&pairs=BTCUSD%2CETHUSD&end=2019-12-31+06%3A30+UTC")
+        wait_for_chart(session, "compare-chart")
+        assert chart_trace(session, "compare-chart")["meta"]["end"] == "2019-12-31T06:30:00Z"
+        assert session.page.locator("#end-input").input_value() == "2019-12-31 06:30"
+        session.assert_clean()
+    finally:
+        context.close()
+
+
 # --- what a power user expects ---------------------------------------------------------------
 
 
@@ -626,3 +728,82 @@ def test_dark_mode_follows_the_system_setting_on_the_page_and_the_chart(browser,
         session.assert_clean()
     finally:
         context.close()
+
+
+# --- the first day, numbers, refresh of the compare page ------------------------------------
+
+
+def test_a_pair_on_its_first_day_shows_the_exchange_figures_labelled_as_the_exchange_s(session):
+    session.goto("/")
+
+    note = session.page.locator("#provisional")
+    assert note.is_visible()
+    assert "Provisional ranking." in note.text_content()
+    assert "2 of 8 pairs have prices for fewer than half of the last 24 hours" in note.text_content()
+    row = session.page.locator(f'tr[data-pair="{TINY}"]')
+    change = row.locator('td.change[data-source="exchange"]')
+    assert change.text_content().split() == ["−0.31", "%", "Bitfinex", "24", "h"]
+    extra = row.locator("td.col-extra").text_content()
+    assert "1,234,567.8" in extra and "0.00002301 – 0.0000225" in extra
+    assert session.page.locator("th.col-extra").text_content() == "Bitfinex 24 h volume, high, low"
+    assert session.page.locator('tr[data-pair="BTCUSD"] td[data-source="exchange"]').count() == 0
+    session.assert_clean()
+
+
+def test_counts_and_prices_carry_thousands_separators_on_every_page(session):
+    session.goto("/")
+    assert session.page.text_content('tr[data-pair="BTCUSD"] td.num:not(.col-rank)').split()[0] == "7,208.3"
+
+    session.goto("/pairs/BTCUSD/")
+    assert "7,208.3 USD" in session.page.text_content(".pair-facts")
+    assert "1,365 of 1,440 min" in session.page.text_content("#stats-panel")
+    assert "7,161.3 USD" in session.page.text_content("#chart-preview")
+    wait_for_chart(session)
+    assert "1,365 points" in session.page.text_content("#chart-note")
+    layout = session.page.evaluate(
+        "(() => { const l = document.getElementById('price-chart')._fullLayout;"
+        " return [l.yaxis.hoverformat, l.yaxis.separatethousands, l.xaxis.hoverformat]; })()"
+    )
+    assert layout[0].startswith(",.") and layout[1:] == [True, "%Y-%m-%d %H:%M UTC"]
+    assert any("," in label for label in y_tick_labels(session))  # 7,200 …
+
+    session.goto("/compare/?pairs=" + ",".join(PAIRS))
+    wait_for_chart(session, "compare-chart")
+    assert session.page.evaluate("document.getElementById('compare-chart').data[0].hovertemplate").startswith(
+        "%{y:+,.2f} %"
+    )
+    session.assert_clean()
+
+
+def test_the_compare_page_shows_a_new_minute_without_a_reload(session, history_repo):
+    # Last in the module: it stores a minute after the history's end.
+    session.page.clock.install()
+    session.goto("/compare/?pairs=BTCUSD,ETHUSD")
+    wait_for_chart(session, "compare-chart")
+    session.page.evaluate("window.__sameDocument = true")
+    before = chart_trace(session, "compare-chart")["meta"]["end"]
+    newest = pair_end("BTCUSD", history_repo)
+    history_store(
+        ticks=[
+            Tick(
+                exchange=EXCHANGE_BITFINEX,
+                pair="BTCUSD",
+                minute=newest,
+                last_price=Decimal("7300"),
+                source=TickSource.TICKER,
+            )
+        ],
+        repo=history_repo,
+    )
+    cache.clear()
+
+    with session.page.expect_response(lambda r: "/compare/chart.json" in r.url):
+        session.page.clock.fast_forward("01:01")
+    session.page.wait_for_selector('[data-page][data-refreshes="1"]')
+
+    trace = chart_trace(session, "compare-chart")
+    assert session.page.evaluate("window.__sameDocument") is True
+    assert trace["meta"]["end"] > before
+    assert trace["x"][-1] == newest.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert trace["y"][-1] > 0  # 7,300 is above BTCUSD's first price of the window
+    session.assert_clean()

@@ -4,6 +4,13 @@
 (function () {
   "use strict";
 
+  // A decimal string with thousands separators and its own digits: "7240.5" → "7,240.5".
+  function grouped(text) {
+    var parts = String(text).split(".");
+    parts[0] = parts[0].replace(/\B(?=(\d{3})+(?!\d))/g, ",");
+    return parts.join(".");
+  }
+
   function drawFigures(root) {
     if (!window.Plotly) return;
     root.querySelectorAll("[data-figure]").forEach(function (el) {
@@ -131,7 +138,7 @@
           return {
             type: "line", xref: "paper", x0: 0, x1: 1, yref: "y", y0: Number(t.threshold), y1: Number(t.threshold),
             line: { color: "#D55E00", width: 1.2, dash: "dash" }, name: "alert-threshold",
-            label: { text: t.name + " " + t.threshold, textposition: "end", font: { size: 11, color: "#D55E00" } },
+            label: { text: t.name + " " + grouped(t.threshold), textposition: "end", font: { size: 11, color: "#D55E00" } },
           };
         });
         page.setAttribute("data-thresholds", String(shapes.length));
@@ -143,9 +150,17 @@
           // The page script redraws the chart on every range change: put the lines back each time.
           window.Plotly.relayout(chart, { shapes: current.concat(shapes) });
         }
-        var chart = document.getElementById(chartId);
-        if (chart && chart.on) chart.on("plotly_afterplot", apply);
-        apply();
+        function hook() {
+          var chart = document.getElementById(chartId);
+          if (chart && chart.on) chart.on("plotly_afterplot", apply);
+          apply();
+        }
+        // The dashboards' script draws the chart after the first paint; wait for it.
+        if (page.getAttribute("data-state") === "ready") hook();
+        else {
+          page.addEventListener("chart:drawn", hook, { once: true });
+          page.dispatchEvent(new CustomEvent("chart:wanted")); // the user's lines need the interactive chart
+        }
       })
       .catch(function () { /* the chart is still useful without the lines */ });
   }

@@ -13,6 +13,11 @@
 
   var REFRESH_MS = 60 * 1000;
 
+  // Counts with thousands separators whatever the browser's locale, like the server's: 1,365.
+  function count(n) {
+    return String(n).replace(/\B(?=(\d{3})+(?!\d))/g, ",");
+  }
+
   function ready(fn) {
     if (document.readyState !== "loading") fn();
     else document.addEventListener("DOMContentLoaded", fn);
@@ -76,7 +81,7 @@
         if (match) shown += 1;
       });
       if (status) {
-        status.textContent = shown === rows.length ? "All " + rows.length + " pairs shown" : shown + " of " + rows.length + " pairs shown";
+        status.textContent = shown === rows.length ? "All " + count(rows.length) + " pairs shown" : count(shown) + " of " + count(rows.length) + " pairs shown";
       }
       history.replaceState(null, "", location.pathname + queryString());
     }
@@ -231,6 +236,13 @@
 
   // --- charts (pair and compare pages) ----------------------------------------------------
 
+  // Resolves in a new task after the next frame has been painted.
+  function afterPaint() {
+    return new Promise(function (resolve) {
+      requestAnimationFrame(function () { setTimeout(resolve, 0); });
+    });
+  }
+
   function axisValue(value) {
     return typeof value === "number" ? new Date(value).toISOString() : String(value);
   }
@@ -282,6 +294,17 @@
     return window.Plotly.relayout(graph, { "yaxis.range": [lo - pad, hi + pad] });
   }
 
+  // On a narrow chart (a phone) the note about downsampling does not fit above the plot: the
+  // caption under the chart shows it instead (CSS), so the chart drops it.
+  function fitLayout(graph, layout) {
+    if (graph.clientWidth < 600 && layout.annotations) {
+      layout.annotations.forEach(function (note) {
+        if (note.name === "downsampling") note.visible = false;
+      });
+    }
+    return layout;
+  }
+
   // Dark mode follows the system: the figures are drawn light and recoloured here.
   var darkQuery = window.matchMedia ? window.matchMedia("(prefers-color-scheme: dark)") : null;
 
@@ -323,7 +346,13 @@
     var config = JSON.parse(page.dataset.chartConfig || "{}");
     var state = JSON.parse(page.dataset.chartState || "{}");
     var redrawing = true; // until the first draw is done
-    var drawn = window.Plotly.newPlot(graph, initial.data, initial.layout, config);
+    // The first draw waits for the next frame, so the server-rendered page (price, statistics)
+    // is painted first and the draw is a task of its own, not part of the script's evaluation.
+    var drawn = afterPaint().then(function () {
+      var preview = graph.querySelector(".chart-preview");
+      if (preview) preview.remove();
+      return window.Plotly.newPlot(graph, initial.data, fitLayout(graph, initial.layout), config);
+    });
 
     function markCurrent() {
       page.querySelectorAll("[data-option]").forEach(function (link) {
@@ -347,7 +376,7 @@
       try {
         var payload = await fetchOk(page.dataset.chartUrl + "?" + params, "application/json");
         redrawing = true;
-        await window.Plotly.react(graph, payload.figure.data, payload.figure.layout, config);
+        await window.Plotly.react(graph, payload.figure.data, fitLayout(graph, payload.figure.layout), config);
         await applyTheme(graph);
         await applyOptions();
         state = next;
@@ -376,7 +405,7 @@
     });
 
     var timer = null;
-    graph.on("plotly_relayout", function (event) {
+    function onRelayout(event) {
       if (redrawing || !Object.keys(event).some(function (key) { return /^xaxis\.(range|autorange)/.test(key); })) return;
       rescaleY(graph, event);
       if (!options.onVisibleRange) return;
@@ -385,7 +414,7 @@
         var range = graph.layout.xaxis && graph.layout.xaxis.range;
         if (range) options.onVisibleRange(state, axisValue(range[0]), axisValue(range[1]));
       }, 300);
-    });
+    }
 
     // --- chart options: log scale, joined short gaps, refresh every minute --------------
     var logBox = page.querySelector("#opt-log");
@@ -406,8 +435,10 @@
     }
 
     async function applyOptions() {
-      if (logBox) {
-        await window.Plotly.relayout(graph, { "yaxis.type": logBox.checked ? "log" : "linear", "yaxis.autorange": true });
+      var wanted = logBox && logBox.checked ? "log" : "linear";
+      var current = (graph.layout.yaxis || {}).type || "linear";
+      if (logBox && current !== wanted) { // a relayout redraws the whole chart: only when it changes
+        await window.Plotly.relayout(graph, { "yaxis.type": wanted, "yaxis.autorange": true });
       }
       if (joinBox && joinBox.checked) {
         var xs = [];
@@ -443,12 +474,18 @@
     }
 
     markCurrent();
+    if (options.pending) drawn = drawn.then(function () { return options.pending(load); });
     drawn
-      .then(function () { return applyTheme(graph); })
+      .then(function () {
+        graph.on("plotly_relayout", onRelayout);
+        return applyTheme(graph);
+      })
       .then(function () { return applyOptions(); })
       .finally(function () {
         redrawing = false;
+        figure.setAttribute("aria-busy", "false");
         page.dataset.state = "ready";
+        page.dispatchEvent(new CustomEvent("chart:drawn"));
       });
     if (darkQuery && darkQuery.addEventListener) {
       darkQuery.addEventListener("change", function () {
@@ -457,11 +494,109 @@
     }
   }
 
+  // plotly.js (1.2 MB) is loaded on demand, once: its evaluation and the first draw are most of
+  // a chart page's script time, so the pair page shows the server's SVG of the chart until then.
+  var plotlyLoading = null;
+
+  function loadPlotly(url) {
+    if (window.Plotly) return Promise.resolve();
+    if (!plotlyLoading) {
+      plotlyLoading = new Promise(function (resolve, reject) {
+        var script = document.createElement("script");
+        script.src = url;
+        script.onload = function () { resolve(); };
+        script.onerror = function () {
+          plotlyLoading = null;
+          reject(new Error("could not load plotly.js"));
+        };
+        document.head.appendChild(script);
+      });
+    }
+    return plotlyLoading;
+  }
+
+  // The pair page upgrades its SVG preview to the interactive chart at the first sign of use:
+  // a pointer or touch on the chart, keyboard focus in it or in the options, a range, chart or
+  // option control, the first refresh a minute later, or a "chart:wanted" event on the page.
+  function whenWanted(page, upgrade) {
+    var figure = page.querySelector(".chart");
+    var done = false;
+    var pending = null;
+    var events = ["pointerover", "touchstart", "focusin"];
+
+    function go(change) {
+      if (change && !pending) pending = change;
+      if (done) return;
+      done = true;
+      events.forEach(function (name) { figure.removeEventListener(name, onIntent); });
+      clearTimeout(timer);
+      upgrade(function () { return pending; });
+    }
+    function onIntent() { go(null); }
+    events.forEach(function (name) { figure.addEventListener(name, onIntent, { passive: true }); });
+    page.addEventListener("chart:wanted", onIntent); // e.g. alerts.js has thresholds to draw
+    page.querySelectorAll("[data-option]").forEach(function (link) {
+      link.addEventListener("click", function handler(event) {
+        if (done || event.metaKey || event.ctrlKey || event.shiftKey) return;
+        event.preventDefault();
+        var change = {};
+        change[link.dataset.option] = link.dataset.value;
+        go(change);
+      });
+    });
+    page.querySelectorAll(".chart-options input").forEach(function (box) {
+      box.addEventListener("change", function () { go({}); });
+      box.addEventListener("focus", function () { go(null); });
+    });
+    var timer = setTimeout(function () { go({}); }, REFRESH_MS);
+  }
+
+  // Fetch plotly.js into the HTTP cache once the page has loaded and the browser is idle, so
+  // that the first touch draws the chart without waiting for the network.
+  function prefetchWhenIdle(url) {
+    function prefetch() {
+      var link = document.createElement("link");
+      link.rel = "prefetch";
+      link.as = "script";
+      link.href = url;
+      document.head.appendChild(link);
+    }
+    function idle() {
+      if (window.requestIdleCallback) window.requestIdleCallback(prefetch, { timeout: 5000 });
+      else setTimeout(prefetch, 1000);
+    }
+    if (document.readyState === "complete") idle();
+    else window.addEventListener("load", idle, { once: true });
+  }
+
   function initPair(page) {
+    var problem = page.querySelector("#chart-problem");
+    if (window.Plotly || !page.dataset.plotlyUrl) {
+      drawPair(page, null);
+      return;
+    }
+    prefetchWhenIdle(page.dataset.plotlyUrl);
+    whenWanted(page, function (pendingChange) {
+      var figure = page.querySelector(".chart");
+      figure.setAttribute("aria-busy", "true");
+      loadPlotly(page.dataset.plotlyUrl)
+        .then(function () { drawPair(page, pendingChange); })
+        .catch(function (error) {
+          figure.setAttribute("aria-busy", "false");
+          showProblem(problem, "Could not load the interactive chart (" + error.message + ").");
+        });
+    });
+  }
+
+  function drawPair(page, pendingChange) {
     var stats = page.querySelector("#stats-panel");
     var problem = page.querySelector("#chart-problem");
     var request = 0;
     initChart(page, {
+      pending: pendingChange && function (load) {
+        var change = pendingChange();
+        return change ? load(change) : null;
+      },
       afterLoad: function (payload) {
         request += 1; // a late answer for the old range must not overwrite these statistics
         stats.innerHTML = payload.stats_html;
@@ -480,7 +615,47 @@
     });
   }
 
+  // --- the date/time control: one format (YYYY-MM-DD HH:MM, UTC) whatever the locale --------
+
+  var END_FORMAT = /^\s*(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2})(?::(\d{2}))?\s*(?:UTC|Z)?\s*$/i;
+
+  // An error message for the control's text, or "" when it is a real UTC date and time.
+  function endError(text) {
+    var match = END_FORMAT.exec(text);
+    if (!match) return "Enter the end as YYYY-MM-DD HH:MM (24-hour, UTC), e.g. 2019-12-31 12:00.";
+    var parts = match.slice(1, 7).map(function (part) { return Number(part || 0); });
+    var date = new Date(Date.UTC(parts[0], parts[1] - 1, parts[2], parts[3], parts[4], parts[5]));
+    if (date.getUTCMonth() !== parts[1] - 1 || date.getUTCDate() !== parts[2] || parts[3] > 23 || parts[4] > 59) {
+      return "There is no such UTC date and time: " + text.trim() + ".";
+    }
+    return "";
+  }
+
+  function initEndControl(form) {
+    var input = form.querySelector("[name=end]");
+    var error = form.querySelector(".end-control__error");
+    if (!input || !error) return;
+    form.noValidate = true; // our message, in words, rather than the browser's bubble
+    function check() {
+      var message = endError(input.value);
+      error.textContent = message;
+      error.hidden = !message;
+      input.setAttribute("aria-invalid", String(Boolean(message)));
+      return !message;
+    }
+    form.addEventListener("submit", function (event) {
+      if (!check()) {
+        event.preventDefault();
+        input.focus();
+      }
+    });
+    input.addEventListener("input", function () {
+      if (input.getAttribute("aria-invalid") === "true") check();
+    });
+  }
+
   ready(function () {
+    document.querySelectorAll("form[data-end-control]").forEach(initEndControl);
     var page = document.querySelector("[data-page]");
     if (!page) return;
     if (page.dataset.page === "overview") initOverview(page);
