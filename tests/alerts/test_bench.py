@@ -55,7 +55,7 @@ def test_bench_refuses_to_run_against_aws(settings):
 
 
 def test_bench_refuses_an_unmigrated_database_with_one_line():
-    with mock.patch("alerts.management.commands.bench_alerts.MigrationExecutor") as executor:
+    with mock.patch("prices.management.commands._cli.MigrationExecutor") as executor:
         executor.return_value.migration_plan.return_value = [(object(), False)]
         with pytest.raises(CommandError, match=r"unapplied migrations: run .*manage.py migrate"):
             call_command("bench_alerts", "--store", "memory", stdout=StringIO())

@@ -1,6 +1,7 @@
 """bench_api runs end to end (a smoke run with tiny numbers; the figures themselves are not tested)."""
 
 from io import StringIO
+from unittest import mock
 
 import pytest
 from django.core.management import call_command
@@ -73,3 +74,15 @@ def test_bench_api_refuses_to_seed_aws(settings):
 
     with pytest.raises(CommandError, match="refusing to seed 432,000 items on AWS"):
         call_command("bench_api", stdout=StringIO())
+
+
+@pytest.mark.parametrize("command", ["bench_api", "bench_http"])
+def test_a_benchmark_on_an_unmigrated_database_says_to_migrate_in_one_line(command, settings, monkeypatch):
+    settings.DYNAMODB_ENDPOINT_URL = "http://127.0.0.1:9"  # never reached: the check comes first
+
+    executor = mock.Mock()
+    executor.return_value.migration_plan.return_value = [(object(), False)]
+    monkeypatch.setattr("prices.management.commands._cli.MigrationExecutor", executor)
+
+    with pytest.raises(CommandError, match=r"unapplied migrations: run `.venv/bin/python manage.py migrate`"):
+        call_command(command, "--pairs", "1", stdout=StringIO())

@@ -6,10 +6,9 @@ import uuid
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
-from django.db import DEFAULT_DB_ALIAS, connections
-from django.db.migrations.executor import MigrationExecutor
 
 from alerts.bench import alerts_benchmark, conditions_mix
+from prices.management.commands._cli import require_migrated
 from prices.repository import RepositoryError
 from prices.repository.memory import InMemoryTickRepository
 
@@ -33,7 +32,7 @@ class Command(BaseCommand):
         pairs, rules = options["pairs"], options["rules"]
         if pairs < 1 or rules < 1:
             raise CommandError("--pairs and --rules must be at least 1")
-        self._require_migrated()
+        require_migrated()  # the rules live in the database
         repo, where = self._repo(options["store"])
         try:
             self.stdout.write(f"Seeding {pairs} pairs × 70 minutes into {where} …")
@@ -52,16 +51,6 @@ class Command(BaseCommand):
                 f"{label}: {run.elapsed_ms:.0f} ms ({run.cpu_ms:.0f} ms CPU in this process), "
                 f"{run.db_queries} DB queries, "
                 f"{run.store_requests} {where.split()[0]} requests [{verdict}]\n  {run.summary}"
-            )
-
-    @staticmethod
-    def _require_migrated() -> None:
-        """CommandError unless every migration is applied (the rules live in the database)."""
-        executor = MigrationExecutor(connections[DEFAULT_DB_ALIAS])
-        if executor.migration_plan(executor.loader.graph.leaf_nodes()):
-            raise CommandError(
-                "the database has unapplied migrations: run `.venv/bin/python manage.py migrate` "
-                "(make run does it) first"
             )
 
     def _repo(self, store: str):

@@ -1,4 +1,4 @@
-"""Shared helpers of the prices commands: datetime options and progress bars."""
+"""Shared helpers of the commands: datetime options, progress bars, the migrated-database check."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 
 from django.core.management.base import CommandError
+from django.db import DEFAULT_DB_ALIAS, connections
+from django.db.migrations.executor import MigrationExecutor
 from tqdm import tqdm
 
 
@@ -25,6 +27,16 @@ def parse_cli_datetime(raw: str | None, option: str) -> datetime | None:
             f"{option} {raw!r} is not an ISO 8601 datetime such as 2019-12-31T00:00:00Z"
         ) from None
     return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
+
+
+def require_migrated() -> None:
+    """CommandError (one line: what to run) unless every migration is applied."""
+    executor = MigrationExecutor(connections[DEFAULT_DB_ALIAS])
+    if executor.migration_plan(executor.loader.graph.leaf_nodes()):
+        raise CommandError(
+            "the database has unapplied migrations: run `.venv/bin/python manage.py migrate` "
+            "(make run does it) first"
+        )
 
 
 @contextmanager

@@ -44,6 +44,7 @@ from prices import selectors
 from prices.bench_history import history_figures
 from prices.domain import EXCHANGE_BITFINEX, HOUR_MS, MINUTE, MINUTE_MS, Tick, TickSource, from_ms, to_ms
 from prices.importers import read_snapshot_file
+from prices.management.commands._cli import require_migrated
 from prices.repository import LatestPrice, RepositoryError, _repository, get_tick_repository
 from prices.repository.dynamodb_items import item_size
 from prices.rollups import MinuteSnapshot, rollup_from_snapshots
@@ -164,6 +165,7 @@ class Command(BaseCommand):
             )
         if options["pairs"] < 1 or options["cycles"] < 1 or options["minutes"] < 60:
             raise CommandError("--pairs and --cycles must be at least 1, --minutes at least 60")
+        require_migrated()  # the pages read pair states from the database
         prefix = f"bench_{uuid.uuid4().hex[:8]}_"
         self.rng = random.Random(options["seed"])
         # The API is measured, not its rate limits: the benchmark's own requests would hit them.

@@ -34,6 +34,7 @@ from django.test import override_settings
 
 from prices.bench_http_client import drive
 from prices.domain import EXCHANGE_BITFINEX, MINUTE_MS, to_ms
+from prices.management.commands._cli import require_migrated
 from prices.repository import LatestPrice, _repository, get_tick_repository
 from prices.rollups import LIVE_WINDOWS, LiveWindow
 from prices.statistics import WindowStats, segment_of
@@ -73,6 +74,7 @@ class Command(BaseCommand):
             raise CommandError(
                 "DYNAMODB_ENDPOINT_URL is empty: point it at dynalite (make run) or another local endpoint"
             )
+        require_migrated()  # the pages read pair states from the database
         client = options["client"]
         if client == "auto":
             client = "wrk" if shutil.which("wrk") else "python"
