@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from functools import lru_cache
+from typing import NamedTuple
 
 EXCHANGE_BITFINEX = "bitfinex"
 MINUTE = timedelta(minutes=1)
@@ -81,6 +82,36 @@ def _pair_parts(name: str) -> tuple[str, str, str]:
 @lru_cache(maxsize=32_768)
 def _pair_parse(name: str) -> Pair:
     return Pair(*_pair_parts(name))
+
+
+class TickRow(NamedTuple):
+    """A tick's history columns (the API's minute rows): `minute_ms` and exact decimal text.
+
+    Prices are plain-notation strings as `decimal_str` gives them ('0.00007181'), None where
+    not stored; `source` is a TickSource value. Built straight from stored items, so a page of
+    1,440 rows needs no Tick (nor Decimal) per row.
+    """
+
+    minute_ms: int
+    last_price: str
+    source: str
+    bid: str | None
+    ask: str | None
+    volume: str | None
+    volume_24h: str | None
+
+    @classmethod
+    def of(cls, tick: Tick) -> TickRow:
+        """The row of a Tick."""
+        return cls(
+            tick.minute_ms,
+            decimal_str(tick.last_price),
+            str(tick.source),
+            decimal_str(tick.bid),
+            decimal_str(tick.ask),
+            decimal_str(tick.volume),
+            decimal_str(tick.volume_24h),
+        )
 
 
 @dataclass(frozen=True, slots=True)

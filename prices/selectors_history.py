@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
-from prices.domain import EXCHANGE_BITFINEX, HOUR_MS, MINUTE_MS, Tick, from_ms, hour_floor_ms, to_ms
+from prices.domain import EXCHANGE_BITFINEX, HOUR_MS, MINUTE_MS, Tick, TickRow, from_ms, hour_floor_ms, to_ms
 from prices.ohlc import Ohlc, candle_merge, hour_candle, ohlc_aggregate
 from prices.repository import TickRepository, get_tick_repository
 
@@ -26,13 +26,13 @@ HOUR_MINUTES = 60
 
 @dataclass(frozen=True, slots=True)
 class HistoryPage:
-    """One page of history: `rows` (Tick for 1-minute history, Ohlc for candles), oldest first.
+    """One page of history: `rows` (Tick or TickRow for 1-minute history, Ohlc for candles), oldest first.
 
     `next_start` is where the next page starts (aware UTC; always a minute with data at or
     after it), None on the last page.
     """
 
-    rows: list[Tick] | list[Ohlc]
+    rows: list[Tick] | list[TickRow] | list[Ohlc]
     next_start: datetime | None
 
 
@@ -70,12 +70,14 @@ def history_page(
     page_size: int,
     exchange: str = EXCHANGE_BITFINEX,
     repo: TickRepository | None = None,
+    tick_rows: bool = False,
 ) -> HistoryPage:
     """Up to `page_size` rows of the pair's history in [start, end) (aware UTC), oldest first.
 
     `minutes` = 1 gives the ticks; more gives OHLCV candles aligned on multiples of that
     width since the epoch (a candle holds only the ticks in [start, end)), from hour rollups
-    when the width is a whole number of hours. Pass the
+    when the width is a whole number of hours. `tick_rows`: 1-minute rows as TickRows (the
+    API's columns as exact text, no Tick built per row). Pass the
     previous page's `next_start` as `start` to continue. Raises ValueError for page_size < 1
     or minutes < 1, RepositoryError when the store fails.
     """
@@ -87,9 +89,10 @@ def history_page(
     if start >= end:
         return HistoryPage(rows=[], next_start=None)
     if minutes == 1:
-        ticks = list(repo.between(exchange=exchange, pair=pair, start=start, end=end, limit=page_size + 1))
+        read = repo.rows_between if tick_rows else repo.between
+        ticks = list(read(exchange=exchange, pair=pair, start=start, end=end, limit=page_size + 1))
         if len(ticks) > page_size:
-            return HistoryPage(rows=ticks[:page_size], next_start=ticks[page_size].minute)
+            return HistoryPage(rows=ticks[:page_size], next_start=from_ms(ticks[page_size].minute_ms))
         return HistoryPage(rows=ticks, next_start=None)
     if minutes % HOUR_MINUTES == 0:
         # Rollups are read per UTC month, so the range is first cut to the pair's own data
@@ -123,7 +126,8 @@ def history_rows(
     page_size: int = 1440,
     exchange: str = EXCHANGE_BITFINEX,
     repo: TickRepository | None = None,
-) -> Iterator[Tick | Ohlc]:
+    tick_rows: bool = False,
+) -> Iterator[Tick | TickRow | Ohlc]:
     """Every row of [start, end), oldest first, read lazily `page_size` rows at a time.
 
     For exports that stream a whole range (memory stays bounded by one page). Same rows and
@@ -140,6 +144,7 @@ def history_rows(
             page_size=page_size,
             exchange=exchange,
             repo=repo,
+            tick_rows=tick_rows,
         )
         yield from page.rows
         cursor = page.next_start

@@ -36,6 +36,7 @@ from prices.api.serializers import (
     RankEntrySerializer,
     StatsSerializer,
     TickSerializer,
+    tick_row_data,
 )
 from prices.cache import cached
 from prices.domain import EXCHANGE_BITFINEX, MINUTE, InvalidPairError, Pair, minute_ceil
@@ -206,8 +207,9 @@ class PairHistoryApi(PriceApiView):
             return self._csv(request, pair, interval, start, end)
         page_size = _history_page_size(request)
         page_start = _history_page_start(request, start, end)
+        minutes = INTERVALS[interval]
         page = selectors_history.history_page(
-            pair=pair, start=page_start, end=end, minutes=INTERVALS[interval], page_size=page_size
+            pair=pair, start=page_start, end=end, minutes=minutes, page_size=page_size, tick_rows=minutes == 1
         )
         next_url = None
         if page.next_start is not None:
@@ -216,7 +218,10 @@ class PairHistoryApi(PriceApiView):
             next_url = request.build_absolute_uri(request.path + "?" + query.urlencode())
         if not page.rows:
             selectors.pair_get(pair=pair)  # an empty page of a tracked pair, or 404
-        serializer = TickSerializer if interval == "1m" else CandleSerializer
+        if minutes == 1:
+            results = [tick_row_data(row) for row in page.rows]
+        else:
+            results = CandleSerializer(page.rows, many=True).data
         return Response(
             {
                 "exchange": EXCHANGE_BITFINEX,
@@ -226,7 +231,7 @@ class PairHistoryApi(PriceApiView):
                 "end": iso_z(end),
                 "count": len(page.rows),
                 "next": next_url,
-                "results": serializer(page.rows, many=True).data,
+                "results": results,
             }
         )
 
@@ -243,13 +248,16 @@ class PairHistoryApi(PriceApiView):
         start = _history_page_start(request, start, end)
         minutes = INTERVALS[interval]
         selectors.pair_get(pair=pair)  # 404 before the first byte: a stream cannot change its status
-        rows = selectors_history.history_rows(pair=pair, start=start, end=end, minutes=minutes)
+        rows = selectors_history.history_rows(
+            pair=pair, start=start, end=end, minutes=minutes, tick_rows=minutes == 1
+        )
         serializer = TickSerializer() if minutes == 1 else CandleSerializer()
+        represent = tick_row_data if minutes == 1 else serializer.to_representation
         first = next(rows, None)  # a store outage up to here is still a 503
         head = [] if first is None else [first]
         response = StreamingHttpResponse(
             csv_lines(
-                (serializer.to_representation(row) for row in itertools.chain(head, rows)),
+                (represent(row) for row in itertools.chain(head, rows)),
                 fieldnames=list(serializer.fields),
             ),
             content_type=f"{CsvRenderer.media_type}; charset={CsvRenderer.charset}",

@@ -8,7 +8,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Protocol
 
-from prices.domain import Tick
+from prices.domain import Tick, TickRow
 from prices.ohlc import HourCandle
 from prices.rollups import BlockRollup, HourRollup, HourTails, LiveWindow, MinuteSnapshot
 from prices.statistics import Segment
@@ -49,6 +49,12 @@ class TickRepository(Protocol):
         With `limit`, at most that many ticks, and the store reads no more items than that
         (a page of N rows then costs N reads, not a 1 MB page).
         """
+        ...
+
+    def rows_between(
+        self, *, exchange: str, pair: str, start: datetime, end: datetime, limit: int | None = None
+    ) -> Iterator[TickRow]:
+        """`between` as TickRows (history columns as exact text): the same ticks, reads and order."""
         ...
 
     def latest(self, *, exchange: str, pair: str) -> Tick | None:

@@ -7,6 +7,7 @@ per pair; a polled minute snapshot holds one `prices` string.
 
 from __future__ import annotations
 
+import re
 import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import fields
@@ -15,7 +16,7 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
-from prices.domain import HOUR_MS, MINUTE_MS, Tick, TickSource, decimal_str, from_ms, to_ms
+from prices.domain import HOUR_MS, MINUTE_MS, Tick, TickRow, TickSource, decimal_str, from_ms, to_ms
 from prices.ohlc import HourCandle
 from prices.rollups import MinuteSnapshot
 from prices.statistics import NO_RETURNS, Moments, Segment, WindowStats, shift_of
@@ -171,6 +172,31 @@ def tick_from_item(item: dict[str, Any]) -> Tick:
         source=TickSource.TICKER if source is None else _SOURCES.get(source["S"]) or TickSource(source["S"]),
         observed_at=from_ms(int(observed["N"])) if observed else None,
         **values,
+    )
+
+
+# The text `decimal_str` gives: no exponent, no leading zeros, no trailing fractional zeros.
+_PLAIN_DECIMAL = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]*[1-9])?")
+
+
+def _plain(text: str) -> str:
+    """A stored Number's text as `decimal_str` renders it (ticks are stored that way already)."""
+    return text if _PLAIN_DECIMAL.fullmatch(text) else decimal_str(Decimal(text))
+
+
+def tick_row_from_item(item: dict[str, Any]) -> TickRow:
+    """The TickRow of a tick item: Number texts kept as text (normalised like `decimal_str`)."""
+    get = item.get
+    source = get("source")
+    bid, ask, volume, volume_24h = get("bid"), get("ask"), get("volume"), get("volume_24h")
+    return TickRow(
+        int(item["minute"]["N"]),
+        _plain(item["last_price"]["N"]),
+        "ticker" if source is None else source["S"],
+        None if bid is None else _plain(bid["N"]),
+        None if ask is None else _plain(ask["N"]),
+        None if volume is None else _plain(volume["N"]),
+        None if volume_24h is None else _plain(volume_24h["N"]),
     )
 
 

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 
-from prices.domain import HOUR_MS, Tick, to_ms
+from prices.domain import HOUR_MS, Tick, TickRow, to_ms
 from prices.ohlc import HourCandle
 from prices.repository.base import LatestPrice
 from prices.repository.dynamodb_items import DEFAULT_SHARDS, by_shard, shard_of
@@ -61,6 +61,13 @@ class InMemoryTickRepository:
             if start_ms <= minute_ms < end_ms:
                 yielded += 1
                 yield series[minute_ms]
+
+    def rows_between(
+        self, *, exchange: str, pair: str, start: datetime, end: datetime, limit: int | None = None
+    ) -> Iterator[TickRow]:
+        """`between` as TickRows."""
+        for tick in self.between(exchange=exchange, pair=pair, start=start, end=end, limit=limit):
+            yield TickRow.of(tick)
 
     def put_hour_candles(self, *, exchange: str, pair: str, candles: Sequence[HourCandle]) -> None:
         """Store (replace) the pair's hour candles."""

@@ -18,7 +18,7 @@ from decimal import Decimal
 
 import pytest
 
-from prices.domain import HOUR_MS, MINUTE, MINUTE_MS, Tick, TickSource, to_ms
+from prices.domain import HOUR_MS, MINUTE, MINUTE_MS, Tick, TickRow, TickSource, to_ms
 from prices.ohlc import HourCandle
 from prices.repository.base import LatestPrice, RepositoryError
 from prices.repository.dynamodb import DynamoTickRepository
@@ -269,6 +269,29 @@ def test_between_with_a_limit_beyond_the_range_returns_the_range(repo):
 
     assert [t.minute for t in found] == [T0 + i * MINUTE for i in (1, 2, 3)]
     assert none == []
+
+
+def test_rows_between_are_the_rows_of_between_with_the_same_reads(repo):
+    ticks = [full_tick(T0 + i * MINUTE) for i in range(1_500)]
+    ticks += [
+        tick(minute=T0 + 1_500 * MINUTE, last_price="0.00007181", source=TickSource.CANDLE),
+        tick(minute=T0 + 1_501 * MINUTE, last_price="1E+3", volume=Decimal("0.0"), bid=Decimal("-0.50")),
+        tick(minute=T0 + 1_502 * MINUTE, last_price="7240.100", volume_24h=Decimal("12E-10")),
+    ]
+    repo.put_many(ticks)
+    end = T0 + 2_000 * MINUTE
+
+    rows = list(repo.rows_between(exchange=EXCHANGE, pair="BTCUSD", start=T0 + MINUTE, end=end, limit=1_600))
+
+    expected = list(repo.between(exchange=EXCHANGE, pair="BTCUSD", start=T0 + MINUTE, end=end, limit=1_600))
+    assert rows == [TickRow.of(t) for t in expected]
+    assert [r.last_price for r in rows[-3:]] == ["0.00007181", "1000", "7240.1"]
+    assert (rows[-2].volume, rows[-2].bid, rows[-1].volume_24h, rows[-3].source) == (
+        "0",
+        "-0.5",
+        "0.0000000012",
+        "candle",
+    )
 
 
 def test_put_many_stores_more_than_25_ticks_at_once(repo):
