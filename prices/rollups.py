@@ -219,12 +219,17 @@ class HourTails:
 
 @dataclass(frozen=True, slots=True)
 class LiveWindow:
-    """Published statistics per pair of the window of `window_minutes` ending at `end_ms` (exclusive)."""
+    """Published statistics per pair of the window of `window_minutes` ending at `end_ms` (exclusive).
+
+    `idle`: the tracked pairs without data in the window (count 0), published with it so the
+    rank needs no registry read; None when not published (readers then read the registry).
+    """
 
     exchange: str
     window_minutes: int
     end_ms: int
     stats: Mapping[str, WindowStats] = field(default_factory=dict)
+    idle: frozenset[str] | None = None
 
 
 def hour_tails(*, exchange: str, hour_ms: int, snapshots: Iterable[MinuteSnapshot]) -> HourTails:

@@ -195,6 +195,21 @@ def pairs_stats(
     `pairs` restricts the result (None = every pair with data). Pairs without data in the
     window are absent.
     """
+    stats, _ = _window_stats(
+        window_minutes=window_minutes, end=end, pairs=pairs, exchange=exchange, repo=repo
+    )
+    return stats
+
+
+def _window_stats(
+    *,
+    window_minutes: int,
+    end: datetime,
+    pairs: Iterable[str] | None,
+    exchange: str,
+    repo: TickRepository | None,
+) -> tuple[Mapping[str, WindowStats], frozenset[str] | None]:
+    """`pairs_stats`, and the tracked pairs without data that a published live window lists (else None)."""
     repo = repo or get_tick_repository()
     end_ms = to_ms(end)
     start_ms = end_ms - window_minutes * MINUTE_MS
@@ -203,7 +218,7 @@ def pairs_stats(
     if window_minutes in LIVE_WINDOWS:
         live = repo.get_live(exchange=exchange, window_minutes=window_minutes, pairs=wanted)
         if live is not None and live.end_ms == end_ms:
-            return dict(live.stats)
+            return dict(live.stats), live.idle
     rollups: list[HourRollup] = []
     hours_end_ms = plan.hours_end_ms
     if plan.has_hours and plan.hours_end_ms - plan.hours_start_ms >= BLOCK_HOURS * HOUR_MS:
@@ -232,7 +247,9 @@ def pairs_stats(
         for snapshot in repo.snapshots_between(exchange=exchange, start_ms=a, end_ms=b, pairs=wanted)
     ]
     segments = window_segments(plan=plan, rollups=rollups, snapshots=snapshots, pairs=wanted)
-    return {pair: WindowStats.of(segment, expected=window_minutes) for pair, segment in segments.items()}
+    return {
+        pair: WindowStats.of(segment, expected=window_minutes) for pair, segment in segments.items()
+    }, None
 
 
 def _joined(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -291,18 +308,20 @@ def pairs_rank(
 
     Pairs whose coverage is below `coverage_floor` follow all others (flagged); pairs whose
     metric is undefined (fewer than two values) come last in their group. Ties break by name.
-    Tracked pairs with no data in the window are included with count 0 (the registry is read
-    only when they can be among the first `limit`). `stats`: the pairs_stats of this window and
-    end when the caller already has them (ranking by several metrics reads them once). Raises
-    ValueError for an unknown metric.
+    Tracked pairs with no data in the window are included with count 0: a published live
+    window lists them (as of its poll: a pair first tracked by a backfill since then joins at
+    the next poll), else the registry is read when they can be among the first `limit`.
+    `stats`: the pairs_stats of this window and end when the caller already has them (ranking
+    by several metrics reads them once). Raises ValueError for an unknown metric.
     """
     if metric not in RANK_METRICS:
         raise ValueError(f"unknown metric {metric!r}; expected one of {', '.join(RANK_METRICS)}")
     repo = repo or get_tick_repository()
     wanted = set(pairs) if pairs is not None else None
+    idle: frozenset[str] | None = None
     # Without `pairs`, read whole aggregate items: projecting every tracked pair only splits the reads.
     if stats is None:
-        stats = pairs_stats(
+        stats, idle = _window_stats(
             window_minutes=window_minutes,
             end=end,
             pairs=sorted(wanted) if wanted is not None else None,
@@ -318,12 +337,17 @@ def pairs_rank(
     # A tracked pair without data in the window sorts among the pairs without a value: when
     # `limit` pairs with data sort before those, the tracked names (the registry) are not read.
     without_data = (coverage_floor > 0.0, True)
-    if wanted is None and (limit is None or sum(1 for r in rows if r[:2] < without_data) < limit):
+    missing: Iterable[str] = ()
+    if wanted is None and idle is not None:
+        missing = idle  # the live window lists the tracked pairs it has no data of
+    elif wanted is None and (limit is None or sum(1 for r in rows if r[:2] < without_data) < limit):
         wanted = repo.tracked_pairs(exchange=exchange)
         rows = [row for row in rows if row[3] in wanted]
     if wanted is not None:
+        missing = [name for name in wanted if name not in stats]
+    if missing:
         empty = WindowStats.of(None, expected=window_minutes)
-        rows += [(*without_data, -0.0, name, empty, None) for name in wanted if name not in stats]
+        rows += [(*without_data, -0.0, name, empty, None) for name in missing]
     rows.sort(key=lambda row: row[:4])
     if limit is not None:
         rows = rows[:limit]

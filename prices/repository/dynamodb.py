@@ -41,6 +41,7 @@ from prices.repository.dynamodb_items import (
     DAY_MS,
     DEFAULT_SHARDS,
     HEAD_SHARD,
+    LIVE_IDLE_ATTRIBUTE,
     LIVE_STATS_ATTRIBUTE,
     RESERVED,
     TTL_ATTRIBUTE,
@@ -1022,8 +1023,12 @@ class DynamoTickRepository:
         return {"pk": {"S": sharded(f"{exchange}#live#{window_minutes}", shard)}, "sk": number(0)}
 
     def put_live(self, live: LiveWindow) -> None:
-        """BatchWriteItem of one item per shard: `end` (ms) and one `stats` String of every pair's line."""
+        """BatchWriteItem of one item per shard: `end` (ms), one `stats` String of every pair's line.
+
+        And, when published, an `idle` String of the shard's idle pair names (one a line).
+        """
         groups = by_shard(live.stats, self.shards)
+        idle = by_shard(live.idle or (), self.shards)
         items = []
         for shard in range(self.shards):
             item = self._live_key(live.exchange, live.window_minutes, shard)
@@ -1031,6 +1036,8 @@ class DynamoTickRepository:
             item["shards"] = number(self.shards)
             pairs = [self._pair_attr(pair) for pair in groups.get(shard, [])]
             item[LIVE_STATS_ATTRIBUTE] = {"S": live_stats_to_text(live.stats, pairs, live.end_ms)}
+            if live.idle is not None:
+                item[LIVE_IDLE_ATTRIBUTE] = {"S": "\n".join(self._pair_attr(p) for p in idle.get(shard, []))}
             items.append(item)
         with self._errors("put_live"):
             self._put_items(items)
@@ -1041,7 +1048,8 @@ class DynamoTickRepository:
         """The published statistics of the live window; None unless every shard has the same end.
 
         Items of an earlier format (one attribute per pair, no `stats`) count as not published:
-        the next poll rewrites them, and readers compute the window meanwhile.
+        the next poll rewrites them, and readers compute the window meanwhile. `idle` is None
+        unless every shard read has its `idle` String.
         """
         shards = self._shards_for(pairs)
         keys = [self._live_key(exchange, window_minutes, shard) for shard in shards]
@@ -1058,7 +1066,11 @@ class DynamoTickRepository:
         for item in items:
             text = item[LIVE_STATS_ATTRIBUTE]["S"]
             stats.update(live_stats_from_text(text, expected=window_minutes, end_ms=end_ms, wanted=wanted))
-        return LiveWindow(exchange=exchange, window_minutes=window_minutes, end_ms=end_ms, stats=stats)
+        idle = None
+        if all(LIVE_IDLE_ATTRIBUTE in item for item in items):
+            names = {name for item in items for name in item[LIVE_IDLE_ATTRIBUTE]["S"].split("\n") if name}
+            idle = frozenset(names if wanted is None else names & wanted)
+        return LiveWindow(exchange, window_minutes, end_ms, stats, idle)
 
     # --- latest-price registry ------------------------------------------------------------
 

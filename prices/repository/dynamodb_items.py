@@ -353,6 +353,7 @@ def _number_size(text: str) -> int:
 # per shard instead of one per pair: a read parses one string per shard, and a line is decoded
 # without a field table (the rank decodes up to 10,000 of them per request).
 LIVE_STATS_ATTRIBUTE = "stats"
+LIVE_IDLE_ATTRIBUTE = "idle"  # tracked pairs without data in the window, one name a line
 
 
 def _float_text(value: float | None) -> str:

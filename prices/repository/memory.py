@@ -348,4 +348,5 @@ class InMemoryTickRepository:
         if live is None:
             return None
         stats = {p: s for p, s in live.stats.items() if wanted is None or p in wanted}
-        return LiveWindow(live.exchange, live.window_minutes, live.end_ms, stats)
+        idle = live.idle if live.idle is None or wanted is None else live.idle & wanted
+        return LiveWindow(live.exchange, live.window_minutes, live.end_ms, stats, idle)

@@ -113,8 +113,18 @@ def rollup_fold(
     return rollup
 
 
-def live_publish(*, exchange: str, rollup: HourRollup, end_ms: int, repo: TickRepository) -> list[LiveWindow]:
+def live_publish(
+    *,
+    exchange: str,
+    rollup: HourRollup,
+    end_ms: int,
+    repo: TickRepository,
+    tracked: Iterable[str] | None = None,
+) -> list[LiveWindow]:
     """Compute and store the statistics of the live windows (LIVE_WINDOWS) ending at `end_ms`.
+
+    `tracked` (every tracked pair name, e.g. `repo.tracked_pairs`) is published with them as
+    each window's idle pairs (those without data in it), so the rank reads no registry.
 
     `rollup` is the hour of the newest minute (end_ms − 1 min), as just folded. A window ending
     at minute k + 1 of that hour is: the tail from offset k + 1 of an earlier hour (the
@@ -137,7 +147,8 @@ def live_publish(*, exchange: str, rollup: HourRollup, end_ms: int, repo: TickRe
         pairs = {pair for part in parts for pair in part}
         of_parts = WindowStats.of_parts
         stats = {pair: of_parts([part.get(pair) for part in parts], expected=window) for pair in pairs}
-        live = LiveWindow(exchange=exchange, window_minutes=window, end_ms=end_ms, stats=stats)
+        idle = None if tracked is None else frozenset(tracked).difference(stats)
+        live = LiveWindow(exchange=exchange, window_minutes=window, end_ms=end_ms, stats=stats, idle=idle)
         repo.put_live(live)
         published.append(live)
     return published

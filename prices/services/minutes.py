@@ -138,7 +138,10 @@ def minutes_store(
         minute_ms = stored[0].minute_ms
         prices = {t.pair: t.last_price for t in stored}
         rollup = rollup_fold(exchange=exchange, minute_ms=minute_ms, prices=prices, repo=repo)
-        live_publish(exchange=exchange, rollup=rollup, end_ms=minute_ms + MINUTE_MS, repo=repo)
+        tracked = repo.tracked_pairs(exchange=exchange)  # after update_polled: includes this minute's
+        live_publish(
+            exchange=exchange, rollup=rollup, end_ms=minute_ms + MINUTE_MS, repo=repo, tracked=tracked
+        )
         if (minute_ms + MINUTE_MS) % HOUR_MS == 0:
             # The cycle that closes an hour prepares the next hour's live windows (its tails
             # and the 23-hour block), so the cycles of that hour only read.

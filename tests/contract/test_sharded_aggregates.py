@@ -56,6 +56,21 @@ def test_live_windows_round_trip_per_pair_and_subset(repo):
     assert (single.std, single.volatility, single.count, single.expected) == (None, None, 1, 60)
 
 
+def test_live_windows_round_trip_their_idle_pairs_per_subset(repo):
+    stats = {"BTCUSD": stats_of(["7240.1", "7241.25"])}
+    repo.put_live(LiveWindow(EXCHANGE, 60, H0 + 2 * MINUTE_MS, stats))
+    unpublished = repo.get_live(exchange=EXCHANGE, window_minutes=60)
+    idle = frozenset({"XRPUSD", "AAVE:USD", "ETHUSD"})
+    repo.put_live(LiveWindow(EXCHANGE, 60, H0 + 2 * MINUTE_MS, stats, idle=idle))
+
+    live = repo.get_live(exchange=EXCHANGE, window_minutes=60)
+    subset = repo.get_live(exchange=EXCHANGE, window_minutes=60, pairs=["AAVE:USD", "BTCUSD"])
+
+    assert unpublished.idle is None
+    assert (live.stats, live.idle) == (stats, idle)
+    assert (subset.stats, subset.idle) == (stats, frozenset({"AAVE:USD"}))
+
+
 def test_live_statistics_of_every_width_round_trip_exactly(repo):
     wide = WindowStats.of(wide_segment(3), expected=1440)
     empty = WindowStats.of(None, expected=1440)

@@ -199,3 +199,33 @@ def test_a_rank_whose_first_limit_pairs_have_data_reads_no_registry_and_a_full_r
         ("BTCUSD", 60), ("ETHUSD", 60), ("LTCUSD", 60), ("XRPUSD", 0)
     ]  # fmt: skip
     assert repo.tracked_reads == 1  # the full rank only
+
+
+def test_a_live_window_published_with_its_idle_pairs_ranks_them_without_reading_the_registry():
+    repo = RegistryCountingRepo()
+    hour = to_ms(START)
+    end_ms = hour + 60 * MINUTE_MS
+    spreads = {"BTCUSD": "9", "ETHUSD": "5", "LTCUSD": "1"}
+    stats = {
+        pair: WindowStats.of(
+            segment_of([(hour + i * MINUTE_MS, Decimal(100 + (i % 2) * int(d))) for i in range(60)]),
+            expected=60,
+        )
+        for pair, d in spreads.items()
+    }
+    registry = {p: LatestPrice(end_ms - MINUTE_MS, Decimal(100)) for p in [*spreads, "XRPUSD"]}
+    registry["XRPUSD"] = LatestPrice(hour - 48 * HOUR_MS, Decimal("0.2"))  # silent for two days
+    repo.update_latest(exchange="bitfinex", prices=registry)
+    repo.put_live(LiveWindow("bitfinex", 60, end_ms, stats))
+    from_registry = pairs_rank(window_minutes=60, end=from_ms(end_ms), repo=repo)
+    repo.put_live(LiveWindow("bitfinex", 60, end_ms, stats, idle=frozenset({"XRPUSD"})))
+    repo.tracked_reads = 0
+
+    every = pairs_rank(window_minutes=60, end=from_ms(end_ms), repo=repo)
+    subset = pairs_rank(window_minutes=60, end=from_ms(end_ms), pairs=["XRPUSD", "LTCUSD"], repo=repo)
+
+    assert every == from_registry
+    assert [(e.pair.name, e.stats.count) for e in every][-1] == ("XRPUSD", 0)
+    assert [e.pair.name for e in subset] == ["LTCUSD", "XRPUSD"]
+    assert repo.tracked_reads == 0
+    assert pairs_stats(window_minutes=60, end=from_ms(end_ms), repo=repo) == stats  # idle pairs absent
