@@ -553,5 +553,6 @@ def test_previews_beyond_the_backtest_rate_get_a_429_that_says_when_to_retry(
 
     assert statuses == [200, 200, 429]
     assert response.status_code == 200  # the form page keeps the form and shows the message inline
-    assert "Too many previews in a short time; try again in" in response.content.decode()
+    assert "Too many previews in a short time: try again in" in response.content.decode()
+    assert "Fix these" not in response.content.decode()
     assert AlertRule.objects.count() == 0

@@ -418,6 +418,19 @@ def test_the_date_control_is_a_utc_text_field_in_one_format_whatever_the_locale(
     assert "YYYY-MM-DD HH:MM, 24-hour UTC" in html
 
 
+@pytest.mark.parametrize("path", ["/pairs/BTCUSD/", "/compare/?pairs=BTCUSD,ETHUSD"])
+def test_auto_refresh_starts_ticked_on_the_latest_window_only(market, client, path):
+    joiner = "&" if "?" in path else "?"
+    latest = client.get(path).content.decode()
+    past = client.get(f"{path}{joiner}end=2024-05-01T11:00Z").content.decode()
+
+    def box(html: str) -> str:
+        return re.search(r'<input type="checkbox" id="opt-refresh"[^>]*>', html).group(0)
+
+    assert "checked" in box(latest)
+    assert "checked" not in box(past)  # a window in the past has nothing new to refresh
+
+
 @pytest.mark.parametrize("end", ["2024-05-01 11:00", "2024-05-01 11:00 UTC", "2024-05-01T11:00Z"])
 def test_end_reads_what_the_date_control_sends(market, client, end):
     response = client.get("/pairs/BTCUSD/chart.json", {"range": "1h", "end": end})
