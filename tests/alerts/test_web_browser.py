@@ -185,9 +185,10 @@ def test_a_user_creates_an_alert_from_a_pair_is_notified_and_mutes_it_from_the_e
         # The pair chart now shows the threshold.
         alice.goto("/pairs/BTCUSD/")
         page.wait_for_selector('[data-thresholds="1"]')
-        page.wait_for_function(
-            "() => (document.getElementById('price-chart').layout.shapes || [])"
-            ".some(s => s.name === 'alert-threshold' && s.y0 === 7300)"
+        page.wait_for_function(  # plotly.js draws the chart (and the line) after the first paint
+            "() => { const gd = document.getElementById('price-chart');"
+            " return ((gd.layout && gd.layout.shapes) || [])"
+            ".some(s => s.name === 'alert-threshold' && s.y0 === 7300); }"
         )
 
         # The real minutes after the rule was made arrive and are evaluated, one by one. Evaluation
