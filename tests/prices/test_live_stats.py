@@ -174,18 +174,23 @@ class RegistryCountingRepo(InMemoryTickRepository):
         return super().tracked_pairs(exchange=exchange)
 
 
-def test_a_rank_whose_first_limit_pairs_have_data_reads_no_registry_and_a_full_rank_lists_silent_pairs():
-    repo = RegistryCountingRepo()
-    hour = to_ms(START)
-    end_ms = hour + 60 * MINUTE_MS
-    spreads = {"BTCUSD": "9", "ETHUSD": "5", "LTCUSD": "1"}
-    stats = {
+def hour_stats_alternating(hour: int, spreads: dict[str, str]) -> dict[str, WindowStats]:
+    """Per pair, the stats of 60 minutes alternating between 100 and 100 + its spread."""
+    return {
         pair: WindowStats.of(
             segment_of([(hour + i * MINUTE_MS, Decimal(100 + (i % 2) * int(d))) for i in range(60)]),
             expected=60,
         )
         for pair, d in spreads.items()
     }
+
+
+def test_a_rank_whose_first_limit_pairs_have_data_reads_no_registry_and_a_full_rank_lists_silent_pairs():
+    repo = RegistryCountingRepo()
+    hour = to_ms(START)
+    end_ms = hour + 60 * MINUTE_MS
+    spreads = {"BTCUSD": "9", "ETHUSD": "5", "LTCUSD": "1"}
+    stats = hour_stats_alternating(hour, spreads)
     repo.put_live(LiveWindow("bitfinex", 60, end_ms, stats))
     registry = {p: LatestPrice(end_ms - MINUTE_MS, Decimal(100)) for p in [*spreads, "XRPUSD"]}
     registry["XRPUSD"] = LatestPrice(hour - 48 * HOUR_MS, Decimal("0.2"))  # silent for two days
@@ -206,13 +211,7 @@ def test_a_live_window_published_with_its_idle_pairs_ranks_them_without_reading_
     hour = to_ms(START)
     end_ms = hour + 60 * MINUTE_MS
     spreads = {"BTCUSD": "9", "ETHUSD": "5", "LTCUSD": "1"}
-    stats = {
-        pair: WindowStats.of(
-            segment_of([(hour + i * MINUTE_MS, Decimal(100 + (i % 2) * int(d))) for i in range(60)]),
-            expected=60,
-        )
-        for pair, d in spreads.items()
-    }
+    stats = hour_stats_alternating(hour, spreads)
     registry = {p: LatestPrice(end_ms - MINUTE_MS, Decimal(100)) for p in [*spreads, "XRPUSD"]}
     registry["XRPUSD"] = LatestPrice(hour - 48 * HOUR_MS, Decimal("0.2"))  # silent for two days
     repo.update_latest(exchange="bitfinex", prices=registry)
