@@ -1,4 +1,5 @@
-"""Access to the real recorded history in tests/fixtures/history (see its README)."""
+"""Access to the real recorded data: the history in tests/fixtures/history and the recorded tickers
+response in tests/fixtures/exchanges (see their READMEs)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,15 @@ from decimal import Decimal
 from pathlib import Path
 
 from prices.domain import EXCHANGE_BITFINEX, Tick, TickSource, from_ms
+from prices.sources.base import TickerRow
+from prices.sources.bitfinex import parse_tickers
+from prices.sources.http import loads_exact
 
 HISTORY = Path(__file__).parent / "fixtures" / "history"
 ZOMBIE = HISTORY / "zombie3000"
 PAIRS = ["BTCUSD", "EOSUSD", "ETHUSD", "IOTUSD", "LTCUSD", "NEOUSD", "XRPUSD"]
 SNAPSHOT_FILE = HISTORY / "4min_of_bitfinex_prices_fixed.json"
+TICKERS_FILE = Path(__file__).parent / "fixtures" / "exchanges" / "bitfinex_tickers_all.json"
 
 
 def candle_files(pair: str, day: str | None = None) -> list[Path]:
@@ -49,3 +54,8 @@ def candle_ticks(pair: str, day: str | None = None) -> list[Tick]:
         )
         for mts, open_, close, high, low, volume in raw_candles(pair, day)
     ]
+
+
+def ticker_rows() -> dict[str, TickerRow]:
+    """The trading rows of the recorded `GET /v2/tickers` body, by pair, as a poll parses them."""
+    return {row.pair: row for row in parse_tickers(loads_exact(TICKERS_FILE.read_bytes())).rows}

@@ -21,8 +21,8 @@ from prices.dashboards.auditing import dashboard_static_settings
 from prices.dashboards.staticfiles import PlotlyJsFinder, plotly_bundle, plotly_js_path
 from prices.domain import EXCHANGE_BITFINEX, MINUTE, Tick, TickSource, minute_floor
 from prices.services import history_store
-from prices.sources.bitfinex import parse_tickers
 from prices.templatetags import dashboards as dashboard_tags
+from tests.realdata import ticker_rows
 
 NOW = datetime(2024, 5, 1, 12, 0, 30, tzinfo=UTC)
 NEWEST = minute_floor(NOW) - MINUTE  # 11:59, the minute a poll at 12:00:30 describes
@@ -635,22 +635,20 @@ def test_whitenoise_serves_plotly_js_under_runserver():
 def test_first_day_overview_shows_the_exchanges_own_24h_figures_and_why_the_ranking_is_provisional(
     memory_configured_repo, client
 ):
-    payload = json.loads(
-        (Path(__file__).parents[1] / "fixtures/exchanges/bitfinex_tickers_all.json").read_text()
-    )
-    batch = parse_tickers(payload)
+    rows = ticker_rows()
     with time_machine.travel(NOW, tick=False):
         history_store(
             ticks=[
-                row.to_tick(exchange=EXCHANGE_BITFINEX, minute=NEWEST, observed_at=NOW) for row in batch.rows
+                row.to_tick(exchange=EXCHANGE_BITFINEX, minute=NEWEST, observed_at=NOW)
+                for row in rows.values()
             ],
             repo=memory_configured_repo,
         )
         cache.clear()
         html = client.get("/").content.decode()
 
-    btc = next(row for row in batch.rows if row.pair == "BTCUSD")
-    expected_order = sorted(batch.rows, key=lambda r: -abs(r.daily_change_relative))
+    btc = rows["BTCUSD"]
+    expected_order = sorted(rows.values(), key=lambda r: -abs(r.daily_change_relative))
     assert rows_of(html) == [r.pair for r in expected_order]
     assert "Provisional ranking." in html and "the exchange's own 24 h change" in html
     row = re.search(r'<tr data-pair="BTCUSD".*?</tr>', html, re.S).group(0)

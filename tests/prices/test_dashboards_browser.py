@@ -2,10 +2,11 @@
 
 The server reads the real 2019-12-30/31 candles of 7 pairs, imported with `import_prices` into
 dynalite (a DynamoDB-protocol server on 127.0.0.1), plus four real polls of a pair priced
-around 0.00002 BTC. It serves static files as production does (collected, hashed,
-compressed: `production_like_server`), so the page weights measured here are the real ones.
-Every test also checks that the page logged no console error and that no request left
-127.0.0.1. Screenshots are written to docs/screenshots/ (the README shows them).
+around 0.00002 BTC and one pair's row of the recorded tickers response. It serves static files
+as production does (collected, hashed, compressed: `production_like_server`), so the page
+weights measured here are the real ones. Every test also checks that the page logged no
+console error and that no request left 127.0.0.1. Screenshots are written to
+docs/screenshots/ (the README shows them).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from prices.repository import _repository, get_tick_repository
 from prices.repository.base import RepositoryError
 from prices.repository.dynamodb import DynamoTickRepository
 from prices.services import history_store
+from tests.realdata import ticker_rows
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
@@ -52,19 +54,14 @@ CHROMIUM_ARGS = [
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
 PAIRS = ["BTCUSD", "EOSUSD", "ETHUSD", "IOTUSD", "LTCUSD", "NEOUSD", "XRPUSD"]
 # ADABTC's four real polls of 2021-03-19 18:24–18:27 (tests/fixtures/history/4min_...json),
-# stored as the last four minutes of 2019-12-31 so that they sit beside the candles.
+# stored as the last four minutes of 2019-12-31 so that they sit beside the candles. They hold
+# prices only (snapshot ticks, as `import_prices` stores such polls).
 TINY = "ADABTC"
 TINY_PRICES = ["0.00002266", "0.00002266", "0.00002266", "0.00002259"]
-# The 24 h figures a ticker poll stores beside the price (the recorded polls hold prices only;
-# these values are of the same magnitude, made up): with four minutes of the 1,440, ADABTC is
-# a pair on its first day, so the overview shows the exchange's figures for it.
-TINY_TICKER = {
-    "daily_change": Decimal("-0.00000007"),
-    "daily_change_relative": Decimal("-0.0031"),
-    "volume_24h": Decimal("1234567.8"),
-    "high_24h": Decimal("0.00002301"),
-    "low_24h": Decimal("0.00002250"),
-}
+# MNABTC's row of the recorded tickers response, stored as one poll of the history's last minute:
+# with one minute of the 1,440 it is a pair on its first day, so the overview shows the
+# exchange's 24 h figures of that row for it.
+FIRST_DAY = "MNABTC"
 DESKTOP = {"width": 1280, "height": 860}
 PHONE = {"width": 390, "height": 844}
 
@@ -86,17 +83,23 @@ def history_repo(dynalite_server, django_db_setup, django_db_blocker) -> Iterato
         with django_db_blocker.unblock():
             call_command("import_prices", str(HISTORY), verbosity=0)
             first = selectors.window_end_default(repo=repo) - len(TINY_PRICES) * MINUTE
+            last = first + (len(TINY_PRICES) - 1) * MINUTE
+            polled = ticker_rows()[FIRST_DAY].to_tick(
+                exchange=EXCHANGE_BITFINEX, minute=last, observed_at=last
+            )
             history_store(
                 ticks=[
-                    Tick(
-                        exchange=EXCHANGE_BITFINEX,
-                        pair=TINY,
-                        minute=first + i * MINUTE,
-                        last_price=Decimal(price),
-                        source=TickSource.TICKER,
-                        **TINY_TICKER,
-                    )
-                    for i, price in enumerate(TINY_PRICES)
+                    *(
+                        Tick(
+                            exchange=EXCHANGE_BITFINEX,
+                            pair=TINY,
+                            minute=first + i * MINUTE,
+                            last_price=Decimal(price),
+                            source=TickSource.SNAPSHOT,
+                        )
+                        for i, price in enumerate(TINY_PRICES)
+                    ),
+                    polled,
                 ],
                 repo=repo,
             )
@@ -256,12 +259,12 @@ def test_overview_lists_all_seven_pairs_in_rank_order(session, history_repo):
     session.goto("/")
 
     shown = session.page.locator("tbody tr[data-pair]").evaluate_all("rows => rows.map(r => r.dataset.pair)")
-    # Low-coverage pairs come last; of those, the one with the exchange's 24 h figures (ADABTC's
+    # Low-coverage pairs come last; of those, the one with the exchange's 24 h figures (MNABTC's
     # first day) first, then the others in rank order.
     covered = [e.pair.name for e in ranking if not e.low_coverage]
-    thin = [e.pair.name for e in ranking if e.low_coverage and e.pair.name != TINY]
-    assert shown == [*covered, TINY, *thin]
-    assert sorted(shown) == sorted([*PAIRS, TINY])
+    thin = [e.pair.name for e in ranking if e.low_coverage and e.pair.name != FIRST_DAY]
+    assert shown == [*covered, FIRST_DAY, *thin]
+    assert sorted(shown) == sorted([*PAIRS, TINY, FIRST_DAY])
     assert session.page.locator('[data-stale="true"]').is_visible()  # the history ends on 2019-12-31
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     session.page.screenshot(path=str(SCREENSHOTS / "overview.png"), full_page=True)
@@ -276,7 +279,7 @@ def test_overview_filters_as_you_type_and_a_row_click_opens_the_pair(session):
         "rows => rows.map(r => r.dataset.pair)"
     )
     assert visible == ["ETHUSD"]
-    assert session.page.text_content("#filter-status") == "1 of 8 pairs shown"
+    assert session.page.text_content("#filter-status") == "1 of 9 pairs shown"
     assert session.page.url.endswith("/?q=eth")
     session.page.click('tr[data-pair="ETHUSD"] td.change')
     session.page.wait_for_url("**/pairs/ETHUSD/")
@@ -294,7 +297,7 @@ def test_overview_refreshes_every_minute_without_reloading(session):
     session.page.wait_for_selector('#overview-live[data-refreshes="1"]')
 
     assert session.page.evaluate("window.__sameDocument") is True
-    assert session.page.locator("tbody tr[data-pair]").count() == 8
+    assert session.page.locator("tbody tr[data-pair]").count() == len(PAIRS) + 2  # ADABTC, MNABTC
     session.assert_clean()
 
 
@@ -302,7 +305,7 @@ def test_overview_table_works_without_javascript(browser, site):
     context, session = _open(browser, site, java_script_enabled=False)
     try:
         session.goto("/")
-        assert session.page.locator("tbody tr[data-pair]:visible").count() == 8
+        assert session.page.locator("tbody tr[data-pair]:visible").count() == len(PAIRS) + 2
 
         session.page.fill("#filter-q", "usd")
         session.page.select_option("#filter-quote", "USD")
@@ -739,14 +742,16 @@ def test_a_pair_on_its_first_day_shows_the_exchange_figures_labelled_as_the_exch
     note = session.page.locator("#provisional")
     assert note.is_visible()
     assert "Provisional ranking." in note.text_content()
-    assert "2 of 8 pairs have prices for fewer than half of the last 24 hours" in note.text_content()
-    row = session.page.locator(f'tr[data-pair="{TINY}"]')
+    assert "3 of 9 pairs have prices for fewer than half of the last 24 hours" in note.text_content()
+    row = session.page.locator(f'tr[data-pair="{FIRST_DAY}"]')
     change = row.locator('td.change[data-source="exchange"]')
-    assert change.text_content().split() == ["−0.31", "%", "Bitfinex", "24", "h"]
+    # The recorded row: DAILY_CHANGE_RELATIVE 0.0474, VOLUME 213152.21708557, HIGH 0.00002654, LOW 0.00001988.
+    assert change.text_content().split() == ["+4.74", "%", "Bitfinex", "24", "h"]
     extra = row.locator("td.col-extra").text_content()
-    assert "1,234,567.8" in extra and "0.00002301 – 0.0000225" in extra
+    assert "213,152.21708557" in extra and "0.00002654 – 0.00001988" in extra
     assert session.page.locator("th.col-extra").text_content() == "Bitfinex 24 h volume, high, low"
     assert session.page.locator('tr[data-pair="BTCUSD"] td[data-source="exchange"]').count() == 0
+    assert session.page.locator(f'tr[data-pair="{TINY}"] td[data-source="exchange"]').count() == 0
     session.assert_clean()
 
 
