@@ -6,6 +6,7 @@ import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
+from typing import TypeVar
 
 from prices.domain import HOUR_MS, Tick, TickRow, to_ms
 from prices.ohlc import HourCandle
@@ -13,6 +14,16 @@ from prices.repository.base import LatestPrice
 from prices.repository.dynamodb_items import DEFAULT_SHARDS, by_shard, shard_of
 from prices.rollups import TAIL_SLOTS, BlockRollup, HourRollup, HourTails, LiveWindow, MinuteSnapshot
 from prices.statistics import Segment
+
+V = TypeVar("V")
+
+
+def _of_pairs(values: Mapping[str, V], pairs: Iterable[str] | None) -> dict[str, V]:
+    """The entries of `values` (keyed by pair name) for `pairs`; every entry when `pairs` is None."""
+    if pairs is None:
+        return dict(values)
+    wanted = pairs if isinstance(pairs, set | frozenset) else set(pairs)
+    return {p: v for p, v in values.items() if p in wanted}
 
 
 class InMemoryTickRepository:
@@ -158,7 +169,7 @@ class InMemoryTickRepository:
         self, *, exchange: str, start_ms: int, end_ms: int, pairs: Iterable[str] | None = None
     ) -> list[MinuteSnapshot]:
         """Snapshots in [start_ms, end_ms), oldest first."""
-        wanted = set(pairs) if pairs is not None else None
+        wanted = set(pairs) if pairs is not None else None  # once, not per minute
         with self._lock:
             minutes = {ms: dict(prices) for ms, prices in self.snapshots.get(exchange, {}).items()}
             sources = dict(self.snapshot_sources)
@@ -167,7 +178,7 @@ class InMemoryTickRepository:
             MinuteSnapshot(
                 exchange,
                 minute_ms,
-                {p: v for p, v in minutes[minute_ms].items() if wanted is None or p in wanted},
+                _of_pairs(minutes[minute_ms], wanted),
                 sources[(exchange, minute_ms)],
                 (exchange, minute_ms) in pending,
             )
@@ -202,15 +213,11 @@ class InMemoryTickRepository:
         self, *, exchange: str, start_ms: int, end_ms: int, pairs: Iterable[str] | None = None
     ) -> list[HourRollup]:
         """Rollups in [start_ms, end_ms), oldest first."""
-        wanted = set(pairs) if pairs is not None else None
+        wanted = set(pairs) if pairs is not None else None  # once, not per hour
         with self._lock:
             hours = dict(self.rollups.get(exchange, {}))
         return [
-            HourRollup(
-                exchange,
-                hour_ms,
-                {p: s for p, s in hours[hour_ms].segments.items() if wanted is None or p in wanted},
-            )
+            HourRollup(exchange, hour_ms, _of_pairs(hours[hour_ms].segments, wanted))
             for hour_ms in sorted(hours)
             if start_ms <= hour_ms < end_ms
         ]
@@ -219,14 +226,11 @@ class InMemoryTickRepository:
         self, *, exchange: str, end_ms: int, pairs: Iterable[str] | None = None
     ) -> BlockRollup | None:
         """The stored block, restricted to `pairs` if given."""
-        wanted = set(pairs) if pairs is not None else None
         with self._lock:
             block = self.blocks.get(exchange, {}).get(end_ms)
         if block is None:
             return None
-        return BlockRollup(
-            exchange, end_ms, {p: s for p, s in block.segments.items() if wanted is None or p in wanted}
-        )
+        return BlockRollup(exchange, end_ms, _of_pairs(block.segments, pairs))
 
     def put_block(self, block: BlockRollup) -> None:
         """Store (replace) a block."""
@@ -251,13 +255,11 @@ class InMemoryTickRepository:
         self, *, exchange: str, start_ms: int, end_ms: int, pairs: Iterable[str] | None = None
     ) -> dict[str, set[int]]:
         """Known-gap minutes per pair in [start_ms, end_ms)."""
-        wanted = set(pairs) if pairs is not None else None
         with self._lock:
             stored = {pair: set(minutes) for pair, minutes in self.known_gaps.get(exchange, {}).items()}
         gaps = {
             pair: {m for m in minutes if start_ms <= m < end_ms}
-            for pair, minutes in stored.items()
-            if wanted is None or pair in wanted
+            for pair, minutes in _of_pairs(stored, pairs).items()
         }
         return {pair: minutes for pair, minutes in gaps.items() if minutes}
 
@@ -298,14 +300,11 @@ class InMemoryTickRepository:
         self, *, exchange: str, hour_ms: int, pairs: Iterable[str] | None = None
     ) -> HourRollup | None:
         """The stored rollup of one hour, restricted to `pairs` if given; None if absent."""
-        wanted = set(pairs) if pairs is not None else None
         with self._lock:
             rollup = self.rollups.get(exchange, {}).get(hour_ms)
         if rollup is None:
             return None
-        return HourRollup(
-            exchange, hour_ms, {p: s for p, s in rollup.segments.items() if wanted is None or p in wanted}
-        )
+        return HourRollup(exchange, hour_ms, _of_pairs(rollup.segments, pairs))
 
     def put_tails(self, tails: HourTails) -> None:
         """Store an hour's tails in its slot (replacing the hour stored there before)."""
@@ -317,12 +316,11 @@ class InMemoryTickRepository:
         self, *, exchange: str, hour_ms: int, offset: int, pairs: Iterable[str] | None = None
     ) -> dict[str, Segment] | None:
         """The hour's tail from `offset` per pair; None unless the hour's tails are stored."""
-        wanted = set(pairs) if pairs is not None else None
         with self._lock:
             tails = self.tails.get(exchange, {}).get((hour_ms // HOUR_MS) % TAIL_SLOTS)
         if tails is None or tails.hour_ms != hour_ms:
             return None
-        return {p: s for p, s in tails.offsets.get(offset, {}).items() if wanted is None or p in wanted}
+        return _of_pairs(tails.offsets.get(offset, {}), pairs)
 
     def delete_tails(self, *, exchange: str, hours_ms: Iterable[int]) -> None:
         """Forget the tails of `hours_ms`."""
@@ -347,6 +345,6 @@ class InMemoryTickRepository:
             live = self.live.get(exchange, {}).get(window_minutes)
         if live is None:
             return None
-        stats = {p: s for p, s in live.stats.items() if wanted is None or p in wanted}
+        stats = _of_pairs(live.stats, wanted)
         idle = live.idle if live.idle is None or wanted is None else live.idle & wanted
         return LiveWindow(live.exchange, live.window_minutes, live.end_ms, stats, idle)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import ipaddress
 import socket
 from datetime import timedelta
-from decimal import Decimal
 
 import pytest
 
@@ -16,21 +15,6 @@ from tests.alerts.helpers import minute
 
 pytestmark = pytest.mark.django_db
 NOW = minute(2)
-
-
-@pytest.fixture
-def event(make_rule) -> AlertEvent:
-    rule = make_rule(name="BTC under 7200", condition="crosses_below", threshold=Decimal("7200"))
-    return AlertEvent.objects.create(
-        rule=rule,
-        minute=minute(1),
-        old_state="normal",
-        new_state="firing",
-        observed_value=Decimal("7199.9"),
-        reference_value=Decimal("7200"),
-        message="BTC under 7200: BTCUSD last price 7199.9 crossed below 7200 (was 7201.5)",
-        notify=True,
-    )
 
 
 def delivery_for(event: AlertEvent, channel: NotificationChannel, **fields) -> Delivery:
@@ -65,11 +49,11 @@ def test_an_email_names_rule_pair_condition_values_and_minute(event, alice_email
     (mail,) = mailoutbox
     assert mail.to == ["alice@example.org"]
     assert mail.from_email == "alerts@cryptotracker.test"
-    assert mail.subject == "BTC/USD crossed below 7,200 USD — now 7,199.9 USD · BTC under 7200"
-    assert "Observed value:  7,199.9 USD" in mail.body
-    assert "Reference value: 7,200 USD" in mail.body
+    assert mail.subject == "BTC/USD crossed above 70,000 USD — now 70,112.5 USD · BTC over 70k"
+    assert "Observed value:  70,112.5 USD" in mail.body
+    assert "Reference value: 70,000 USD" in mail.body
     assert "Minute:          2024-01-01 12:01 UTC" in mail.body
-    assert "crossed below 7200 (was 7201.5)" in mail.body
+    assert "BTCUSD last price 70112.5 crossed above 70000" in mail.body
 
 
 def test_an_email_links_to_the_pair_dashboard_and_the_rules_page(event, alice_email, mailoutbox):
@@ -83,7 +67,7 @@ def test_an_email_links_to_the_pair_dashboard_and_the_rules_page(event, alice_em
     html, mimetype = mail.alternatives[0]
     assert mimetype == "text/html"
     assert f'href="{rule_url}"' in html
-    assert "7,199.9 USD" in html
+    assert "70,112.5 USD" in html
 
 
 def test_a_sent_delivery_records_attempt_and_time(event, alice_email, mailoutbox):
@@ -220,16 +204,16 @@ def test_a_webhook_gets_slack_compatible_text_and_structured_fields(event, hook,
 
     assert status == "sent"
     body = receiver.calls[0].json()
-    assert body["text"].startswith("BTC/USD crossed below 7,200 USD — now 7,199.9 USD · BTC under 7200")
-    assert body["title"] == "BTC/USD crossed below 7,200 USD — now 7,199.9 USD"
+    assert body["text"].startswith("BTC/USD crossed above 70,000 USD — now 70,112.5 USD · BTC over 70k")
+    assert body["title"] == "BTC/USD crossed above 70,000 USD — now 70,112.5 USD"
     assert body["rule"]["pair"] == "BTCUSD"
     assert body["event"] == {
         "id": event.pk,
         "minute": "2024-01-01T12:01:00Z",
         "old_state": "normal",
         "new_state": "firing",
-        "observed_value": "7199.9",
-        "reference_value": "7200",
+        "observed_value": "70112.5",
+        "reference_value": "70000",
         "message": event.message,
     }
     assert receiver.calls[0].headers["Content-Type"] == "application/json"

@@ -1,4 +1,5 @@
-"""Shared helpers of the commands: datetime options, progress bars, the migrated-database check."""
+"""Shared helpers of the commands: datetime options, progress bars, repository errors, the
+migrated-database check."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from django.core.management.base import CommandError
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.migrations.executor import MigrationExecutor
 from tqdm import tqdm
+
+from prices.repository import RepositoryError
 
 
 def parse_cli_datetime(raw: str | None, option: str) -> datetime | None:
@@ -27,6 +30,15 @@ def parse_cli_datetime(raw: str | None, option: str) -> datetime | None:
             f"{option} {raw!r} is not an ISO 8601 datetime such as 2019-12-31T00:00:00Z"
         ) from None
     return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
+
+
+@contextmanager
+def repository_errors() -> Iterator[None]:
+    """Turn a RepositoryError inside the block into a CommandError with its one-line message."""
+    try:
+        yield
+    except RepositoryError as exc:
+        raise CommandError(str(exc)) from exc
 
 
 def require_migrated() -> None:

@@ -1,18 +1,17 @@
 """manage.py ensure_tables: create the DynamoDB tables if missing (idempotent)."""
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 
-from prices.repository import RepositoryError, get_tick_repository
+from prices.management.commands._cli import repository_errors
+from prices.repository import get_tick_repository
 
 
 class Command(BaseCommand):
     help = "Create the DynamoDB tables (on-demand billing) if they do not exist yet. Safe to rerun."
 
     def handle(self, *args, **options):
-        try:
+        with repository_errors():
             created = get_tick_repository().ensure_tables()
-        except RepositoryError as exc:
-            raise CommandError(str(exc)) from exc
         if created:
             self.stdout.write(self.style.SUCCESS(f"Created tables: {', '.join(created)}"))
         else:

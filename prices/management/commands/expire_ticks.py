@@ -3,9 +3,9 @@
 from datetime import UTC, datetime
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 
-from prices.repository import RepositoryError
+from prices.management.commands._cli import repository_errors
 from prices.services import ticks_expire
 
 
@@ -21,7 +21,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         total = 0
-        try:
+        with repository_errors():
             while True:
                 summary = ticks_expire(
                     now=datetime.now(UTC),
@@ -33,8 +33,6 @@ class Command(BaseCommand):
                     break
                 if options["verbosity"]:
                     self.stderr.write(f"… {total} ticks deleted so far")
-        except RepositoryError as exc:
-            raise CommandError(str(exc)) from exc
         if summary.status != "done":
             self.stdout.write(summary.line())
             return

@@ -3,8 +3,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from prices.importers import ImportFileError
-from prices.management.commands._cli import progress_bar
-from prices.repository import RepositoryError
+from prices.management.commands._cli import progress_bar, repository_errors
 from prices.services import history_import
 
 
@@ -21,7 +20,10 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         verbosity = options["verbosity"]
         try:
-            with progress_bar(total=None, unit="tick", desc="import", verbosity=verbosity) as advance:
+            with (
+                repository_errors(),
+                progress_bar(total=None, unit="tick", desc="import", verbosity=verbosity) as advance,
+            ):
                 summary = history_import(
                     paths=options["paths"],
                     progress=advance,
@@ -29,6 +31,4 @@ class Command(BaseCommand):
                 )
         except ImportFileError as exc:
             raise CommandError(f"nothing imported: {exc}") from exc
-        except RepositoryError as exc:
-            raise CommandError(str(exc)) from exc
         self.stdout.write(f"Imported: {summary.line()}")

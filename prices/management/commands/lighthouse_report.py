@@ -9,7 +9,7 @@ from prices.dashboards.auditing import (
     lighthouse_scores,
     production_like_server,
 )
-from prices.repository import RepositoryError
+from prices.management.commands._cli import repository_errors
 
 TARGETS = {"performance": 90, "accessibility": 95}
 
@@ -35,10 +35,8 @@ class Command(BaseCommand):
         parser.add_argument("--chrome", default="/usr/bin/chromium", help="Chromium to run (CHROME_PATH).")
 
     def handle(self, *args, **options):
-        try:
+        with repository_errors():
             pair = options["pair"] or next((s.pair.name for s in selectors.pairs_list()), None)
-        except RepositoryError as exc:
-            raise CommandError(str(exc)) from exc
         if pair is None:
             raise CommandError("no prices are stored; import some first (see README: Dashboards)")
         pages = {"overview": "/", f"pair {pair}": f"/pairs/{pair}/"}

@@ -2,8 +2,8 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from prices.management.commands._cli import progress_bar
-from prices.repository import RepositoryError, get_tick_repository
+from prices.management.commands._cli import progress_bar, repository_errors
+from prices.repository import get_tick_repository
 
 
 class Command(BaseCommand):
@@ -20,13 +20,12 @@ class Command(BaseCommand):
         repo = get_tick_repository()
         if not hasattr(repo, "migrate_layout"):
             raise CommandError("the configured tick repository has no stored layout to migrate")
-        try:
-            with progress_bar(
-                total=None, unit="partition", desc="migrate", verbosity=options["verbosity"]
-            ) as step:
-                counts = repo.migrate_layout(dry_run=options["dry_run"], progress=step)
-        except RepositoryError as exc:
-            raise CommandError(str(exc)) from exc
+        verbosity = options["verbosity"]
+        with (
+            repository_errors(),
+            progress_bar(total=None, unit="partition", desc="migrate", verbosity=verbosity) as step,
+        ):
+            counts = repo.migrate_layout(dry_run=options["dry_run"], progress=step)
         done = ", ".join(f"{kind} {n}" for kind, n in sorted(counts.items())) or "nothing"
         verb = "Would convert" if options["dry_run"] else "Converted"
         self.stdout.write(f"{verb} partitions: {done} (shards: {repo.shards})")

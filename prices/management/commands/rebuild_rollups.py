@@ -5,8 +5,8 @@ from datetime import UTC, datetime, timedelta
 from django.core.management.base import BaseCommand, CommandError
 
 from prices.domain import EXCHANGE_BITFINEX, from_ms
-from prices.management.commands._cli import parse_cli_datetime, progress_bar
-from prices.repository import RepositoryError, get_tick_repository
+from prices.management.commands._cli import parse_cli_datetime, progress_bar, repository_errors
+from prices.repository import get_tick_repository
 from prices.services import rollups_rebuild
 
 
@@ -22,7 +22,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         repo = get_tick_repository()
-        try:
+        with repository_errors():
             registry = repo.latest_prices(exchange=EXCHANGE_BITFINEX)
             end = parse_cli_datetime(options["end"], "--end")
             if end is None:
@@ -39,8 +39,6 @@ class Command(BaseCommand):
                 written = rollups_rebuild(
                     exchange=EXCHANGE_BITFINEX, start=start, end=end, pairs=pairs, repo=repo, progress=advance
                 )
-        except RepositoryError as exc:
-            raise CommandError(str(exc)) from exc
         self.stdout.write(
             f"Rebuilt {written} hour rollups for {len(pairs)} pairs "
             f"from {start:%Y-%m-%dT%H:%MZ} to {end:%Y-%m-%dT%H:%MZ}"
