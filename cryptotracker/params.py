@@ -26,6 +26,14 @@ DATETIME_MAX = datetime(2100, 1, 1, tzinfo=UTC)
 _DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 # plotly.js writes axis values as "2019-12-31 06:12:33.5": a space between date and time.
 _SPACE_SEPARATED = re.compile(r"^(\d{4}-\d{2}-\d{2}) (\d)")
+# The dashboards' date/time control and people write "2019-12-31 12:00 UTC" or "… 12:00Z":
+# a date and time without an offset, followed by a name of UTC.
+_DATE_TIME = r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?"
+_NAMED_UTC = re.compile(rf"^({_DATE_TIME})\s*(?:UTC|Z)$", re.IGNORECASE)
+# Any other zone name after the time ("… EST", "… Europe/Paris") is refused, not guessed.
+_NAMED_ZONE = re.compile(rf"^{_DATE_TIME}\s+[A-Za-z][A-Za-z0-9_/+-]*$")
+# "…T00:00:00 01:00": an offset whose unencoded '+' a query string turned into a space.
+_OFFSET_AS_SPACE = re.compile(rf"^{_DATE_TIME} \d")
 
 
 class BadParameterError(APIException):
@@ -64,7 +72,8 @@ def iso_z(value: datetime | int | None) -> str | None:
 
 DATETIME_HELP = (
     "ISO 8601, e.g. 2019-12-31T00:00:00Z; any offset (send + as %2B); without an offset the "
-    "time is read as UTC; a bare date is its midnight UTC."
+    "time is read as UTC; a bare date is its midnight UTC. The dashboards' form "
+    "2019-12-31 12:00, optionally followed by UTC or Z, is UTC too; other zone names are refused."
 )
 
 
@@ -72,17 +81,32 @@ def datetime_param(name: str, raw: str | None, *, default: datetime | None = Non
     """An ISO 8601 datetime as aware UTC; `default` when absent or empty.
 
     Z or any offset is honoured; a time without an offset is read as UTC; a bare date
-    (2019-12-31) is its midnight UTC; plotly's "2019-12-31 06:12:33.5" is accepted. Raises
-    BadParameterError naming `name` for anything else, for an offset whose '+' arrived as a
-    space (encode it as %2B), and outside [DATETIME_MIN, DATETIME_MAX).
+    (2019-12-31) is its midnight UTC; plotly's "2019-12-31 06:12:33.5" and the date/time
+    control's "2019-12-31 12:00", "2019-12-31 12:00 UTC" and "2019-12-31 12:00Z" are accepted.
+    Raises BadParameterError naming `name` for anything else (a zone named other than UTC,
+    an offset whose '+' arrived as a space: encode it as %2B) and outside
+    [DATETIME_MIN, DATETIME_MAX).
     """
     if raw is None or raw.strip() == "":
         return default
-    text = _SPACE_SEPARATED.sub(r"\1T\2", raw.strip())
+    text = raw.strip()
+    named_utc = _NAMED_UTC.match(text)
+    if named_utc:
+        text = named_utc.group(1)
+    text = _SPACE_SEPARATED.sub(r"\1T\2", text)
     if " " in text:
-        raise BadParameterError(
-            name, f"{raw!r} is not an ISO 8601 datetime; a '+' in an offset must be sent as %2B"
+        if _NAMED_ZONE.match(text):
+            raise BadParameterError(
+                name,
+                f"{raw!r} names a time zone other than UTC; give the time in UTC "
+                "(2019-12-31 12:00 UTC, 2019-12-31T12:00:00Z) or with an offset (+01:00, sent as %2B)",
+            )
+        hint = (
+            "; a '+' in an offset must be sent as %2B"
+            if _OFFSET_AS_SPACE.match(text)
+            else " such as 2019-12-31T00:00:00Z"
         )
+        raise BadParameterError(name, f"{raw!r} is not an ISO 8601 datetime{hint}")
     try:
         if _DATE_ONLY.match(text):
             value = datetime.combine(date.fromisoformat(text), datetime.min.time(), tzinfo=UTC)

@@ -226,7 +226,9 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": (
         "Bitfinex prices stored every minute: pairs, history, statistics, ranking; price alerts. "
         "Prices are exact decimal strings. Times are ISO 8601 UTC with Z in answers; requests "
-        "accept any offset (send + as %2B), and a time without an offset is read as UTC. Every "
+        "accept any offset (send + as %2B), and a time without an offset is read as UTC, also when "
+        "followed by UTC or Z (2019-12-31 12:00 UTC, the dashboards' form); other zone names are "
+        "refused. Every "
         'error is {"error": {"status", "code", "message", "fields"}}.'
     ),
     "VERSION": "1.0.0",

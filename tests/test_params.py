@@ -26,6 +26,13 @@ from cryptotracker.params import (
         ("2019-12-31T07:30:00+01:00", datetime(2019, 12, 31, 6, 30, tzinfo=UTC)),
         ("2019-12-31", datetime(2019, 12, 31, tzinfo=UTC)),
         ("2019-12-31 06:30:00.5", datetime(2019, 12, 31, 6, 30, 0, 500_000, tzinfo=UTC)),  # plotly.js
+        # the dashboards' date/time control, as people type it
+        ("2019-12-31 12:00", datetime(2019, 12, 31, 12, 0, tzinfo=UTC)),
+        ("2019-12-31 12:00 UTC", datetime(2019, 12, 31, 12, 0, tzinfo=UTC)),
+        ("2019-12-31 12:00 utc", datetime(2019, 12, 31, 12, 0, tzinfo=UTC)),
+        ("2019-12-31 12:00Z", datetime(2019, 12, 31, 12, 0, tzinfo=UTC)),
+        ("2019-12-31 12:00 Z", datetime(2019, 12, 31, 12, 0, tzinfo=UTC)),
+        ("2019-12-31T12:00:30 UTC", datetime(2019, 12, 31, 12, 0, 30, tzinfo=UTC)),
     ],
 )
 def test_datetimes_are_read_as_aware_utc(raw, expected):
@@ -53,6 +60,30 @@ def test_unusable_datetimes_are_a_bad_parameter_naming_it(raw):
 
     assert caught.value.parameter == "end"
     assert str(caught.value).startswith("end: ")
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "2019-12-31 12:00 EST",
+        "2019-12-31 12:00 CET",
+        "2019-12-31T12:00 Europe/Paris",
+        "2019-12-31 12:00 GMT+1",
+    ],
+)
+def test_a_time_in_a_named_zone_other_than_utc_is_refused_naming_the_parameter(raw):
+    with pytest.raises(BadParameterError) as caught:
+        datetime_param("start", raw)
+
+    assert caught.value.parameter == "start"
+    assert "a time zone other than UTC" in caught.value.message
+
+
+def test_a_word_with_a_space_is_not_mistaken_for_an_unencoded_offset():
+    with pytest.raises(BadParameterError) as caught:
+        datetime_param("end", "next tuesday")
+
+    assert caught.value.message == "'next tuesday' is not an ISO 8601 datetime such as 2019-12-31T00:00:00Z"
 
 
 def test_the_last_accepted_datetime_leaves_room_for_a_window_and_rounding():

@@ -11,7 +11,6 @@ from __future__ import annotations
 import difflib
 import functools
 import json
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -84,14 +83,10 @@ def _figure_json(fig: go.Figure) -> dict[str, Any]:
 # --- overview ---------------------------------------------------------------------------
 
 
-_UTC_SUFFIX = re.compile(r"\s*UTC\s*$", re.IGNORECASE)
-
-
 def _end_param(request: HttpRequest) -> datetime | None:
     """`?end=`: ISO 8601, or the date/time control's "2019-12-31 12:00" (a trailing "UTC" allowed),
     read as UTC; None if absent."""
-    raw = request.GET.get("end")
-    return datetime_param("end", _UTC_SUFFIX.sub("", raw) if raw else raw)
+    return datetime_param("end", request.GET.get("end"))
 
 
 def _overview_context(request: HttpRequest) -> dict[str, Any]:

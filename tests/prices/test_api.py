@@ -286,6 +286,24 @@ def test_bad_parameters_are_400_naming_the_parameter(api, url, parameter):
     assert parameter in error["message"]
 
 
+@pytest.mark.parametrize("end", ["2019-12-31 12:00", "2019-12-31 12:00 UTC", "2019-12-31 12:00Z"])
+def test_the_dashboards_date_time_form_is_a_utc_time_for_the_api(api, end):
+    response = api.get("/api/v1/pairs/BTCUSD/stats/", {"window": "1h", "end": end})
+
+    assert response.status_code == 200
+    assert response.json()["end"] == "2019-12-31T12:00:00Z"
+
+
+def test_a_time_in_another_named_zone_is_the_api_s_400_naming_the_parameter(api):
+    response = api.get("/api/v1/pairs/BTCUSD/history/", {"start": "2019-12-31 12:00 EST"})
+
+    assert response.status_code == 400
+    error = _error(response)
+    assert error["code"] == "invalid_parameter"
+    assert list(error["fields"]) == ["start"]
+    assert "a time zone other than UTC" in error["fields"]["start"][0]
+
+
 @pytest.mark.parametrize(
     "url", ["/api/v1/pairs/DOGEUSD/history/", "/api/v1/pairs/nonsense/stats/", "/api/v1/pairs/XYZ:USD/"]
 )
@@ -357,6 +375,7 @@ def test_the_openapi_schema_says_that_datetimes_without_an_offset_are_utc(api):
     paths = schema["paths"]
 
     assert "a time without an offset is read as UTC" in schema["info"]["description"]
+    assert "other zone names are refused" in schema["info"]["description"]
 
     for path, name in (
         ("/api/v1/pairs/{pair}/history/", "start"),
@@ -366,3 +385,4 @@ def test_the_openapi_schema_says_that_datetimes_without_an_offset_are_utc(api):
     ):
         (parameter,) = [p for p in paths[path]["get"]["parameters"] if p["name"] == name]
         assert "without an offset the time is read as UTC" in parameter["description"], (path, name)
+        assert "2019-12-31 12:00, optionally followed by UTC or Z" in parameter["description"], (path, name)
