@@ -159,7 +159,9 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = VAR_DIR / "staticfiles"
+# collectstatic writes here and WhiteNoise serves from here (bench_http points its server at a
+# temporary collection).
+STATIC_ROOT = env.str("DJANGO_STATIC_ROOT", default="") or VAR_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"] if (BASE_DIR / "static").is_dir() else []
 # plotly.js comes from node_modules (npm's partial bundle, no CDN): see prices/dashboards/staticfiles.py.
 STATICFILES_FINDERS = [

@@ -10,7 +10,9 @@ separate processes over keep-alive connections: with `wrk` when it is installed
 It prints req/s, the CPU the gunicorn workers used per request, the load average and issue
 11's target line, then stops gunicorn and drops the tables (unless --keep). gunicorn uses the
 configured relational database (`manage.py migrate` first) and the process environment's
-settings, e.g. PRICES_CACHE_VERSION_TTL_S.
+settings, e.g. PRICES_CACHE_VERSION_TTL_S; its static files are collected into a temporary
+DJANGO_STATIC_ROOT first, as a deploy collects them. gunicorn logs only warnings and errors,
+so the output is the figures and whatever went wrong.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 import uuid
@@ -29,6 +32,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.test import override_settings
 
@@ -41,6 +45,7 @@ from prices.statistics import WindowStats, segment_of
 
 PATH = "/api/v1/pairs/"
 TARGET_RPS = 1000
+STOP_TIMEOUT_S = 40  # gunicorn's graceful timeout (30 s) plus its own exit
 
 
 def _ticks_s(pids: list[int]) -> float:
@@ -87,7 +92,12 @@ class Command(BaseCommand):
             repo.ensure_tables()
             try:
                 self._seed(repo, options["pairs"])
-                self._run(prefix, client, options)
+                with tempfile.TemporaryDirectory(prefix="bench-http-static-") as static_root:
+                    # The server is configured as deployed, static files included (WhiteNoise
+                    # warns at start-up about a missing STATIC_ROOT); pairs/ never reads them.
+                    with override_settings(STATIC_ROOT=static_root):
+                        call_command("collectstatic", interactive=False, verbosity=0)
+                    self._run(prefix, client, options, static_root=static_root)
             finally:
                 if not options["keep"]:
                     repo.delete_tables()
@@ -106,7 +116,7 @@ class Command(BaseCommand):
             )
         repo.data_version_bump(exchange=EXCHANGE_BITFINEX)
 
-    def _run(self, prefix: str, client: str, options) -> None:
+    def _run(self, prefix: str, client: str, options, *, static_root: str) -> None:
         port, workers = options["port"], options["workers"]
         env = {
             **os.environ,
@@ -117,12 +127,14 @@ class Command(BaseCommand):
             "DJANGO_HTTPS": "false",
             "DJANGO_SECRET_KEY": secrets.token_urlsafe(40),
             "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "DJANGO_STATIC_ROOT": static_root,
             "API_THROTTLE_ANON": "",
             "API_THROTTLE_USER": "",
         }
         command = [
             sys.executable, "-m", "gunicorn", "cryptotracker.wsgi:application",
             "--workers", str(workers), "--bind", f"127.0.0.1:{port}", "--keep-alive", "60",
+            "--log-level", "warning",
         ]  # fmt: skip
         server = subprocess.Popen(command, env=env, cwd=settings.BASE_DIR, start_new_session=True)
         try:
@@ -144,8 +156,7 @@ class Command(BaseCommand):
                 )
             cpu = _ticks_s(worker_pids) - cpu_before
         finally:
-            os.killpg(server.pid, signal.SIGTERM)
-            server.wait(timeout=30)
+            self._stop(server)
         rps = ok / seconds
         load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
         self.stdout.write(
@@ -157,6 +168,21 @@ class Command(BaseCommand):
             f"  [{'ok' if rps >= TARGET_RPS else 'MISSED'}] pairs/ cached, gunicorn {workers} workers "
             f"≥ {TARGET_RPS:,} req/s: {rps:,.0f}"
         )
+
+    @staticmethod
+    def _stop(server: subprocess.Popen) -> None:
+        """gunicorn's graceful stop: SIGTERM to the arbiter only, which stops its workers.
+
+        (A SIGTERM to the whole process group reached a worker a second time, from the arbiter,
+        while it was already exiting, which gunicorn logs as "Worker ... was sent SIGTERM!")
+        """
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(timeout=STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait(timeout=10)
+            raise CommandError(f"gunicorn did not stop within {STOP_TIMEOUT_S} s; killed it") from None
 
     def _wait_ready(self, url: str, server: subprocess.Popen) -> None:
         deadline = time.monotonic() + 60
