@@ -74,6 +74,21 @@ def _base_layout(*, start: datetime, end: datetime, meta: dict[str, Any], note: 
     }
 
 
+_DAY_MS = 86_400_000
+# plotly.js draws the times as sent (UTC), whatever the browser's zone, but its default tick
+# labels ("06:00" over "Dec 31, 2019") name no zone. These keep its choice of tick spacing and
+# its header line (the part after "\n", shown under the first tick and where the date changes),
+# naming UTC, with ISO dates as the hover label and the date control write them. Ranges are
+# inclusive, the first match wins.
+TIME_TICK_FORMATS = [
+    {"dtickrange": [None, 999], "value": "%H:%M:%S.%L\n%Y-%m-%d UTC"},
+    {"dtickrange": [1000, 59_999], "value": "%H:%M:%S\n%Y-%m-%d UTC"},
+    {"dtickrange": [60_000, _DAY_MS - 1], "value": "%H:%M\n%Y-%m-%d UTC"},
+    # Day ticks must stay short on a phone: "Dec 26" (a month name cannot be misread).
+    {"dtickrange": [_DAY_MS, None], "value": "%b %-d\n%Y UTC"},
+]
+
+
 def _time_axis(start: datetime, end: datetime, **extra: Any) -> dict[str, Any]:
     return {
         "type": "date",
@@ -82,6 +97,10 @@ def _time_axis(start: datetime, end: datetime, **extra: Any) -> dict[str, Any]:
         "gridcolor": GRID,
         "linecolor": MUTED,
         "tickfont": {"color": MUTED},
+        "tickformatstops": TIME_TICK_FORMATS,
+        # Level labels: the header line is wider than plotly's, and its overlap test (which
+        # counts it) would tilt every label on a phone although the lines never touch.
+        "tickangle": 0,
         "hoverformat": "%Y-%m-%d %H:%M UTC",
         **extra,
     }

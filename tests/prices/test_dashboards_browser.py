@@ -12,6 +12,7 @@ docs/screenshots/ (the README shows them).
 from __future__ import annotations
 
 import contextlib
+import re
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -639,6 +640,48 @@ def test_the_date_control_reads_one_utc_format_whatever_the_locale_and_says_what
         session.assert_clean()
     finally:
         context.close()
+
+
+def x_tick_labels(session: Session, chart_id: str = "price-chart") -> list[str]:
+    """The time axis labels, each label's lines joined by " / " (plotly puts the date line under
+    the first tick and wherever the date changes)."""
+    return session.page.evaluate(
+        "id => Array.from(document.querySelectorAll(`#${id} .xaxislayer-above .xtick text`),"
+        " t => Array.from(t.childNodes, line => line.textContent).join(' / '))",
+        chart_id,
+    )
+
+
+def test_the_pair_chart_labels_and_hovers_utc_times_in_a_new_york_browser(browser, site):
+    context, session = _open(browser, site, locale="en-US", timezone_id="America/New_York")
+    try:
+        session.goto("/pairs/BTCUSD/?range=6h&end=2019-12-31T12:00Z")
+        wait_for_chart(session)
+        assert session.page.evaluate("new Date(Date.UTC(2019, 11, 31, 6)).getHours()") == 1  # 06:00 UTC
+
+        assert x_tick_labels(session) == [
+            "06:00 / 2019-12-31 UTC",
+            *(f"{hour:02d}:00" for hour in range(7, 13)),
+        ]
+        box = session.page.locator("#price-chart .nsewdrag").first.bounding_box()
+        session.page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        title = session.page.locator("#price-chart .hoverlayer .legendtitletext")
+        title.wait_for()
+        assert re.fullmatch(r"2019-12-31 (0[6-9]|1[01]):\d\d UTC", title.text_content())
+        session.assert_clean()
+    finally:
+        context.close()
+
+
+def test_day_ticks_of_the_week_chart_name_the_year_and_utc_once(session):
+    session.goto("/pairs/NEOUSD/?range=7d")
+    wait_for_chart(session)
+
+    labels = x_tick_labels(session)
+
+    assert labels[0].endswith(" / 2019 UTC")
+    assert all(re.fullmatch(r"Dec \d\d", label) for label in [labels[0].split(" / ")[0], *labels[1:]])
+    session.assert_clean()
 
 
 # --- what a power user expects ---------------------------------------------------------------
