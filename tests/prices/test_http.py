@@ -343,10 +343,11 @@ def test_a_500_maintenance_is_still_retried_on_a_real_server():
 
 
 def test_no_retry_starts_when_a_whole_attempt_would_end_past_the_deadline():
-    # Each answer takes 0.3 s; an attempt may take up to 0.1 + 1.0 s: after the first 503 only
-    # 1.5 - 0.3 = 1.2 s are left, enough for one more attempt, not for a third.
-    with _Served(503, MAINTENANCE, delay_s=0.3) as served, pytest.raises(SourceError):
-        HttpClient(served.url, timeout_s=(0.1, 1.0), retries=5, backoff_factor=0, deadline_s=1.5).get_json(
+    # Each answer takes 0.8 s; an attempt may take up to 0.1 + 1.0 s: after the first 503
+    # 2.5 - 0.8 = 1.7 s are left, enough for one more attempt (0.6 s to spare on a loaded
+    # machine), and after the second at most 0.9 s, not enough for a third.
+    with _Served(503, MAINTENANCE, delay_s=0.8) as served, pytest.raises(SourceError):
+        HttpClient(served.url, timeout_s=(0.1, 1.0), retries=5, backoff_factor=0, deadline_s=2.5).get_json(
             "/v2/tickers"
         )
 
