@@ -1,5 +1,7 @@
 """bench_api runs end to end (a smoke run with tiny numbers; the figures themselves are not tested)."""
 
+import os
+import socket
 from io import StringIO
 from unittest import mock
 
@@ -7,6 +9,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
+from prices.management.commands.bench_api import local_server_pid, process_cpu_ms, rank_checks
 from prices.repository import _repository
 from prices.signals import ticks_stored
 
@@ -51,6 +54,8 @@ def test_bench_api_seeds_measures_and_prints_every_figure_and_target(dynalite_se
         "history 24h via API",
         "Cycles: 65, p50",
         "failed 0;",
+        "CPU of the DynamoDB endpoint process per cycle (e.g. dynalite): mean",
+        "bytes per cycle (p50): sent to DynamoDB",
         "Live rank uncached: p50",
         "best minute of the hour",
         "DynamoDB writes issued during reads: 0",
@@ -67,6 +72,34 @@ def test_bench_api_seeds_measures_and_prints_every_figure_and_target(dynalite_se
     # and are connected again afterwards.
     assert spy.calls == []
     assert spy_connected_after
+
+
+def test_the_live_rank_is_judged_against_the_targets_the_issue_sets_at_its_pair_count():
+    at_300 = [text for text, _ in rank_checks(300, ratio=2000, spread=1.2, live_ms=70)]
+    at_3000 = rank_checks(3000, ratio=500, spread=3, live_ms=30)
+    at_10000 = rank_checks(10_000, ratio=500, spread=3, live_ms=70)
+
+    assert at_300 == [
+        "live rank ≥ 1,000× faster than naive: 2,000× (worst minute)",
+        "live rank worst minute ≤ 1.5× best: 1.20×",
+        "live rank p50 ≤ 60 ms: 70.0 ms",
+    ]
+    assert at_3000 == [("live rank p50 ≤ 60 ms: 30.0 ms", True)]
+    assert at_10000 == []
+
+
+def test_the_endpoint_process_is_found_by_its_listening_port_and_its_cpu_read():
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+
+        pid = local_server_pid(f"http://127.0.0.1:{port}")
+
+    assert pid == os.getpid()
+    assert process_cpu_ms(pid) > 0
+    assert local_server_pid("https://dynamodb.us-east-1.amazonaws.com") is None
+    assert local_server_pid(None) is None
 
 
 def test_bench_api_refuses_to_seed_aws(settings):
