@@ -143,9 +143,11 @@ def tick_to_item(tick: Tick, *, retention_days: int | None = None) -> dict[str, 
     for name in TICK_DECIMAL_FIELDS:  # the hot path of every poll: decimal_str inlined
         value = getattr(tick, name)
         if value is not None:
-            text = format(value, "f")
-            if "." in text:
-                text = text.rstrip("0").rstrip(".")
+            text = str(value)
+            if "E" in text or (text[-1] == "0" and "." in text):
+                text = format(value, "f")
+                if "." in text:
+                    text = text.rstrip("0").rstrip(".")
             item[name] = {"N": text or "0"}
     if tick.observed_at is not None:
         item["observed_at"] = {"N": str(to_ms(tick.observed_at))}
