@@ -202,8 +202,9 @@ class DynamoTickRepository:
         self.aggregates_table = f"{table_prefix}aggregates"
         self.retention_days = retention_days
         self._native_expiry: bool | None = None  # decided once per instance, see native_expiry
-        # The segments of the last 23-hour block read, by their stored string (see get_block).
-        self._block_segments: dict[str, Segment] = {}
+        # By kind ("block", "rollup"), the segments of the last whole item set read or written,
+        # by their stored string (see _segments_reused).
+        self._known_segments: dict[str, dict[str, Segment]] = {}
 
     # --- tables ------------------------------------------------------------------------
 
@@ -793,8 +794,15 @@ class DynamoTickRepository:
 
         groups = by_shard(rollup.segments, self.shards)
         if replace:
+            items = [item_of(shard, pairs) for shard, pairs in groups.items()]
             with self._errors("put_rollup"):
-                self._put_items([item_of(shard, pairs) for shard, pairs in groups.items()])
+                self._put_items(items)
+            # The poll reads this hour again next minute: its segments are known already.
+            self._known_segments["rollup"] = {
+                item[pair]["S"]: rollup.segments[pair]
+                for (_, pairs), item in zip(groups.items(), items, strict=True)
+                for pair in pairs
+            }
             return bool(groups)
 
         def put(group: tuple[int, list[str]]) -> bool:
@@ -828,7 +836,7 @@ class DynamoTickRepository:
         if not items:
             return None
         wanted = set(pairs) if pairs is not None else None
-        return HourRollup(exchange, hour_ms, self._segments_of(items, wanted))
+        return HourRollup(exchange, hour_ms, self._segments_reused("rollup", items, wanted))
 
     @staticmethod
     def _segments_of(items: Iterable[dict[str, Any]], wanted: set[str] | None) -> dict[str, Any]:
@@ -933,22 +941,30 @@ class DynamoTickRepository:
             items = self._batch_get(keys)
         if len(items) < len(keys):
             return None
-        # Every poll of an hour reads the same block: a segment whose stored string is one
-        # already parsed is reused (keyed by the string, so a rewritten block is parsed anew).
-        known, parsed = self._block_segments, {}
+        # Every poll of an hour reads the same block.
+        segments = self._segments_reused("block", items, wanted if pairs is not None else None)
+        return BlockRollup(exchange=exchange, end_ms=end_ms, segments=segments)
+
+    def _segments_reused(self, kind: str, items: list[dict[str, Any]], wanted: set[str] | None) -> dict:
+        """The segments of `items`, reusing those whose stored string was last read or written.
+
+        Keyed by the string, so a segment written anew is parsed anew. A read of every shard
+        (`wanted` None) becomes what the next read of `kind` reuses.
+        """
+        known, parsed = self._known_segments.get(kind, {}), {}
         segments = {}
         for item in items:
             for name, value in item.items():
-                if name in RESERVED or (pairs is not None and name not in wanted):
+                if name in RESERVED or (wanted is not None and name not in wanted):
                     continue
                 text = value["S"]
                 segment = known.get(text)
                 if segment is None:
                     segment = segment_from_item(value)
                 parsed[text] = segments[name] = segment
-        if pairs is None:
-            self._block_segments = parsed
-        return BlockRollup(exchange=exchange, end_ms=end_ms, segments=segments)
+        if wanted is None:
+            self._known_segments[kind] = parsed
+        return segments
 
     def put_block(self, block: BlockRollup) -> None:
         """BatchWriteItem of one item per shard (one String attribute per pair, as hour rollups)."""
