@@ -169,8 +169,11 @@ class TickRepository(Protocol):
         """Record newest prices per pair, keeping a stored entry that is newer."""
         ...
 
-    def update_polled(self, *, exchange: str, prices: Mapping[str, LatestPrice]) -> None:
-        """Record the minute poll's newest prices (only the poll writes these; newest wins on read)."""
+    def update_polled(self, *, exchange: str, prices: Mapping[str, LatestPrice]) -> set[str]:
+        """Record the minute poll's newest prices (only the poll writes these; newest wins on read).
+
+        Returns the exchange's tracked pairs after the update (what `tracked_pairs` would read).
+        """
         ...
 
     def latest_prices(self, *, exchange: str) -> dict[str, LatestPrice]:

@@ -43,6 +43,7 @@ from prices.repository.dynamodb_items import (
     HEAD_SHARD,
     LIVE_IDLE_ATTRIBUTE,
     LIVE_STATS_ATTRIBUTE,
+    REGISTRY_ENTRIES_ATTRIBUTE,
     RESERVED,
     TTL_ATTRIBUTE,
     by_shard,
@@ -58,6 +59,9 @@ from prices.repository.dynamodb_items import (
     month_key,
     month_partitions,
     number,
+    registry_entries,
+    registry_entries_to_text,
+    registry_names,
     segment_from_item,
     segment_to_item,
     sharded,
@@ -1155,29 +1159,40 @@ class DynamoTickRepository:
     def _polled_key(self, exchange: str, shard: int) -> dict[str, Any]:
         return {"pk": {"S": sharded(f"{exchange}#polled", shard)}, "sk": number(0)}
 
-    def update_polled(self, *, exchange: str, prices: Mapping[str, LatestPrice]) -> None:
+    def update_polled(self, *, exchange: str, prices: Mapping[str, LatestPrice]) -> set[str]:
         """The poll's own registry: one BatchGetItem, merge, BatchWriteItem of every shard touched.
 
         Only the minute poll writes these items (one poll at a time), so they need no
-        condition: 2–3 calls per minute instead of one conditional write per shard.
+        condition: 2–3 calls per minute instead of one conditional write per shard. Each shard
+        is written as one `entries` String (see dynamodb_items), converting a shard of the
+        earlier per-pair format. The same BatchGetItem reads every shard of both registries,
+        so the tracked pairs it returns cost no read of their own.
         """
-        if not prices:
-            return
         groups = by_shard((self._pair_attr(p) for p in prices), self.shards)
         with self._errors("update_polled"):
-            keys = [self._polled_key(exchange, shard) for shard in groups]
-            read = {self._shard_of_key(item): item for item in self._batch_get(keys)}
+            keys = [self._latest_key(exchange, shard) for shard in range(self.shards)]
+            keys += [self._polled_key(exchange, shard) for shard in range(self.shards)]
+            found = self._batch_get(keys)
+            tracked = {name for item in found for name in registry_names(item)}
+            tracked.update(prices)
+            if not prices:
+                return tracked
+            polled = f"{exchange}#polled#"
+            read = {self._shard_of_key(item): item for item in found if item["pk"]["S"].startswith(polled)}
             items = []
             for shard, pairs in groups.items():
-                item = read.get(shard) or self._polled_key(exchange, shard)
-                item["shards"] = number(self.shards)
+                entries = registry_entries(read.get(shard, {}))
                 for pair in pairs:
-                    stored = item.get(pair)
-                    if stored is None or int(stored["M"]["m"]["N"]) <= prices[pair].minute_ms:
-                        entry = prices[pair]
-                        item[pair] = {"M": {"m": number(entry.minute_ms), "p": number(entry.price)}}
+                    stored = entries.get(pair)
+                    entry = prices[pair]
+                    if stored is None or stored[0] <= entry.minute_ms:
+                        entries[pair] = (entry.minute_ms, number(entry.price)["N"])
+                item = self._polled_key(exchange, shard)
+                item["shards"] = number(self.shards)
+                item[REGISTRY_ENTRIES_ATTRIBUTE] = {"S": registry_entries_to_text(entries)}
                 items.append(item)
             self._put_items(items)
+        return tracked
 
     def latest_prices(self, *, exchange: str) -> dict[str, LatestPrice]:
         """Strongly consistent BatchGetItem of every shard of the registry and the poll's registry.
@@ -1190,12 +1205,9 @@ class DynamoTickRepository:
             items = self._batch_get(keys)
         registry: dict[str, LatestPrice] = {}
         for item in items:
-            for name, v in item.items():
-                if name in RESERVED:
-                    continue
-                entry = LatestPrice(minute_ms=int(v["M"]["m"]["N"]), price=Decimal(v["M"]["p"]["N"]))
-                if name not in registry or registry[name].minute_ms < entry.minute_ms:
-                    registry[name] = entry
+            for name, (minute_ms, price) in registry_entries(item).items():
+                if name not in registry or registry[name].minute_ms < minute_ms:
+                    registry[name] = LatestPrice(minute_ms=minute_ms, price=Decimal(price))
         return registry
 
     def tracked_pairs(self, *, exchange: str) -> set[str]:
@@ -1204,7 +1216,7 @@ class DynamoTickRepository:
         keys += [self._polled_key(exchange, shard) for shard in range(self.shards)]
         with self._errors("tracked_pairs"):
             items = self._batch_get(keys)
-        return {name for item in items for name in item if name not in RESERVED}
+        return {name for item in items for name in registry_names(item)}
 
     # --- data version ---------------------------------------------------------------------
 
@@ -1328,17 +1340,22 @@ class DynamoTickRepository:
                     item.update({p: {"NS": [str(o) for o in sorted(offsets[p])]} for p in pairs})
                     new_items.append(item)
         elif kind in ("latest", "polled"):
-            registry: dict[str, dict[str, Any]] = {}
+            registry: dict[str, tuple[int, str]] = {}
             for part in items:
-                for name, value in part.items():
-                    if name not in RESERVED and (
-                        name not in registry or int(registry[name]["M"]["m"]["N"]) < int(value["M"]["m"]["N"])
-                    ):
-                        registry[name] = value
+                for name, entry in registry_entries(part).items():
+                    if name not in registry or registry[name][0] < entry[0]:
+                        registry[name] = entry
             for shard, pairs in by_shard(registry, self.shards).items():
                 item = {"pk": {"S": sharded(base, shard)}, "sk": number(0), "version": number(1)}
                 item["shards"] = number(self.shards)
-                item.update({p: registry[p] for p in pairs})
+                if kind == "polled":
+                    item[REGISTRY_ENTRIES_ATTRIBUTE] = {
+                        "S": registry_entries_to_text({p: registry[p] for p in pairs})
+                    }
+                else:
+                    item.update(
+                        {p: {"M": {"m": number(registry[p][0]), "p": {"N": registry[p][1]}}} for p in pairs}
+                    )
                 new_items.append(item)
         self._put_items(new_items)
         kept = {(i["pk"]["S"], i["sk"]["N"]) for i in new_items}

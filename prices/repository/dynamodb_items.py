@@ -27,7 +27,7 @@ TICK_DECIMAL_FIELDS = [
     f.name for f in fields(Tick) if f.name not in {"exchange", "pair", "minute", "source", "observed_at"}
 ]
 TICK_DECIMAL_SET = frozenset(TICK_DECIMAL_FIELDS)
-RESERVED = {"pk", "sk", "src", "values", "version", "prices", "pending", "hour", "end", "shards"}
+RESERVED = {"pk", "sk", "src", "values", "version", "prices", "pending", "hour", "end", "shards", "entries"}
 TTL_ATTRIBUTE = "ttl"  # ticks: epoch seconds after which DynamoDB TTL (or expire_ticks) deletes the item
 
 
@@ -411,3 +411,47 @@ def live_stats_from_text(
             end_ms - int(la) if la else None,
         )
     return found
+
+
+# --- latest-price registries ----------------------------------------------------------------
+
+# The poll's registry shards hold one String `entries`: a line "PAIR|minute_ms|price" per pair.
+# One string per item instead of a Map of two Numbers per pair: far less for DynamoDB (and
+# dynalite) to validate, store and send, and for us to parse, every minute. Items written
+# before hold one Map attribute {m, p} per pair, as `update_latest`'s registry still does:
+# both are read.
+REGISTRY_ENTRIES_ATTRIBUTE = "entries"
+
+
+def registry_entries(item: Mapping[str, Any]) -> dict[str, tuple[int, str]]:
+    """Per pair, (minute_ms, price text) of one registry shard item, of either format.
+
+    A pair in both (an item being converted) keeps the newer minute.
+    """
+    entries: dict[str, tuple[int, str]] = {}
+    for name, value in item.items():
+        if name not in RESERVED:
+            fields_ = value["M"]
+            entries[name] = (int(fields_["m"]["N"]), fields_["p"]["N"])
+    text = item.get(REGISTRY_ENTRIES_ATTRIBUTE, {}).get("S")
+    if text:
+        for line in text.split("\n"):
+            name, minute, price = line.split("|")
+            minute_ms = int(minute)
+            if name not in entries or entries[name][0] < minute_ms:
+                entries[name] = (minute_ms, price)
+    return entries
+
+
+def registry_names(item: Mapping[str, Any]) -> set[str]:
+    """The pair names of one registry shard item, of either format (no minute or price decoded)."""
+    names = {name for name in item if name not in RESERVED}
+    text = item.get(REGISTRY_ENTRIES_ATTRIBUTE, {}).get("S")
+    if text:
+        names.update(line.partition("|")[0] for line in text.split("\n"))
+    return names
+
+
+def registry_entries_to_text(entries: Mapping[str, tuple[int, str]]) -> str:
+    """The `entries` String of (minute_ms, price text) by pair (sorted by pair)."""
+    return "\n".join(f"{pair}|{minute_ms}|{price}" for pair, (minute_ms, price) in sorted(entries.items()))

@@ -282,9 +282,11 @@ class InMemoryTickRepository:
         with self._lock:
             return self.data_versions.get(exchange, 0)
 
-    def update_polled(self, *, exchange: str, prices: Mapping[str, LatestPrice]) -> None:
-        """The poll's registry entries: the same newest-wins registry in memory."""
+    def update_polled(self, *, exchange: str, prices: Mapping[str, LatestPrice]) -> set[str]:
+        """The poll's registry entries: the same newest-wins registry in memory; the tracked pairs."""
         InMemoryTickRepository.update_latest(self, exchange=exchange, prices=prices)
+        with self._lock:
+            return set(self.latest_registry.get(exchange, {}))
 
     def latest_prices(self, *, exchange: str) -> dict[str, LatestPrice]:
         """The registry of newest prices."""

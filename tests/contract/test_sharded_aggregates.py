@@ -107,6 +107,72 @@ def test_tracked_pairs_are_the_names_of_both_registries(repo):
     assert repo.tracked_pairs(exchange="other") == set()
 
 
+def test_the_polls_registry_update_returns_the_tracked_pairs_of_both_registries(repo):
+    repo.update_latest(exchange=EXCHANGE, prices={"BTCUSD": LatestPrice(T0_MS, Decimal("7000"))})
+    repo.update_polled(exchange=EXCHANGE, prices={"ETHUSD": LatestPrice(T0_MS, Decimal("130"))})
+
+    tracked = repo.update_polled(exchange=EXCHANGE, prices={"AAVE:USD": LatestPrice(T0_MS, Decimal("101.5"))})
+
+    assert tracked == {"BTCUSD", "ETHUSD", "AAVE:USD"} == repo.tracked_pairs(exchange=EXCHANGE)
+    assert repo.update_polled(exchange="other", prices={}) == set()
+
+
+def test_the_polls_registry_is_one_entries_string_per_shard_and_reads_back_exact(dynamo_repo):
+    prices = {"BTCUSD": Decimal("7240.1"), "AAVE:USD": Decimal("0.00007181"), "ETHUSD": Decimal("130")}
+
+    dynamo_repo.update_polled(exchange=EXCHANGE, prices={p: LatestPrice(T0_MS, v) for p, v in prices.items()})
+
+    items = dynamo_repo._batch_get([dynamo_repo._polled_key(EXCHANGE, s) for s in range(dynamo_repo.shards)])
+    assert all(set(item) == {"pk", "sk", "shards", "entries"} for item in items)
+    lines = sorted(line for item in items for line in item["entries"]["S"].split("\n"))
+    assert lines == [f"AAVE:USD|{T0_MS}|0.00007181", f"BTCUSD|{T0_MS}|7240.1", f"ETHUSD|{T0_MS}|130"]
+    assert dynamo_repo.latest_prices(exchange=EXCHANGE) == {
+        p: LatestPrice(T0_MS, v) for p, v in prices.items()
+    }
+
+
+def test_a_polls_registry_shard_of_the_earlier_per_pair_format_is_read_and_converted(dynamo_repo):
+    shard = shard_of("BTCUSD", dynamo_repo.shards)
+    other = next(p for p in (f"P{i}USD" for i in range(100)) if shard_of(p, dynamo_repo.shards) == shard)
+    item = {**dynamo_repo._polled_key(EXCHANGE, shard), "shards": {"N": str(dynamo_repo.shards)}}
+    item["BTCUSD"] = {"M": {"m": {"N": str(T0_MS)}, "p": {"N": "7240.1"}}}
+    item[other] = {"M": {"m": {"N": str(T0_MS + MINUTE_MS)}, "p": {"N": "2.5"}}}
+    dynamo_repo.client.put_item(TableName=dynamo_repo.aggregates_table, Item=item)
+    assert dynamo_repo.tracked_pairs(exchange=EXCHANGE) == {"BTCUSD", other}
+
+    tracked = dynamo_repo.update_polled(
+        exchange=EXCHANGE,
+        prices={
+            "BTCUSD": LatestPrice(T0_MS + MINUTE_MS, Decimal("7241")),
+            other: LatestPrice(T0_MS, Decimal("9")),
+        },
+    )
+
+    assert tracked == {"BTCUSD", other}
+    (stored,) = dynamo_repo._batch_get([dynamo_repo._polled_key(EXCHANGE, shard)])
+    assert set(stored) == {"pk", "sk", "shards", "entries"}
+    assert dynamo_repo.latest_prices(exchange=EXCHANGE) == {
+        "BTCUSD": LatestPrice(T0_MS + MINUTE_MS, Decimal("7241")),
+        other: LatestPrice(T0_MS + MINUTE_MS, Decimal("2.5")),  # the stored entry is newer
+    }
+
+
+def test_migrate_layout_moves_the_polls_registry_to_another_shard_count(dynamo_repo):
+    prefix = dynamo_repo.ticks_table.removesuffix("ticks")
+    endpoint = dynamo_repo.client.meta.endpoint_url
+    four = DynamoTickRepository(table_prefix=prefix, region="us-east-1", endpoint_url=endpoint, shards=4)
+    pairs = {f"P{i}USD": LatestPrice(T0_MS + i * MINUTE_MS, Decimal(i + 1) / 8) for i in range(30)}
+    four.update_polled(exchange=EXCHANGE, prices=pairs)
+
+    seven = DynamoTickRepository(table_prefix=prefix, region="us-east-1", endpoint_url=endpoint, shards=7)
+    assert seven.migrate_layout() == {"polled": 1}
+
+    assert seven.latest_prices(exchange=EXCHANGE) == pairs
+    items = seven._batch_get([seven._polled_key(EXCHANGE, s) for s in range(7)])
+    assert len(items) == 7 and all("entries" in item for item in items)
+    assert seven.migrate_layout() == {}
+
+
 def test_tails_round_trip_and_a_slot_reused_by_a_later_hour_forgets_the_earlier_one(repo):
     tails = HourTails(
         EXCHANGE,
