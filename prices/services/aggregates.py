@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from decimal import Decimal
 
 from prices.domain import HOUR_MS, MINUTE_MS, Tick, from_ms, hour_floor_ms
@@ -82,14 +83,15 @@ def hour_candles_refresh(*, exchange: str, ticks: Iterable[Tick], repo: TickRepo
     return written
 
 
-def rollup_fold(
+def rollup_folded(
     *, exchange: str, minute_ms: int, prices: Mapping[str, Decimal], repo: TickRepository
-) -> HourRollup:
-    """Fold one stored minute into its hour's rollup (read it, add one point per pair, write it).
+) -> HourRollup | None:
+    """The hour's rollup with one minute folded in: read the stored one, add a point per pair.
 
-    Constant work per minute: the hour is not rebuilt from its minutes. A pair whose rollup
-    already reaches `minute_ms` or beyond (a minute filled out of order) makes the hour be
-    rebuilt from its snapshots instead. Returns the rollup as written. Raises RepositoryError.
+    Reads only (the poll runs it while its ticks are being written). None when a pair's
+    rollup already reaches `minute_ms` or beyond (a minute filled out of order): the hour
+    must then be rebuilt from its snapshots, once the minute's snapshot is complete
+    (`rollup_fold`). Raises RepositoryError.
     """
     hour_ms = hour_floor_ms(minute_ms)
     stored = repo.get_rollup(exchange=exchange, hour_ms=hour_ms)
@@ -101,16 +103,82 @@ def rollup_fold(
         elif current.last_ms < minute_ms:
             segments[pair] = current.extended(minute_ms, price)
         else:
-            snapshots = repo.snapshots_between(exchange=exchange, start_ms=hour_ms, end_ms=hour_ms + HOUR_MS)
-            rollup = rollup_from_snapshots(exchange=exchange, hour_ms=hour_ms, snapshots=snapshots)
-            repo.put_rollup(rollup)
-            return rollup
-    rollup = HourRollup(exchange=exchange, hour_ms=hour_ms, segments=segments)
+            return None
+    return HourRollup(exchange=exchange, hour_ms=hour_ms, segments=segments)
+
+
+def rollup_fold(
+    *,
+    exchange: str,
+    minute_ms: int,
+    prices: Mapping[str, Decimal],
+    repo: TickRepository,
+    folded: HourRollup | None = None,
+) -> HourRollup:
+    """Fold one stored minute into its hour's rollup and write it (`rollup_folded`, then a put).
+
+    Constant work per minute: the hour is not rebuilt from its minutes, unless a pair's
+    rollup already reaches `minute_ms` or beyond (a minute filled out of order). `folded` is
+    the result of `rollup_folded` when the caller computed it already. Returns the rollup as
+    written. Raises RepositoryError.
+    """
+    rollup = folded
+    if rollup is None:
+        rollup = rollup_folded(exchange=exchange, minute_ms=minute_ms, prices=prices, repo=repo)
+    if rollup is None:
+        hour_ms = hour_floor_ms(minute_ms)
+        snapshots = repo.snapshots_between(exchange=exchange, start_ms=hour_ms, end_ms=hour_ms + HOUR_MS)
+        rollup = rollup_from_snapshots(exchange=exchange, hour_ms=hour_ms, snapshots=snapshots)
+        repo.put_rollup(rollup)
+        return rollup
     # The newest hour is the poll's: its fold replaces the shards without a condition (one
     # BatchWriteItem per 25 shards). A gap repair rebuild it overwrites meanwhile leaves the
     # rollup counting fewer prices than the snapshots, which gap repair sees and rebuilds.
     repo.put_rollup(rollup, replace=True)
     return rollup
+
+
+def live_windows(
+    *, exchange: str, rollup: HourRollup, end_ms: int, repo: TickRepository, store_missing: bool = True
+) -> list[LiveWindow] | None:
+    """The statistics of the live windows (LIVE_WINDOWS) ending at `end_ms`, without idle pairs.
+
+    `rollup` is the hour of the newest minute (end_ms − 1 min), as folded. A window ending
+    at minute k + 1 of that hour is: the tail from offset k + 1 of an earlier hour (the
+    previous one for 1 h; 24 hours back for 24 h, plus the 23-hour block in between), then
+    the current hour's rollup. Tails and the block are read (a few BatchGetItem calls); one
+    that is missing is computed and stored here (`tail_ensure`, `block_ensure`: the cycle
+    that closes an hour does that work, never a request), or, with `store_missing` False,
+    makes the answer None and nothing is written. Raises RepositoryError.
+    """
+    hour_ms = rollup.hour_ms
+    offset = (end_ms - hour_ms) // MINUTE_MS  # the first minute of the window in its start hour
+    windows = []
+    for window in LIVE_WINDOWS:
+        start_hour = hour_ms - (window // 60) * HOUR_MS
+        parts: list[Mapping[str, Segment]] = []
+        if offset < 60:
+            if store_missing:
+                tail = tail_ensure(repo=repo, exchange=exchange, hour_ms=start_hour, offset=offset)
+            else:
+                tail = repo.get_tail(exchange=exchange, hour_ms=start_hour, offset=offset)
+                if tail is None:
+                    return None
+            parts.append(tail)
+        if window > 60:
+            if store_missing:
+                block = block_ensure(repo=repo, exchange=exchange, end_ms=hour_ms)
+            else:
+                block = repo.get_block(exchange=exchange, end_ms=hour_ms)
+                if block is None:
+                    return None
+            parts.append(block.segments)
+        parts.append(rollup.segments)
+        pairs = {pair for part in parts for pair in part}
+        of_parts = WindowStats.of_parts
+        stats = {pair: of_parts([part.get(pair) for part in parts], expected=window) for pair in pairs}
+        windows.append(LiveWindow(exchange=exchange, window_minutes=window, end_ms=end_ms, stats=stats))
+    return windows
 
 
 def live_publish(
@@ -120,35 +188,23 @@ def live_publish(
     end_ms: int,
     repo: TickRepository,
     tracked: Iterable[str] | None = None,
+    windows: Sequence[LiveWindow] | None = None,
 ) -> list[LiveWindow]:
-    """Compute and store the statistics of the live windows (LIVE_WINDOWS) ending at `end_ms`.
+    """Compute (`live_windows`) and store the statistics of the live windows ending at `end_ms`.
 
     `tracked` (every tracked pair name, e.g. `repo.tracked_pairs`) is published with them as
     each window's idle pairs (those without data in it), so the rank reads no registry.
-
-    `rollup` is the hour of the newest minute (end_ms − 1 min), as just folded. A window ending
-    at minute k + 1 of that hour is: the tail from offset k + 1 of an earlier hour (the
-    previous one for 1 h; 24 hours back for 24 h, plus the 23-hour block in between), then
-    the current hour's rollup. Tails and the block are read (a few BatchGetItem calls) and,
-    when missing, computed and stored here: the cycle that closes an hour does that work,
-    never a request. Returns the published windows. Raises RepositoryError.
+    `windows` are the windows `live_windows` gave when the caller computed them already.
+    Returns the published windows. Raises RepositoryError.
     """
-    hour_ms = rollup.hour_ms
-    offset = (end_ms - hour_ms) // MINUTE_MS  # the first minute of the window in its start hour
+    if windows is None:
+        windows = live_windows(exchange=exchange, rollup=rollup, end_ms=end_ms, repo=repo)
+        assert windows is not None  # missing tails and blocks were stored
+    tracked = None if tracked is None else frozenset(tracked)
     published = []
-    for window in LIVE_WINDOWS:
-        start_hour = hour_ms - (window // 60) * HOUR_MS
-        parts: list[Mapping[str, Segment]] = []
-        if offset < 60:
-            parts.append(tail_ensure(repo=repo, exchange=exchange, hour_ms=start_hour, offset=offset))
-        if window > 60:
-            parts.append(block_ensure(repo=repo, exchange=exchange, end_ms=hour_ms).segments)
-        parts.append(rollup.segments)
-        pairs = {pair for part in parts for pair in part}
-        of_parts = WindowStats.of_parts
-        stats = {pair: of_parts([part.get(pair) for part in parts], expected=window) for pair in pairs}
-        idle = None if tracked is None else frozenset(tracked).difference(stats)
-        live = LiveWindow(exchange=exchange, window_minutes=window, end_ms=end_ms, stats=stats, idle=idle)
+    for live in windows:
+        idle = None if tracked is None else tracked.difference(live.stats)
+        live = replace(live, idle=idle)
         repo.put_live(live)
         published.append(live)
     return published

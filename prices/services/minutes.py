@@ -21,6 +21,13 @@ of a pending minute and its restore of orphaned ticks, and `rollups_rebuild` —
 Whatever step a writer dies at, the aggregates show the minute as missing (no price, a
 pending one, or a rollup counting fewer prices than its snapshots) and gap repair, which
 reads only the aggregates, finds it. See docs/data-model.md.
+
+The order is one of writes only. A poll that claimed its minute reads what step 5 needs
+(the hour's rollup, the live windows' tails and block) and computes the fold and the
+window statistics while its ticks are being written (steps 2–3): none of that depends on
+them, and the endpoint works on the ticks meanwhile. Nothing is written until its turn; a
+fold that needs the hour rebuilt from its snapshots, or a tail or block that is missing,
+waits for its turn too.
 """
 
 from __future__ import annotations
@@ -28,19 +35,22 @@ from __future__ import annotations
 import logging
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
+from typing import NamedTuple
 
 from prices.domain import HOUR_MS, MINUTE_MS, Tick, TickSource, from_ms, hour_floor_ms
 from prices.repository import LatestPrice, RepositoryError, TickRepository
-from prices.rollups import MinuteSnapshot
+from prices.rollups import HourRollup, LiveWindow, MinuteSnapshot
 from prices.services.aggregates import (
     hour_candles_refresh,
     live_prepare,
     live_publish,
+    live_windows,
     rollup_fold,
+    rollup_folded,
     rollups_refresh,
 )
 from prices.signals import ticks_stored
@@ -107,12 +117,13 @@ def minutes_store(
     written and is visible to gap repair as missing or pending.
     """
     result = MinutesStored()
+    prepared: PollAggregates | None = None
     if any(t.exchange != exchange for t in ticks):
         raise ValueError(f"minutes_store: every tick must be of {exchange}")
     if not ticks:
         pass
     elif mode is StoreMode.POLL:
-        result.ticks = _poll_minute(repo, ticks, result)
+        result.ticks, prepared = _poll_minute(repo, ticks, result)
         result.written = len(result.ticks)
     elif mode is StoreMode.PENDING:
         result.ticks, result.written = _pending_minute(repo, ticks)
@@ -127,8 +138,10 @@ def minutes_store(
     for pair, entry in (latest or {}).items():
         if pair not in registry or registry[pair].minute_ms < entry.minute_ms:
             registry[pair] = entry
+    tracked: set[str] = set()
     if mode is StoreMode.POLL:
-        repo.update_polled(exchange=exchange, prices=registry)  # the poll's own entries: no condition
+        # The poll's own entries (no condition); the tracked pairs, this minute's included.
+        tracked = repo.update_polled(exchange=exchange, prices=registry)
     else:
         repo.update_latest(exchange=exchange, prices=registry)
     if mode is StoreMode.POLL and stored:
@@ -137,10 +150,15 @@ def minutes_store(
         # no stored block or tail contains, so it invalidates none.
         minute_ms = stored[0].minute_ms
         prices = {t.pair: t.last_price for t in stored}
-        rollup = rollup_fold(exchange=exchange, minute_ms=minute_ms, prices=prices, repo=repo)
-        tracked = repo.tracked_pairs(exchange=exchange)  # after update_polled: includes this minute's
+        folded, windows = prepared.result() if prepared is not None else PollAggregates()
+        rollup = rollup_fold(exchange=exchange, minute_ms=minute_ms, prices=prices, repo=repo, folded=folded)
         live_publish(
-            exchange=exchange, rollup=rollup, end_ms=minute_ms + MINUTE_MS, repo=repo, tracked=tracked
+            exchange=exchange,
+            rollup=rollup,
+            end_ms=minute_ms + MINUTE_MS,
+            repo=repo,
+            tracked=tracked,
+            windows=windows if folded is not None else None,
         )
         if (minute_ms + MINUTE_MS) % HOUR_MS == 0:
             # The cycle that closes an hour prepares the next hour's live windows (its tails
@@ -175,12 +193,40 @@ def _data_version_publish(repo: TickRepository, exchange: str) -> None:
         )
 
 
-def _poll_minute(repo: TickRepository, ticks: Sequence[Tick], result: MinutesStored) -> list[Tick]:
+class PollAggregates(NamedTuple):
+    """What a claimed poll computes while its ticks are written (see the module docstring).
+
+    `folded`: the hour's rollup with the minute folded in (None: the hour must be rebuilt
+    from its snapshots); `windows`: the live windows ending after the minute, without idle
+    pairs (None: a tail or block is missing, to be computed and stored in its turn).
+    """
+
+    folded: HourRollup | None = None
+    windows: list[LiveWindow] | None = None
+
+
+def _poll_aggregates(
+    repo: TickRepository, exchange: str, minute_ms: int, prices: Mapping[str, Decimal]
+) -> PollAggregates:
+    """Read and compute (never write) the rollup fold and the live windows of a polled minute."""
+    folded = rollup_folded(exchange=exchange, minute_ms=minute_ms, prices=prices, repo=repo)
+    if folded is None:
+        return PollAggregates()
+    end_ms = minute_ms + MINUTE_MS
+    return PollAggregates(
+        folded, live_windows(exchange=exchange, rollup=folded, end_ms=end_ms, repo=repo, store_missing=False)
+    )
+
+
+def _poll_minute(
+    repo: TickRepository, ticks: Sequence[Tick], result: MinutesStored
+) -> tuple[list[Tick], Future[PollAggregates] | None]:
     """Claim the minute's snapshot and write the ticks this run owns; return them (maybe none).
 
     The snapshot is claimed pending and completed once the ticks are written: a worker that
     dies in between leaves a pending snapshot, which hour rollups leave out and gap repair
-    completes from the snapshot's prices (prices.services.gaps).
+    completes from the snapshot's prices (prices.services.gaps). After a claim, the minute's
+    aggregates are prepared (`_poll_aggregates`) on a thread meanwhile, and returned done.
     """
     minute_ms = ticks[0].minute_ms
     exchange = ticks[0].exchange
@@ -188,14 +234,16 @@ def _poll_minute(repo: TickRepository, ticks: Sequence[Tick], result: MinutesSto
         raise ValueError("a poll stores one minute")
     prices = {t.pair: t.last_price for t in ticks}
     if repo.claim_snapshot(MinuteSnapshot(exchange, minute_ms, prices, TickSource.TICKER, pending=True)):
-        repo.put_many(ticks)
-        repo.complete_snapshot(exchange=exchange, minute_ms=minute_ms)
-        return list(ticks)
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            prepared = pool.submit(_poll_aggregates, repo, exchange, minute_ms, prices)
+            repo.put_many(ticks)
+            repo.complete_snapshot(exchange=exchange, minute_ms=minute_ms)
+        return list(ticks), prepared
     existing = repo.get_snapshot(exchange=exchange, minute_ms=minute_ms)
     if existing is None or existing.source == TickSource.TICKER:
         result.status = "duplicate"
         result.skipped["duplicate_minute"] += len(ticks)
-        return []
+        return [], None
     # The minute was partly filled from candles (gap repair): add only the pairs it lacks.
     missing = [t for t in ticks if t.pair not in existing.prices]
     result.skipped["already_stored"] += len(ticks) - len(missing)
@@ -204,7 +252,7 @@ def _poll_minute(repo: TickRepository, ticks: Sequence[Tick], result: MinutesSto
         # short in between leaves the minute missing from the snapshot, where gap repair sees it.
         repo.put_many(missing)
         snapshots_merge(repo, missing)
-    return missing
+    return missing, None
 
 
 def _pending_minute(repo: TickRepository, ticks: Sequence[Tick]) -> tuple[list[Tick], int]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -444,6 +445,64 @@ def test_a_poll_claims_pending_and_completes_after_writing_its_ticks(memory_repo
 
     assert order == ["claim_snapshot", "put_many", "complete_snapshot", "update_polled"]
     assert not memory_repo.get_snapshot(exchange="bitfinex", minute_ms=to_ms(T0)).pending
+
+
+POLL_WRITES = (
+    "claim_snapshot",
+    "put_many",
+    "complete_snapshot",
+    "update_polled",
+    "update_latest",
+    "put_rollup",
+    "put_tails",
+    "put_block",
+    "put_live",
+    "data_version_bump",
+)
+
+
+def record_writes(repo, order: list[str]) -> None:
+    for name in POLL_WRITES:
+        real = getattr(repo, name)
+        setattr(repo, name, lambda *a, _n=name, _r=real, **k: order.append(_n) or _r(*a, **k))
+
+
+def test_a_poll_writes_its_aggregates_after_its_ticks_snapshot_and_registry_missing_tails_too(memory_repo):
+    order = []
+    record_writes(memory_repo, order)
+
+    poll(memory_repo, 0)  # the first poll: no tails nor block of the earlier hours are stored yet
+
+    head = ["claim_snapshot", "put_many", "complete_snapshot", "update_polled", "put_rollup"]
+    assert order[:5] == head
+    assert order[5:] == ["put_tails", "put_tails", "put_block", "put_live", "put_live", "data_version_bump"]
+
+
+def test_a_poll_prepares_its_aggregates_while_its_ticks_are_written_and_writes_them_in_turn(memory_repo):
+    polls(memory_repo, range(2))
+    order = []
+    record_writes(memory_repo, order)
+    rollup_read = threading.Event()
+    real_get_rollup, real_put_many = memory_repo.get_rollup, memory_repo.put_many
+    memory_repo.get_rollup = lambda **k: rollup_read.set() or real_get_rollup(**k)
+    # The ticks are written only once the fold has read the hour's rollup: both run at once.
+    memory_repo.put_many = lambda ticks: rollup_read.wait(10) and real_put_many(ticks)
+
+    summary = poll(memory_repo, 2)
+
+    assert summary.status == "stored"
+    assert memory_repo.latest(exchange="bitfinex", pair="BTCUSD").minute == m(2)
+    assert order == [  # put_many is recorded only if the rollup was read before it returned
+        "claim_snapshot",
+        "put_many",
+        "complete_snapshot",
+        "update_polled",
+        "put_rollup",
+        "put_live",
+        "put_live",
+        "data_version_bump",
+    ]
+    assert memory_repo.get_live(exchange="bitfinex", window_minutes=60).stats["BTCUSD"].count == 3
 
 
 def test_minute_ranges_groups_consecutive_minutes():
