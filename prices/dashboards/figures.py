@@ -38,6 +38,11 @@ VOLUME = "#8c959f"
 # Okabe & Ito's colour-blind-safe palette (yellow dropped: too pale on white), then dashed repeats.
 COMPARE_COLORS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#7F7F00")
 LONE_MARKER = 5
+# A signed % change with exactly two decimals: d3's "+,.2f" behind an explicit (no-op, there is
+# no width) fill and alignment "0>". plotly.js 3.7's Lib.adjustFormat puts a "~" in front of any
+# format that does not start with one of ~ , . 0 $ ("~+,.2f", invalid), d3 then throws and the
+# hover falls back to the raw float ("-0.3532306169853073 %"; plotly.js issue #7897).
+SIGNED_PERCENT = "0>+,.2f"
 
 
 def _utc_label(moment: datetime) -> str:
@@ -504,7 +509,7 @@ def compare_figure(
                 name=name,
                 color=color,
                 dash=dash,
-                hovertemplate="%{y:+,.2f} %<extra>%{fullData.name}</extra>",
+                hovertemplate=f"%{{y:{SIGNED_PERCENT}}} %<extra>%{{fullData.name}}</extra>",
             )
         )
         dots = _lone_trace(line, name=name, color=color, dot=3)

@@ -503,6 +503,24 @@ def test_compare_draws_one_trace_per_pair(session):
     session.assert_clean()
 
 
+def test_the_compare_hover_shows_each_change_signed_with_two_decimals(session):
+    session.goto("/compare/?pairs=BTCUSD,ETHUSD,XRPUSD&range=1h")
+    wait_for_chart(session, "compare-chart")
+
+    box = session.page.locator("#compare-chart .nsewdrag").first.bounding_box()
+    session.page.mouse.move(box["x"] + box["width"] * 0.6, box["y"] + box["height"] / 2)
+    session.page.locator("#compare-chart .hoverlayer .legendtext").first.wait_for()
+    entries = session.page.evaluate(
+        "Array.from(document.querySelectorAll('#compare-chart .hoverlayer .legendtext'), t => t.textContent)"
+    )
+
+    # The template's number format as drawn, not as sent: plotly.js once showed the raw float.
+    assert entries
+    signed = re.compile(r"[A-Z]+ : [+\u2212-]\d{1,3}(,\d{3})*\.\d\d %")
+    assert all(signed.fullmatch(entry) for entry in entries), entries
+    session.assert_clean()
+
+
 # --- axes, zoom, page weight --------------------------------------------------------------
 
 
@@ -818,7 +836,7 @@ def test_counts_and_prices_carry_thousands_separators_on_every_page(session):
     session.goto("/compare/?pairs=" + ",".join(PAIRS))
     wait_for_chart(session, "compare-chart")
     assert session.page.evaluate("document.getElementById('compare-chart').data[0].hovertemplate").startswith(
-        "%{y:+,.2f} %"
+        "%{y:0>+,.2f} %"
     )
     session.assert_clean()
 
