@@ -138,7 +138,11 @@ def test_concatenated_segments_equal_direct_statistics(minutes, data):
     assert combined.minimum == direct.minimum and combined.maximum == direct.maximum
     assert float(combined.prices.mean) == pytest.approx(float(direct.prices.mean), rel=1e-14)
     if direct.count >= 2:
-        assert combined.prices.std_sample == pytest.approx(direct.prices.std_sample, rel=1e-9, abs=1e-18)
+        # Equal prices have std 0, computed to float64 noise (e.g. 1.7e-17 for three 1.1s):
+        # the absolute tolerance is that noise at the prices' own scale.
+        scale = float(max(price for _, price in points))
+        noise = 1e-14 * scale
+        assert combined.prices.std_sample == pytest.approx(direct.prices.std_sample, rel=1e-9, abs=noise)
     assert combined.returns.n == direct.returns.n
     if direct.returns.n >= 2:
         assert combined.returns.std_sample == pytest.approx(direct.returns.std_sample, rel=1e-9, abs=1e-15)
@@ -199,3 +203,12 @@ def test_moments_shift_prices_by_an_integer_so_a_cent_at_1e5_keeps_its_digits():
     assert moments.shift == 99999
     assert moments.offset == pytest.approx(1.0, rel=1e-15)
     assert moments.m2 == pytest.approx(0.0002, rel=1e-13)
+
+
+def test_equal_prices_split_anywhere_have_a_std_of_float64_noise_at_most():
+    points = [(m * MIN, Decimal("1.1")) for m in range(3)]
+
+    combined = segments_concat([segment_of(points[:1]), segment_of(points[1:])])
+
+    assert combined.prices.std_sample == pytest.approx(0.0, abs=1e-14 * 1.1)
+    assert segment_of(points).prices.std_sample == pytest.approx(0.0, abs=1e-14 * 1.1)
