@@ -221,20 +221,13 @@ class PriceSeries:
     """One pair's (minute, price) points, oldest first, with O(log n) lookups and O(1) window sums."""
 
     def __init__(self, points: Sequence[tuple[datetime, Decimal]]) -> None:
-        self._returns: bool | None = None
         self.minutes = [minute for minute, _ in points]
         self.prices = [price for _, price in points]
-        self._sums = [Decimal(0)]
-        # Float sums of (price − first) and its square give O(1) window variances; the shift
-        # keeps the squares small, so no precision is lost for minute prices.
-        self._shift = float(self.prices[0]) if self.prices else 0.0
-        self._fsums = [0.0]
-        self._fsquares = [0.0]
-        for price in self.prices:
-            self._sums.append(self._sums[-1] + price)
-            shifted = float(price) - self._shift
-            self._fsums.append(self._fsums[-1] + shifted)
-            self._fsquares.append(self._fsquares[-1] + shifted * shifted)
+        # Prefix sums are built on first use: evaluation reads most windows' statistics from
+        # the stored aggregates, so most series never need them.
+        self._sums: list[Decimal] | None = None
+        self._fsums: list[float] | None = None
+        self._returns: bool | None = None
 
     def latest(self, at: datetime) -> tuple[datetime, Decimal] | None:
         """The newest point with minute ≤ `at`, or None."""
@@ -250,6 +243,10 @@ class PriceSeries:
         count = hi - lo
         if count == 0:
             return None, 0
+        if self._sums is None:
+            self._sums = [Decimal(0)]
+            for price in self.prices:
+                self._sums.append(self._sums[-1] + price)
         return (self._sums[hi] - self._sums[lo]) / count, count
 
     def relative_std(self, start: datetime, end: datetime) -> float | None:
@@ -258,8 +255,7 @@ class PriceSeries:
         n = hi - lo
         if n < 2:
             return None
-        total = self._fsums[hi] - self._fsums[lo]
-        squares = self._fsquares[hi] - self._fsquares[lo]
+        total, squares = self._moments(lo, hi)
         variance = max(squares - total * total / n, 0.0) / (n - 1)
         mean = total / n + self._shift
         return math.sqrt(variance) / mean if mean else None
@@ -270,9 +266,20 @@ class PriceSeries:
         n = hi - lo
         if n < 2:
             return None
-        total = self._fsums[hi] - self._fsums[lo]
-        squares = self._fsquares[hi] - self._fsquares[lo]
+        total, squares = self._moments(lo, hi)
         return math.sqrt(max(squares - total * total / n, 0.0) / (n - 1))
+
+    def _moments(self, lo: int, hi: int) -> tuple[float, float]:
+        # Float sums of (price − first) and its square give O(1) window variances; the shift
+        # keeps the squares small, so no precision is lost for minute prices.
+        if self._fsums is None:
+            self._shift = float(self.prices[0]) if self.prices else 0.0
+            self._fsums, self._fsquares = [0.0], [0.0]
+            for price in self.prices:
+                shifted = float(price) - self._shift
+                self._fsums.append(self._fsums[-1] + shifted)
+                self._fsquares.append(self._fsquares[-1] + shifted * shifted)
+        return self._fsums[hi] - self._fsums[lo], self._fsquares[hi] - self._fsquares[lo]
 
     def count(self, start: datetime, end: datetime) -> int:
         """Number of points with start ≤ minute < end."""
