@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import operator
 import time
@@ -67,9 +68,9 @@ def _spec(condition: str, values: tuple) -> RuleSpec:
 
 
 def rule_memory(rule: AlertRule | _RuleRow) -> RuleMemory:
-    """The pure RuleMemory of a rule (model instance or row)."""
+    """The pure RuleMemory of a rule (model instance or row); raises KeyError for an unknown state."""
     return RuleMemory(
-        state=State(rule.state),
+        state=_STATES[rule.state],
         armed=rule.armed,
         last_notified_minute=rule.last_notified_minute,
         enabled=rule.enabled,
@@ -77,6 +78,53 @@ def rule_memory(rule: AlertRule | _RuleRow) -> RuleMemory:
         held_minutes=rule.held_minutes,
         anchor_price=rule.anchor_price,
     )
+
+
+# Enum members by stored value: a dict lookup costs a tenth of calling the enum, per rule.
+_STATES = {s.value: s for s in State}
+_MODES = {m.value: m for m in TriggerMode}
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """What evaluation derives from a rule's settings (many rules share them: built once each)."""
+
+    spec: RuleSpec
+    spec_key: int  # one per distinct spec: cheaper to hash than the spec's Decimals
+    mode: TriggerMode
+    cooldown: timedelta
+    confirm: int
+    lookback: int
+    aggregate: Aggregate | None
+
+
+# A rule's settings as a tuple: the key of its plan.
+_plan_of = operator.attrgetter("condition", *FIELDS, "trigger_mode", "cooldown_minutes", "confirm_minutes")
+
+
+@lru_cache(maxsize=4096)
+def _plan(rule_settings: tuple, stale: int) -> _Plan:
+    """The plan of a rule's settings (`_plan_of`); raises ValueError/KeyError for unknown choices."""
+    condition, *values, mode, cooldown, confirm = rule_settings
+    spec = _spec(condition, tuple(values))
+    return _Plan(
+        spec=spec,
+        spec_key=_spec_key(spec),
+        mode=_MODES[mode],
+        cooldown=timedelta(minutes=cooldown),
+        confirm=spec.confirm_minutes(confirm),
+        lookback=spec.lookback_minutes(stale),
+        aggregate=spec.kind.aggregate(spec),
+    )
+
+
+@lru_cache(maxsize=4096)
+def _spec_key(spec: RuleSpec) -> int:
+    # Never reused: after an eviction an equal spec gets a new key, and merely shares fewer checks.
+    return next(_spec_keys)
+
+
+_spec_keys = itertools.count()
 
 
 @dataclass
@@ -121,22 +169,20 @@ class _Inputs:
     ranked_windows: frozenset[int] = frozenset()
     checks: dict[tuple, Check] = field(default_factory=dict)
 
-    def check(
-        self, spec: RuleSpec, minute: datetime, pair: str, *, stale: int, anchor: Decimal | None
-    ) -> Check:
-        """condition_check of `spec` on `pair` at `minute`, computed once per distinct input:
-        rules with the same condition and parameters on a pair share it (it is pure)."""
-        key = (spec, pair, minute, anchor)
+    def check(self, plan: _Plan, minute: datetime, pair: str, *, stale: int, anchor: Decimal | None) -> Check:
+        """condition_check of the plan's spec on `pair` at `minute`, computed once per distinct
+        input: rules with the same condition and parameters on a pair share it (it is pure)."""
+        key = (plan.spec_key, pair, minute, anchor)
         check = self.checks.get(key)
         if check is None:
             check = self.checks[key] = condition_check(
-                spec,
+                plan.spec,
                 self.series[pair],
                 minute,
                 pair=pair,
                 stale_minutes=stale,
                 anchor=anchor,
-                **self.aggregates(spec.kind.aggregate(spec), minute, pair),
+                **self.aggregates(plan.aggregate, minute, pair),
             )
         return check
 
@@ -185,7 +231,9 @@ class _Inputs:
 
 
 # The columns evaluation needs, read without building model instances (10,000s per minute):
-# bookkeeping, the condition's parameter fields (alerts.rules.FIELDS), then the rule's memory.
+# bookkeeping, the condition's parameter fields (alerts.rules.FIELDS), then the rule's memory
+# (`enabled` is not read: due rules are enabled). Then what evaluation derives: the plan, the
+# first minute to evaluate and the memory as loaded.
 _RuleRow = make_dataclass(
     "_RuleRow",
     [
@@ -200,28 +248,28 @@ _RuleRow = make_dataclass(
         ("confirm_minutes", int),
         ("state", str),
         ("armed", bool),
-        ("enabled", bool),
         ("state_changed_at", object),
         ("last_evaluated_minute", object),
         ("last_notified_minute", object),
         ("held_minutes", int),
         ("anchor_price", object),
         ("muted_until", object),
-        ("created_at", object),
-        ("spec", object, field(default=None)),
+        ("enabled", bool, field(default=True)),
+        ("plan", object, field(default=None)),
+        ("first", object, field(default=None)),
+        ("memory", object, field(default=None)),
     ],
     slots=True,
 )
 
 
-_ROW_FIELDS = [f for f in _RuleRow.__slots__ if f != "spec"]
+_ROW_FIELDS = _RuleRow.__slots__[: _RuleRow.__slots__.index("enabled")]
 
 
-def _first_minute(rule: _RuleRow, minute: datetime, catch_up: int) -> datetime:
-    earliest = minute - (catch_up - 1) * MINUTE
-    if rule.last_evaluated_minute is None:
-        return minute
-    return max(rule.last_evaluated_minute + MINUTE, earliest)
+def _first_minute(last_evaluated: datetime | None, minute: datetime, earliest: datetime) -> datetime:
+    """The first minute a rule evaluates up to `minute`: the one after its last evaluated minute,
+    but no earlier than `earliest` (catch-up is bounded)."""
+    return minute if last_evaluated is None else max(last_evaluated + MINUTE, earliest)
 
 
 def _due_rules(minute: datetime):
@@ -249,16 +297,17 @@ def _load_inputs(
     pairs: set[str] = set()
     pairs_by_window: dict[int, set[str]] = defaultdict(set)
     ranked_windows: set[int] = set()
+    earliest = minute - (catch_up - 1) * MINUTE
     for rule in rules:
         pairs.add(rule.pair)
+        first = rule.first = _first_minute(rule.last_evaluated_minute, minute, earliest)
         try:
-            spec = rule.spec = rule_spec(rule)
-            lookback = spec.lookback_minutes(stale)
-        except (ValueError, TypeError):  # a malformed row fails alone, in _evaluate_rule
+            plan = rule.plan = _plan(_plan_of(rule), stale)
+        except (ValueError, TypeError, KeyError):  # a malformed row fails alone, in _evaluate_rule
+            rule.plan = None
             continue
-        first = _first_minute(rule, minute, catch_up)
-        span = max(span, (minute - first) // MINUTE + lookback)
-        aggregate = spec.kind.aggregate(spec)
+        span = max(span, (minute - first) // MINUTE + plan.lookback)
+        aggregate = plan.aggregate
         if aggregate is not None and aggregate.rank_by is None:
             pairs_by_window[aggregate.window_minutes].add(rule.pair)
         elif aggregate is not None:
@@ -285,16 +334,16 @@ class _Recorded:
 
 
 def _evaluate_rule(
-    rule: _RuleRow, minute: datetime, inputs: _Inputs, *, stale: int, catch_up: int
-) -> tuple[RuleMemory, list[_Recorded]]:
-    spec = rule.spec or rule_spec(rule)
-    memory = rule_memory(rule)
-    recorded = []
-    mode, cooldown = TriggerMode(rule.trigger_mode), timedelta(minutes=rule.cooldown_minutes)
-    confirm = spec.confirm_minutes(rule.confirm_minutes)
-    current = _first_minute(rule, minute, catch_up)
+    rule: _RuleRow, minute: datetime, inputs: _Inputs, *, stale: int, recorded: list[_Recorded]
+) -> RuleMemory:
+    """Step the rule over its due minutes (from `rule.first`), appending its events to `recorded`;
+    returns its new memory (`rule.memory` itself when nothing changed)."""
+    plan = rule.plan or _plan(_plan_of(rule), stale)  # a malformed row raises here
+    memory = rule.memory = rule_memory(rule)
+    spec, mode, cooldown, confirm = plan.spec, plan.mode, plan.cooldown, plan.confirm
+    current = rule.first
     while current <= minute and memory.enabled:
-        check = inputs.check(spec, current, rule.pair, stale=stale, anchor=memory.anchor_price)
+        check = inputs.check(plan, current, rule.pair, stale=stale, anchor=memory.anchor_price)
         if _missing_by_our_downtime(spec, check, current, inputs.polls):
             current += MINUTE
             continue
@@ -302,7 +351,7 @@ def _evaluate_rule(
         if transition is not None:
             recorded.append(_Recorded(rule, current, transition.check or check, transition))
         current += MINUTE
-    return memory, recorded
+    return memory
 
 
 def _missing_by_our_downtime(
@@ -364,7 +413,8 @@ def alert_rules_evaluate(
                 iso_z(fallback),
             )
             minute = fallback
-            rules = [rule for rule in rules if _due_at(rule, minute)]
+            due = set(_due_rules(minute).values_list("pk", flat=True))
+            rules = [rule for rule in rules if rule.pk in due]
             inputs = _inputs_for(rules, minute, stale=stale, catch_up=catch_up, repo=repo) if rules else {}
         summary = EvaluationSummary(minute=minute)
         if not rules:
@@ -373,9 +423,7 @@ def alert_rules_evaluate(
         if not _any_stored(inputs, minute) and any(i.polls.awaits_poll(minute) for i in inputs.values()):
             summary.status = "waiting"
             return _finish(summary, started)
-        evaluated, memories, recorded = _rules_evaluate(
-            rules, minute, inputs, summary, stale=stale, catch_up=catch_up
-        )
+        evaluated, memories, recorded = _rules_evaluate(rules, minute, inputs, summary, stale=stale)
         delivery_ids = _results_persist(evaluated, memories, recorded, minute, summary, now=now)
         if delivery_ids:
             send = enqueue or _enqueue_deliveries
@@ -389,13 +437,6 @@ def _rules_load(minute: datetime) -> list[_RuleRow]:
     return [_RuleRow(*row) for row in rows]
 
 
-def _due_at(rule: _RuleRow, minute: datetime) -> bool:
-    # As _due_rules, for a row already loaded.
-    if rule.created_at >= minute + MINUTE:
-        return False
-    return rule.last_evaluated_minute is None or rule.last_evaluated_minute < minute
-
-
 def _any_stored(inputs: dict[str, _Inputs], minute: datetime) -> bool:
     return any(minute in series.minutes for i in inputs.values() for series in i.series.values())
 
@@ -407,32 +448,36 @@ def _rules_evaluate(
     summary: EvaluationSummary,
     *,
     stale: int,
-    catch_up: int,
 ) -> tuple[list[int], list[tuple[_RuleRow, RuleMemory]], list[_Recorded]]:
     """Evaluate each rule over its due minutes (pure but for logging); a failing rule is counted
-    in `summary.errors` and still marked evaluated. Returns (evaluated ids, new memories, events)."""
+    in `summary.errors` and still marked evaluated. Returns (evaluated ids, the new memories of
+    the rules whose memory changed, events)."""
     evaluated: list[int] = []
-    memories: list[tuple[_RuleRow, RuleMemory]] = []
+    changed: list[tuple[_RuleRow, RuleMemory]] = []
     recorded: list[_Recorded] = []
+    states: Counter[State] = Counter()
+    rule_minutes = 0
     for rule in rules:
         evaluated.append(rule.pk)
+        mark = len(recorded)
         try:
-            first = _first_minute(rule, minute, catch_up)
-            memory, events = _evaluate_rule(
-                rule, minute, inputs[rule.exchange], stale=stale, catch_up=catch_up
-            )
+            memory = _evaluate_rule(rule, minute, inputs[rule.exchange], stale=stale, recorded=recorded)
         except Exception:
+            del recorded[mark:]  # a failing rule records nothing
             logger.exception(
                 "alert rule %s (%s) failed to evaluate at %s", rule.pk, rule.condition, iso_z(minute)
             )
             summary.errors += 1
             continue
-        summary.rule_minutes += (minute - first) // MINUTE + 1
-        summary.states[memory.state.value] += 1
-        recorded.extend(events)
-        memories.append((rule, memory))
+        rule_minutes += (minute - rule.first) // MINUTE + 1
+        states[memory.state] += 1
+        if memory is not rule.memory:
+            changed.append((rule, memory))
+    summary.rule_minutes += rule_minutes
+    for state, count in states.items():
+        summary.states[state.value] += count
     summary.rules = len(evaluated)
-    return evaluated, memories, recorded
+    return evaluated, changed, recorded
 
 
 def _results_persist(

@@ -71,6 +71,7 @@ def rule_step(
     rule is disabled; `rearm` — only if the condition was NORMAL since the last firing and the
     cooldown has passed since the last notification; `every` — whenever the cooldown has
     passed. Entering NO_DATA always notifies (data stopped). Recoveries are recorded, not sent.
+    When nothing changes, the returned memory is `memory` itself.
     """
     check, held = _confirmed(memory, check, confirm)
     old, new = memory.state, check.state
@@ -97,17 +98,20 @@ def rule_step(
             suppressed = "cooldown"
     elif new is State.NO_DATA:
         notify = old is not State.NO_DATA
-    updated = replace(
-        memory,
+    if not record and armed == memory.armed and held == memory.held_minutes:
+        # Most rules at most minutes: nothing changes (without a record there is no state
+        # change, notification or re-anchoring), so no new memory is built and callers may
+        # skip persisting the rule.
+        return memory, None
+    firing = new is State.FIRING
+    updated = RuleMemory(
         state=new,
         armed=armed,
+        last_notified_minute=minute if notify and firing else memory.last_notified_minute,
+        enabled=memory.enabled and not (notify and mode is TriggerMode.ONCE and firing),
         state_changed_at=minute if new is not old else memory.state_changed_at,
-        last_notified_minute=minute if notify and new is State.FIRING else memory.last_notified_minute,
-        enabled=memory.enabled and not (notify and mode is TriggerMode.ONCE and new is State.FIRING),
         held_minutes=held,
-        anchor_price=check.anchor
-        if record and new is State.FIRING and check.anchor is not None
-        else memory.anchor_price,
+        anchor_price=check.anchor if record and firing and check.anchor is not None else memory.anchor_price,
     )
     if not record:
         return updated, None
