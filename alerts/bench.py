@@ -150,6 +150,31 @@ class _QueryCounter:
         return execute(sql, params, many, context)
 
 
+def _rules_create(names: list[str], rules: int, *, created_at: datetime) -> None:
+    """`rules` enabled rules cycling over RULE_MIX and the pairs, each with one webhook channel."""
+    user, _ = get_user_model().objects.get_or_create(username="bench-alerts")
+    channel = NotificationChannel.objects.create(
+        owner=user, kind="webhook", target="http://127.0.0.1:9/bench", verified=True
+    )
+    objs = [
+        AlertRule(
+            owner=user,
+            name=f"bench {i}",
+            pair=names[i % len(names)],
+            **RULE_MIX[(i // len(names)) % len(RULE_MIX)],
+        )
+        for i in range(rules)
+    ]
+    created = AlertRule.objects.bulk_create(objs, batch_size=500)
+    # The rules exist since the seeded history began (a rule judges no earlier minute).
+    AlertRule.objects.filter(pk__in=[r.pk for r in created]).update(created_at=created_at)
+    through = AlertRule.channels.through
+    through.objects.bulk_create(
+        [through(alertrule_id=r.pk, notificationchannel_id=channel.pk) for r in created],
+        batch_size=1000,
+    )
+
+
 def alerts_benchmark(
     *, pairs: int, rules: int, repo: TickRepository, end: datetime | None = None, progress=None
 ) -> BenchResult:
@@ -160,43 +185,25 @@ def alerts_benchmark(
     stored as the minute poll stores it (folded into its hour's rollup, live windows published)
     just before it is evaluated, untimed, so evaluation reads what it reads in production.
     Nothing is sent: deliveries are created but their enqueueing is discarded with the rollback.
+    The seed ticks and rule instances are dropped before timing: a worker holds no such objects,
+    and every full garbage collection inside the timed evaluation would walk them.
     """
     end = (end or datetime.now(UTC)).replace(second=0, microsecond=0)
     names = bench_pairs(pairs)
     evaluated = (end - 2 * MINUTE, end - MINUTE)
     ticks = _seed_ticks(names, end)
+    polled = {minute: [t for t in ticks if t.minute == minute] for minute in evaluated}
     started = time.perf_counter()
     with prices_receivers_only():  # no evaluation task for the throw-away ticks
         history_store(ticks=[t for t in ticks if t.minute < evaluated[0]], repo=repo)
+    del ticks
     result = BenchResult(pairs=pairs, rules=rules, seed_s=time.perf_counter() - started)
     counter = _RequestCounter(repo)
     try:
         with transaction.atomic():
-            user, _ = get_user_model().objects.get_or_create(username="bench-alerts")
-            channel = NotificationChannel.objects.create(
-                owner=user, kind="webhook", target="http://127.0.0.1:9/bench", verified=True
-            )
-            objs = [
-                AlertRule(
-                    owner=user,
-                    name=f"bench {i}",
-                    pair=names[i % pairs],
-                    **RULE_MIX[(i // pairs) % len(RULE_MIX)],
-                )
-                for i in range(rules)
-            ]
-            created = AlertRule.objects.bulk_create(objs, batch_size=500)
-            # The rules exist since the seeded history began (a rule judges no earlier minute).
-            AlertRule.objects.filter(pk__in=[r.pk for r in created]).update(
-                created_at=end - SEED_MINUTES * MINUTE
-            )
-            through = AlertRule.channels.through
-            through.objects.bulk_create(
-                [through(alertrule_id=r.pk, notificationchannel_id=channel.pk) for r in created],
-                batch_size=1000,
-            )
+            _rules_create(names, rules, created_at=end - SEED_MINUTES * MINUTE)
             for minute in evaluated:
-                _poll_store(repo, [t for t in ticks if t.minute == minute])
+                _poll_store(repo, polled.pop(minute))
                 counter.count = 0
                 queries = _QueryCounter()
                 # As in production (DEBUG off): Django does not keep every query's SQL and
