@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import gc
 import itertools
 import logging
 import operator
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
+from contextlib import contextmanager
 from dataclasses import dataclass, field, make_dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -393,8 +395,45 @@ def alert_rules_evaluate(
     django-q2 task per chunk). Raises EvaluationError if the price store fails.
     """
     started = time.monotonic()
-    minute = minute_floor(minute)
-    now = now or datetime.now(UTC)
+    with _collector_paused():
+        summary = _minute_evaluate(
+            minute_floor(minute),
+            now or datetime.now(UTC),
+            defer_missing=defer_missing,
+            repo=repo,
+            enqueue=enqueue,
+        )
+    return _finish(summary, started)
+
+
+@contextmanager
+def _collector_paused():
+    """Python's cyclic garbage collector off for the block (restored to its state after).
+
+    An evaluation builds ~150,000 short-lived containers (rows, memories, checks, DynamoDB
+    items, events) that reference counting frees: they form no cycles (but for the odd
+    traceback of a logged exception, collected later). Collecting them meanwhile cost ~160
+    young collections and about one full one per 10,000-rule minute, a full one walking every
+    object of the process: ~25 % of a steady minute's CPU time.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _minute_evaluate(
+    minute: datetime,
+    now: datetime,
+    *,
+    defer_missing: bool,
+    repo: TickRepository | None,
+    enqueue: Callable[[list[int]], None] | None,
+) -> EvaluationSummary:
+    """alert_rules_evaluate's work, in one function so its rows and checks are freed on return."""
     stale = settings.ALERTS_STALE_MINUTES
     catch_up = settings.ALERTS_CATCH_UP_MINUTES
     with transaction.atomic():
@@ -419,16 +458,16 @@ def alert_rules_evaluate(
         summary = EvaluationSummary(minute=minute)
         if not rules:
             summary.status = "idle"
-            return _finish(summary, started)
+            return summary
         if not _any_stored(inputs, minute) and any(i.polls.awaits_poll(minute) for i in inputs.values()):
             summary.status = "waiting"
-            return _finish(summary, started)
+            return summary
         evaluated, memories, recorded = _rules_evaluate(rules, minute, inputs, summary, stale=stale)
         delivery_ids = _results_persist(evaluated, memories, recorded, minute, summary, now=now)
         if delivery_ids:
             send = enqueue or _enqueue_deliveries
             transaction.on_commit(lambda: send(delivery_ids))
-    return _finish(summary, started)
+    return summary
 
 
 def _rules_load(minute: datetime) -> list[_RuleRow]:
