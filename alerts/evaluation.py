@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import gc
 import itertools
 import logging
 import operator
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
-from contextlib import contextmanager
 from dataclasses import dataclass, field, make_dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -35,6 +33,7 @@ from alerts.rules import (
     condition_check,
     rule_step,
 )
+from cryptotracker.collector import collector_paused
 from cryptotracker.monitoring.metrics import alert_evaluation_failure_record, alert_evaluation_record
 from cryptotracker.params import iso_z
 from prices import selectors
@@ -395,7 +394,7 @@ def alert_rules_evaluate(
     django-q2 task per chunk). Raises EvaluationError if the price store fails.
     """
     started = time.monotonic()
-    with _collector_paused():
+    with collector_paused():
         summary = _minute_evaluate(
             minute_floor(minute),
             now or datetime.now(UTC),
@@ -404,25 +403,6 @@ def alert_rules_evaluate(
             enqueue=enqueue,
         )
     return _finish(summary, started)
-
-
-@contextmanager
-def _collector_paused():
-    """Python's cyclic garbage collector off for the block (restored to its state after).
-
-    An evaluation builds ~150,000 short-lived containers (rows, memories, checks, DynamoDB
-    items, events) that reference counting frees: they form no cycles (but for the odd
-    traceback of a logged exception, collected later). Collecting them meanwhile cost ~160
-    young collections and about one full one per 10,000-rule minute, a full one walking every
-    object of the process: ~25 % of a steady minute's CPU time.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _minute_evaluate(

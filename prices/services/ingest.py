@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from cryptotracker.collector import collector_paused
 from cryptotracker.monitoring.metrics import fetch_cycle_record
 from prices.domain import minute_of_observation
 from prices.repository import RepositoryError, TickRepository, get_tick_repository
@@ -72,6 +73,21 @@ def ticks_ingest(
     repo = repo or get_tick_repository()
     started = time.monotonic()
     summary = IngestSummary(exchange=source.exchange)
+    with collector_paused():
+        _cycle_run(source, repo, now, summary)
+    summary.elapsed_ms = round((time.monotonic() - started) * 1000)
+    if summary.ok:
+        logger.info("ingest %s", summary.line())
+    else:
+        logger.error("ingest %s", summary.line())
+    fetch_cycle_record(summary)
+    return summary
+
+
+def _cycle_run(
+    source: TickerSource, repo: TickRepository, now: Callable[[], datetime], summary: IngestSummary
+) -> None:
+    """Fetch, label and store one minute into `summary`; exchange and store failures end it "failed"."""
     try:
         batch = source.fetch_tickers()
         # The reply's arrival decides the minute: a poll sent at 08:05:58 whose answer arrives
@@ -98,10 +114,3 @@ def ticks_ingest(
         summary.error = str(exc)
         if summary.minute is None:  # no reply: the minute the cycle would have described now
             summary.minute = minute_of_observation(now())
-    summary.elapsed_ms = round((time.monotonic() - started) * 1000)
-    if summary.ok:
-        logger.info("ingest %s", summary.line())
-    else:
-        logger.error("ingest %s", summary.line())
-    fetch_cycle_record(summary)
-    return summary

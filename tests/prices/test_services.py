@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 from collections import Counter
@@ -270,3 +271,20 @@ def test_a_reply_that_arrives_in_the_next_minute_describes_that_minute():
     assert sorted(repo.snapshots["bitfinex"]) == [to_ms(summary.minute)]
     tick = repo.latest(exchange="bitfinex", pair="BTCUSD")
     assert tick.minute == summary.minute and tick.observed_at == clock["now"]
+
+
+def test_a_cycle_runs_with_the_cyclic_collector_paused_and_restores_it_even_when_it_fails():
+    seen: list[bool] = []
+
+    class Observing(FakeTickerSource):
+        def fetch_tickers(self):
+            seen.append(gc.isenabled())
+            return super().fetch_tickers()
+
+    assert gc.isenabled()
+    ticks_ingest(source=Observing([_batch(BTCUSD="1")]), repo=InMemoryTickRepository(), now=lambda: POLL)
+    failed = ticks_ingest(source=Observing([SourceError("down")]), repo=InMemoryTickRepository())
+
+    assert seen == [False, False]
+    assert failed.status == "failed"
+    assert gc.isenabled()
