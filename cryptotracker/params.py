@@ -8,6 +8,7 @@ parameters here, and every datetime leaves the project as `iso_z`.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Collection, Iterable, Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -68,6 +69,13 @@ def iso_z(value: datetime | int | None) -> str | None:
         value = value.astimezone(UTC)
     text = value.isoformat(timespec="milliseconds" if value.microsecond else "seconds")
     return text.replace("+00:00", "Z")
+
+
+def iso_z_ms(ms: int) -> str:
+    """`iso_z` of ms since the epoch, ~3× faster for whole seconds (a history page formats 1,440)."""
+    if ms % 1000:
+        return iso_z(ms)
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ms // 1000))
 
 
 DATETIME_HELP = (

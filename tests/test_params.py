@@ -14,6 +14,7 @@ from cryptotracker.params import (
     datetime_param,
     int_param,
     iso_z,
+    iso_z_ms,
     pairs_param,
 )
 
@@ -131,3 +132,19 @@ def test_iso_z_renders_utc_with_z():
     assert iso_z(1577750400000) == "2019-12-31T00:00:00Z"
     assert iso_z(datetime(2019, 12, 31, 0, 0, 0, 250_000, tzinfo=UTC)) == "2019-12-31T00:00:00.250Z"
     assert iso_z(None) is None
+
+
+@pytest.mark.parametrize(
+    "ms",
+    [
+        0,
+        1_577_750_400_000,  # 2019-12-31T00:00:00Z
+        1_577_836_740_000,  # 2019-12-31T23:59:00Z
+        951_782_400_000,  # 2000-02-29T00:00:00Z (leap day)
+        -60_000,  # 1969-12-31T23:59:00Z
+        1_577_750_400_123,  # milliseconds: the general path
+        253_402_300_740_000,  # 9999-12-31T23:59:00Z
+    ],
+)
+def test_iso_z_ms_is_iso_z_of_the_same_instant(ms):
+    assert iso_z_ms(ms) == iso_z(ms)

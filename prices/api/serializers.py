@@ -6,9 +6,9 @@ from typing import Any
 
 from rest_framework import serializers
 
-from cryptotracker.params import iso_z
+from cryptotracker.params import iso_z_ms
 from prices.api.fields import DecimalStringField, UtcDateTimeField
-from prices.domain import TickRow, from_ms
+from prices.domain import TickRow
 
 STATUS_HELP = (
     "active; delisted: no longer in the exchange's pair list (not expected any more, its history stays); "
@@ -86,7 +86,7 @@ def tick_row_data(row: TickRow) -> dict[str, Any]:
     """
     minute_ms, last_price, source, bid, ask, volume, volume_24h = row
     return {
-        "minute": iso_z(from_ms(minute_ms)),
+        "minute": iso_z_ms(minute_ms),
         "last_price": last_price,
         "source": source,
         "bid": bid,
