@@ -86,6 +86,13 @@ class NotificationChannel(models.Model):
         """False for an unverified email channel."""
         return self.kind != self.Kind.EMAIL or self.verified
 
+    @property
+    def quiet_hours(self) -> str:
+        """The quiet hours as pages and digests show them ("22:00–07:00 Europe/Paris"); "" if none."""
+        if self.quiet_start is None or self.quiet_end is None:
+            return ""
+        return f"{self.quiet_start:%H:%M}–{self.quiet_end:%H:%M} {self.quiet_timezone}"
+
     def quiet_until(self, now: datetime) -> datetime | None:
         """The end (aware UTC) of the quiet period `now` falls in, or None (see alerts.quiet_hours)."""
         return quiet_until(now=now, start=self.quiet_start, end=self.quiet_end, timezone=self.quiet_timezone)

@@ -287,7 +287,7 @@ def digest_render(channel: NotificationChannel, events: list[AlertEvent]) -> Mes
     """One message carrying every event held during `channel`'s quiet hours, oldest first: each
     event rendered by `message_render`, under one subject; the webhook payload lists their payloads."""
     messages = [message_render(event) for event in events]
-    hours = f"{channel.quiet_start:%H:%M}–{channel.quiet_end:%H:%M} {channel.quiet_timezone}"
+    hours = channel.quiet_hours
     count = f"{len(messages)} alert" + ("s" if len(messages) != 1 else "")
     subject = f"Digest: {count} during quiet hours ({hours})"
     intro = f"{count} arrived during the quiet hours of this channel ({hours}), oldest first."
