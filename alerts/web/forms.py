@@ -15,7 +15,7 @@ from django import forms
 
 from alerts import services
 from alerts.models import TARGET_MAX_LENGTH, AlertRule, NotificationChannel
-from alerts.rules import CONDITIONS, FIELDS, Condition, TriggerMode, param_conditions
+from alerts.rules import CONDITIONS, FIELDS, Condition, ParamType, TriggerMode, param_conditions
 
 
 def parameter_texts(name: str) -> dict[str, dict[str, str]]:
@@ -27,6 +27,31 @@ def parameter_texts(name: str) -> dict[str, dict[str, str]]:
         if param is not None:
             texts[condition.value] = {"label": param.label, "help": param.help, "unit": param.unit}
     return texts
+
+
+def integer_bounds(name: str) -> dict[str, int]:
+    """The HTML min/max of integer parameter `name`: the widest range the registry allows over the
+    conditions using it (window_minutes: 1–1440), so the browser never refuses what the services
+    accept; a condition's narrower range (spike's window from 2) is still checked on save."""
+    lows, highs = [], []
+    for condition in Condition:
+        param = CONDITIONS[condition].param(name)
+        if param is None:
+            continue
+        if param.choices:
+            values = [value for value, _ in param.choices]
+            lows.append(min(values))
+            highs.append(max(values))
+        else:
+            low = param.minimum
+            lows.append(None if low is None else low + 1 if param.exclusive_minimum else low)
+            highs.append(param.maximum)
+    bounds = {}
+    if lows and None not in lows:
+        bounds["min"] = int(min(lows))
+    if highs and None not in highs:
+        bounds["max"] = int(max(highs))
+    return bounds
 
 
 def message_for_people(message: str) -> str:
@@ -103,6 +128,8 @@ class RuleForm(forms.Form):
             field.label, field.help_text = first["label"], first["help"]
             if isinstance(field, forms.TypedChoiceField):
                 field.choices = [c for c in field.choices if c[0] != ""]
+            if FIELDS[name].type == ParamType.INTEGER:
+                field.widget.attrs.update(integer_bounds(name))
             field.widget.attrs["data-conditions"] = " ".join(users[name])
             field.widget.attrs["data-texts"] = json.dumps(texts)
             self.fields[name] = field
