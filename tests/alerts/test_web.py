@@ -4,7 +4,7 @@ channels, one-click links, and owner scoping (another user's objects are 404).""
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 
 import pytest
@@ -185,6 +185,37 @@ def test_a_rules_page_shows_its_ladder_in_words(alice_client, make_rule):
 
     assert "<dt>Ladder</dt><dd>re-anchors after each firing</dd>" in on_html
     assert "<dt>Ladder</dt><dd>no</dd>" in off_html
+
+
+def test_a_rules_page_and_my_alerts_show_its_confirmation_in_words(alice_client, make_rule):
+    confirmed, at_once = make_rule(name="held", confirm_minutes=3), make_rule(name="at once")
+
+    list_html = alice_client.get("/alerts/").content.decode()
+    on_html = alice_client.get(f"/alerts/{confirmed.pk}/").content.decode()
+    off_html = alice_client.get(f"/alerts/{at_once.pk}/").content.decode()
+
+    assert list_html.count("Confirmed: after 3 consecutive minutes") == 1
+    assert "<dt>Confirmed</dt><dd>after 3 consecutive minutes</dd>" in on_html
+    assert "<dt>Confirmed</dt><dd>no</dd>" in off_html
+
+
+def test_the_forms_integer_inputs_take_the_registrys_bounds(alice_client, configured_repo):
+    html = alice_client.get("/alerts/new/").content.decode()
+
+    window = re.search(r'<input[^>]*name="window_minutes"[^>]*>', html).group(0)
+    assert 'min="1"' in window and 'max="1440"' in window
+    top_n = re.search(r'<input[^>]*name="top_n"[^>]*>', html).group(0)
+    assert 'min="1"' in top_n and 'max="100"' in top_n
+
+
+def test_the_form_without_channels_links_to_adding_one_and_says_the_rule_would_notify_no_one(
+    alice_client, configured_repo
+):
+    html = alice_client.get("/alerts/new/").content.decode()
+
+    assert "a rule without a channel notifies no one" in html
+    assert 'href="/alerts/channels/#add-channel"' in html
+    assert 'id="add-channel"' in alice_client.get("/alerts/channels/").content.decode()
 
 
 def test_the_form_marks_each_parameter_with_the_conditions_of_the_registry(alice_client, configured_repo):
@@ -388,6 +419,22 @@ def test_adding_an_email_channel_sends_a_confirmation_and_resend_sends_another(
 
     assert [m.to for m in mailoutbox] == [["ops@example.org"], ["ops@example.org"]]
     assert "verification email sent" in alice_client.get("/alerts/channels/").content.decode()
+
+
+def test_the_channels_page_shows_each_channels_quiet_hours(alice_client, alice, alice_email):
+    NotificationChannel.objects.create(
+        owner=alice,
+        kind="webhook",
+        target="https://hooks.example.org/x",
+        quiet_start=time(22, 0),
+        quiet_end=time(7, 0),
+        quiet_timezone="Europe/Paris",
+    )
+
+    html = alice_client.get("/alerts/channels/").content.decode()
+
+    assert html.count("Quiet 22:00–07:00 Europe/Paris, digest at the end") == 1
+    assert html.count('<td data-label="Quiet hours"><span class="muted">none</span></td>') == 1
 
 
 def test_a_bad_channel_target_is_a_400_naming_it(alice_client):
