@@ -1,15 +1,20 @@
 """bench_http runs end to end: gunicorn with 2 workers, a keep-alive client, req/s and the target line."""
 
 import os
+import socket
 import subprocess
 import sys
 from io import StringIO
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from django.core.management import call_command
+from django.core.management.base import CommandError
 
-from prices.repository import _repository
+from prices.management.commands.bench_http import Command
+from prices.repository import RepositoryError, _repository, get_tick_repository
+from prices.repository.dynamodb import DynamoTickRepository
 from tests.conftest import _free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
@@ -49,3 +54,70 @@ def test_bench_http_serves_cached_pairs_from_gunicorn_and_prints_req_per_s(
     assert "[INFO]" not in printed.err and "[ERROR]" not in printed.err
     assert "No directory at" not in printed.err
     assert printed.err.strip() == ""
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--workers", "0", "--workers must be at least 1, not 0"),
+        ("--seconds", "0", "--seconds must be at least 1, not 0"),
+        ("--pairs", "0", "--pairs must be at least 1, not 0"),
+        ("--connections", "0", "--connections must be at least 1, not 0"),
+        ("--clients", "0", "--clients must be at least 1, not 0"),
+        ("--port", "99999", "--port must be 1–65535, not 99999"),
+        ("--port", "0", "--port must be 1–65535, not 0"),
+    ],
+)
+def test_bench_http_refuses_an_out_of_range_number_in_one_line(option, value, message, settings):
+    settings.DYNAMODB_ENDPOINT_URL = "http://127.0.0.1:9"  # never reached: the check comes first
+
+    with pytest.raises(CommandError) as raised:
+        call_command("bench_http", "--client", "python", option, value, stdout=StringIO())
+
+    assert str(raised.value) == message
+
+
+def test_bench_http_refuses_a_port_already_in_use_before_starting_anything(settings):
+    settings.DYNAMODB_ENDPOINT_URL = "http://127.0.0.1:9"  # never reached: the check comes first
+    with socket.socket() as other_server:
+        other_server.bind(("127.0.0.1", 0))
+        other_server.listen()
+        port = other_server.getsockname()[1]
+
+        with pytest.raises(CommandError, match=rf"^--port {port}: 127.0.0.1:{port} is already in use"):
+            call_command("bench_http", "--client", "python", "--port", str(port), stdout=StringIO())
+
+
+def test_a_server_answering_that_is_not_the_started_gunicorn_is_refused():
+    with socket.socket() as other_server:
+        other_server.bind(("127.0.0.1", 0))
+        other_server.listen()
+        url = f"http://127.0.0.1:{other_server.getsockname()[1]}/api/v1/pairs/"
+        started = SimpleNamespace(pid=os.getsid(0) + 1_000_000)  # no session of this process
+
+        with pytest.raises(CommandError, match=r"another process \(pid \d+\) answers on"):
+            Command._require_own_listener(url, started)
+
+
+def test_bench_http_drops_its_tables_when_creating_them_fails_part_way(
+    dynalite_server, settings, monkeypatch
+):
+    settings.DYNAMODB_ENDPOINT_URL = dynalite_server
+    _repository.cache_clear()
+    create = DynamoTickRepository.ensure_tables
+
+    def create_then_fail(self):
+        create(self)
+        raise RepositoryError("ensure_tables: throttled")
+
+    monkeypatch.setattr(DynamoTickRepository, "ensure_tables", create_then_fail)
+
+    try:
+        with pytest.raises(CommandError, match="throttled"):
+            call_command("bench_http", "--client", "python", "--port", str(_free_port()), stdout=StringIO())
+    finally:
+        _repository.cache_clear()
+
+    listed = get_tick_repository().client.list_tables()["TableNames"]
+    _repository.cache_clear()
+    assert [name for name in listed if name.startswith("bench_")] == []

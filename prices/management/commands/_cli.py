@@ -1,8 +1,9 @@
-"""Shared helpers of the commands: datetime options, progress bars, repository errors, the
-migrated-database check."""
+"""Shared helpers of the commands: datetime and numeric options, free ports, progress bars,
+repository errors, the migrated-database check."""
 
 from __future__ import annotations
 
+import socket
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -30,6 +31,30 @@ def parse_cli_datetime(raw: str | None, option: str) -> datetime | None:
             f"{option} {raw!r} is not an ISO 8601 datetime such as 2019-12-31T00:00:00Z"
         ) from None
     return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
+
+
+def require_at_least(options: dict, minimums: dict[str, float]) -> None:
+    """CommandError (one line naming the option) unless each option is at least its minimum."""
+    for name, minimum in minimums.items():
+        if options[name] < minimum:
+            option = "--" + name.replace("_", "-")
+            raise CommandError(f"{option} must be at least {minimum:g}, not {options[name]:g}")
+
+
+def require_free_port(port: int) -> None:
+    """CommandError (one line) unless `port` is 1–65535 and free to bind on 127.0.0.1."""
+    if not 1 <= port <= 65535:
+        raise CommandError(f"--port must be 1–65535, not {port}")
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # SO_REUSEADDR as gunicorn binds: a connection left in TIME_WAIT is no conflict, a
+        # listener (on 127.0.0.1 or 0.0.0.0) is.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError as exc:
+            raise CommandError(
+                f"--port {port}: 127.0.0.1:{port} is already in use ({exc.strerror}); choose another port"
+            ) from None
 
 
 @contextmanager

@@ -38,7 +38,13 @@ from django.test import override_settings
 
 from prices.bench_http_client import drive
 from prices.domain import EXCHANGE_BITFINEX, MINUTE_MS, to_ms
-from prices.management.commands._cli import require_migrated
+from prices.management.commands._cli import (
+    repository_errors,
+    require_at_least,
+    require_free_port,
+    require_migrated,
+)
+from prices.management.commands.bench_api import local_server_pid
 from prices.repository import LatestPrice, _repository, get_tick_repository
 from prices.rollups import LIVE_WINDOWS, LiveWindow
 from prices.statistics import WindowStats, segment_of
@@ -75,6 +81,7 @@ class Command(BaseCommand):
         parser.add_argument("--keep", action="store_true", help="Keep the benchmark tables.")
 
     def handle(self, *args, **options):
+        require_at_least(options, {"pairs": 1, "workers": 1, "seconds": 1, "connections": 1, "clients": 1})
         if not settings.DYNAMODB_ENDPOINT_URL:
             raise CommandError(
                 "DYNAMODB_ENDPOINT_URL is empty: point it at dynalite (make run) or another local endpoint"
@@ -85,12 +92,14 @@ class Command(BaseCommand):
             client = "wrk" if shutil.which("wrk") else "python"
         if client == "wrk" and not shutil.which("wrk"):
             raise CommandError("wrk is not installed (apt-get install wrk), or use --client python")
+        # gunicorn only logs a port it cannot bind, and the bench would measure whatever answers.
+        require_free_port(options["port"])
         prefix = f"bench_{uuid.uuid4().hex[:8]}_"
-        with override_settings(DYNAMODB_TABLE_PREFIX=prefix):
+        with override_settings(DYNAMODB_TABLE_PREFIX=prefix), repository_errors():
             _repository.cache_clear()
             repo = get_tick_repository()
-            repo.ensure_tables()
-            try:
+            try:  # from the first table created: a failure part-way still drops them
+                repo.ensure_tables()
                 self._seed(repo, options["pairs"])
                 with tempfile.TemporaryDirectory(prefix="bench-http-static-") as static_root:
                     # The server is configured as deployed, static files included (WhiteNoise
@@ -191,11 +200,25 @@ class Command(BaseCommand):
                 raise CommandError(f"gunicorn exited with {server.returncode}")
             try:
                 with urllib.request.urlopen(url, timeout=10) as response:
-                    if response.status == 200:
-                        return
+                    status = response.status
             except OSError:
                 time.sleep(0.2)
+                continue
+            if status == 200:
+                self._require_own_listener(url, server)
+                return
         raise CommandError("gunicorn did not answer within 60 s")
+
+    @staticmethod
+    def _require_own_listener(url: str, server: subprocess.Popen) -> None:
+        """CommandError unless the process listening on the port is this gunicorn (its session)."""
+        pid = local_server_pid(url)
+        try:
+            ours = pid is not None and os.getsid(pid) == server.pid  # start_new_session=True
+        except OSError:
+            ours = False
+        if not ours:
+            raise CommandError(f"another process (pid {pid}) answers on {url}, not the gunicorn started")
 
     @staticmethod
     def _children(pid: int) -> list[int]:
@@ -207,10 +230,14 @@ class Command(BaseCommand):
 
     def _wrk(self, url: str, options) -> tuple[int, int, float]:
         seconds = options["seconds"]
-        result = subprocess.run(
-            ["wrk", "-t2", f"-c{options['connections']}", f"-d{seconds:g}s", url],
-            capture_output=True, text=True, check=True, timeout=seconds + 60,
-        )  # fmt: skip
+        try:
+            result = subprocess.run(
+                ["wrk", "-t2", f"-c{options['connections']}", f"-d{seconds:g}s", url],
+                capture_output=True, text=True, check=True, timeout=seconds + 60,
+            )  # fmt: skip
+        except subprocess.CalledProcessError as exc:
+            message = (exc.stderr or exc.stdout or "").strip().splitlines()
+            raise CommandError(f"wrk exited with {exc.returncode}: {message[0] if message else ''}") from None
         requests = re.search(r"(\d+) requests in ([\d.]+)(m?s)", result.stdout)
         if requests is None:
             raise CommandError(f"cannot read wrk's output:\n{result.stdout}")
