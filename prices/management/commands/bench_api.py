@@ -120,16 +120,28 @@ def process_cpu_ms(pid: int | None) -> float | None:
     return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
 
 
-def rank_checks(pairs: int, *, ratio: float, spread: float, live_ms: float) -> list[tuple[str, bool]]:
-    """Issue 11's live rank targets that apply at `pairs`: it sets them at 300 and 3,000 pairs.
+RANK_RATIO_SETTING = (300, 1440)  # issue 11 sets the naive/live ratios at 300 pairs × 24 h of data
+RANK_RATIO_NOTE = "(target set for 300 pairs × 1,440 minutes)"
 
-    Naive/live ≥ 1,000× and worst minute ≤ 1.5× best to 300 pairs, p50 ≤ 60 ms to 3,000; the
-    figures are printed at every size (`_report`), judged only where the issue sets a target.
+
+def rank_checks(
+    pairs: int, *, minutes: int, ratio: float, spread: float, live_ms: float
+) -> list[tuple[str, bool | None]]:
+    """Issue 11's live rank targets, each judged (True/False) only where the issue sets it, else None.
+
+    Naive/live ≥ 1,000× and worst minute ≤ 1.5× best are set at 300 pairs over 1,440 minutes of
+    data (the naive rank's cost grows with both), so elsewhere the figure carries a note instead
+    of a verdict; p50 ≤ 60 ms is judged to 3,000 pairs.
     """
-    checks = []
-    if pairs <= 300:
-        checks.append((f"live rank ≥ 1,000× faster than naive: {ratio:,.0f}× (worst minute)", ratio >= 1000))
-        checks.append((f"live rank worst minute ≤ 1.5× best: {spread:.2f}×", spread <= 1.5))
+    judged = (pairs, minutes) == RANK_RATIO_SETTING
+    note = "" if judged else f" {RANK_RATIO_NOTE}"
+    checks: list[tuple[str, bool | None]] = [
+        (
+            f"live rank ≥ 1,000× faster than naive: {ratio:,.0f}× (worst minute){note}",
+            ratio >= 1000 if judged else None,
+        ),
+        (f"live rank worst minute ≤ 1.5× best: {spread:.2f}×{note}", spread <= 1.5 if judged else None),
+    ]
     if pairs <= 3000:
         checks.append((f"live rank p50 ≤ 60 ms: {live_ms:.1f} ms", live_ms <= 60))
     return checks
@@ -373,7 +385,7 @@ class Command(BaseCommand):
         tick_pairs = set(sorted(levels)[: options["tick_pairs"]])
         prices = self._seed(repo, levels, start, minutes, tick_pairs)
         client = Client()
-        results: dict = {"pairs": pairs}
+        results: dict = {"pairs": pairs, "minutes": minutes}
         naive_end = end  # the seeded 24 h: every tick pair has its 1,440 ticks
         results["cycles"], results["rank_by_offset"] = self._cycles(counter, repo, prices, end, options)
         live_end = end + options["cycles"] * MINUTE
@@ -572,10 +584,13 @@ class Command(BaseCommand):
             ),
             (f"failed cycles = 0: {failed}", failed == 0),
             (f"largest item written ≤ 100 KB: {largest:,} bytes", largest <= 100_000),
-            *rank_checks(pairs, ratio=naive / worst, spread=worst / best, live_ms=live),
+            *rank_checks(
+                pairs, minutes=results["minutes"], ratio=naive / worst, spread=worst / best, live_ms=live
+            ),
             (f"DynamoDB writes during reads = 0: {read_writes}", read_writes == 0),
             *results.get("history_checks", []),
         ]
         self.stdout.write("\nTargets (issue 11):")
         for text, ok in checks:
-            self.stdout.write(f"  [{'ok' if ok else 'MISSED'}] {text}")
+            verdict = "not judged" if ok is None else "ok" if ok else "MISSED"
+            self.stdout.write(f"  [{verdict}] {text}")
