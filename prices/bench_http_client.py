@@ -38,9 +38,15 @@ def drive(*, host: str, port: int, path: str, seconds: float, processes: int) ->
         context.Process(target=_drive, args=(host, port, path, seconds, start_at, results))
         for _ in range(processes)
     ]
-    for worker in workers:
-        worker.start()
-    totals = [results.get(timeout=seconds + 60) for _ in workers]
-    for worker in workers:
-        worker.join()
+    try:
+        for worker in workers:
+            worker.start()
+        totals = [results.get(timeout=seconds + 60) for _ in workers]
+    finally:  # interrupted (a kill, gunicorn gone): no client left hammering the port
+        for worker in workers:
+            if worker.is_alive():
+                worker.terminate()
+        for worker in workers:
+            if worker.pid is not None:
+                worker.join()
     return sum(ok for ok, _ in totals), sum(failed for _, failed in totals), seconds

@@ -1,9 +1,12 @@
 """bench_http runs end to end: gunicorn with 2 workers, a keep-alive client, req/s and the target line."""
 
+import multiprocessing
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 from io import StringIO
 from pathlib import Path
 from types import SimpleNamespace
@@ -12,6 +15,8 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
+from prices.bench_http_client import drive
+from prices.management.commands._cli import sigterm_raises
 from prices.management.commands.bench_http import Command
 from prices.repository import RepositoryError, _repository, get_tick_repository
 from prices.repository.dynamodb import DynamoTickRepository
@@ -121,3 +126,40 @@ def test_bench_http_drops_its_tables_when_creating_them_fails_part_way(
     listed = get_tick_repository().client.list_tables()["TableNames"]
     _repository.cache_clear()
     assert [name for name in listed if name.startswith("bench_")] == []
+
+
+def test_a_sigterm_during_the_bench_raises_so_its_cleanup_runs():
+    previous = signal.getsignal(signal.SIGTERM)
+    cleaned = []
+
+    with pytest.raises(SystemExit) as exited, sigterm_raises():
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)
+        finally:
+            cleaned.append("gunicorn stopped, tables dropped")
+
+    assert exited.value.code == 143
+    assert cleaned == ["gunicorn stopped, tables dropped"]
+    assert signal.getsignal(signal.SIGTERM) is previous
+
+
+def test_an_interrupted_python_client_leaves_no_client_process_behind():
+    def interrupt(signum, frame):
+        raise SystemExit(143)
+
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    with socket.socket() as silent_server:  # accepts (backlog), never answers
+        silent_server.bind(("127.0.0.1", 0))
+        silent_server.listen()
+        port = silent_server.getsockname()[1]
+        signal.alarm(3)  # the clients are started, waiting for a response
+
+        try:
+            with pytest.raises(SystemExit):
+                drive(host="127.0.0.1", port=port, path="/", seconds=30, processes=2)
+        finally:
+            signal.alarm(0)
+            signal.signal(signal.SIGALRM, previous)
+
+    assert multiprocessing.active_children() == []

@@ -3,8 +3,10 @@ repository errors, the migrated-database check."""
 
 from __future__ import annotations
 
+import signal
 import socket
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -55,6 +57,28 @@ def require_free_port(port: int) -> None:
             raise CommandError(
                 f"--port {port}: 127.0.0.1:{port} is already in use ({exc.strerror}); choose another port"
             ) from None
+
+
+@contextmanager
+def sigterm_raises() -> Iterator[None]:
+    """Inside the block SIGTERM raises SystemExit(143), so `finally` cleanup runs.
+
+    The default SIGTERM ends the process at once: a child started in a session of its own (a
+    benchmark's gunicorn) would be orphaned and throw-away tables left. Main thread only
+    (signal handlers can be set nowhere else); elsewhere the block runs unchanged.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminate(signum, frame):
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @contextmanager

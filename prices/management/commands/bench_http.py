@@ -43,6 +43,7 @@ from prices.management.commands._cli import (
     require_at_least,
     require_free_port,
     require_migrated,
+    sigterm_raises,
 )
 from prices.management.commands.bench_api import local_server_pid
 from prices.repository import LatestPrice, _repository, get_tick_repository
@@ -95,7 +96,8 @@ class Command(BaseCommand):
         # gunicorn only logs a port it cannot bind, and the bench would measure whatever answers.
         require_free_port(options["port"])
         prefix = f"bench_{uuid.uuid4().hex[:8]}_"
-        with override_settings(DYNAMODB_TABLE_PREFIX=prefix), repository_errors():
+        # A kill stops gunicorn and drops the tables too (gunicorn runs in its own session).
+        with sigterm_raises(), override_settings(DYNAMODB_TABLE_PREFIX=prefix), repository_errors():
             _repository.cache_clear()
             repo = get_tick_repository()
             try:  # from the first table created: a failure part-way still drops them
