@@ -185,16 +185,25 @@ def hour_stats_alternating(hour: int, spreads: dict[str, str]) -> dict[str, Wind
     }
 
 
-def test_a_rank_whose_first_limit_pairs_have_data_reads_no_registry_and_a_full_rank_lists_silent_pairs():
-    repo = RegistryCountingRepo()
+def three_live_pairs_and_a_silent_one(repo) -> tuple[int, dict]:
+    """Registry entries for BTCUSD, ETHUSD, LTCUSD (priced in the hour) and XRPUSD (silent two days).
+
+    Returns the live hour window's end (ms) and the three pairs' hour statistics, BTCUSD the
+    most volatile.
+    """
     hour = to_ms(START)
     end_ms = hour + 60 * MINUTE_MS
     spreads = {"BTCUSD": "9", "ETHUSD": "5", "LTCUSD": "1"}
-    stats = hour_stats_alternating(hour, spreads)
-    repo.put_live(LiveWindow("bitfinex", 60, end_ms, stats))
     registry = {p: LatestPrice(end_ms - MINUTE_MS, Decimal(100)) for p in [*spreads, "XRPUSD"]}
-    registry["XRPUSD"] = LatestPrice(hour - 48 * HOUR_MS, Decimal("0.2"))  # silent for two days
+    registry["XRPUSD"] = LatestPrice(hour - 48 * HOUR_MS, Decimal("0.2"))
     repo.update_latest(exchange="bitfinex", prices=registry)
+    return end_ms, hour_stats_alternating(hour, spreads)
+
+
+def test_a_rank_whose_first_limit_pairs_have_data_reads_no_registry_and_a_full_rank_lists_silent_pairs():
+    repo = RegistryCountingRepo()
+    end_ms, stats = three_live_pairs_and_a_silent_one(repo)
+    repo.put_live(LiveWindow("bitfinex", 60, end_ms, stats))
 
     top = pairs_rank(window_minutes=60, end=from_ms(end_ms), limit=2, repo=repo)
     every = pairs_rank(window_minutes=60, end=from_ms(end_ms), repo=repo)
@@ -208,13 +217,7 @@ def test_a_rank_whose_first_limit_pairs_have_data_reads_no_registry_and_a_full_r
 
 def test_a_live_window_published_with_its_idle_pairs_ranks_them_without_reading_the_registry():
     repo = RegistryCountingRepo()
-    hour = to_ms(START)
-    end_ms = hour + 60 * MINUTE_MS
-    spreads = {"BTCUSD": "9", "ETHUSD": "5", "LTCUSD": "1"}
-    stats = hour_stats_alternating(hour, spreads)
-    registry = {p: LatestPrice(end_ms - MINUTE_MS, Decimal(100)) for p in [*spreads, "XRPUSD"]}
-    registry["XRPUSD"] = LatestPrice(hour - 48 * HOUR_MS, Decimal("0.2"))  # silent for two days
-    repo.update_latest(exchange="bitfinex", prices=registry)
+    end_ms, stats = three_live_pairs_and_a_silent_one(repo)
     repo.put_live(LiveWindow("bitfinex", 60, end_ms, stats))
     from_registry = pairs_rank(window_minutes=60, end=from_ms(end_ms), repo=repo)
     repo.put_live(LiveWindow("bitfinex", 60, end_ms, stats, idle=frozenset({"XRPUSD"})))
