@@ -6,9 +6,9 @@ from functools import lru_cache
 
 from django.conf import settings
 
-from prices.repository.base import LatestPrice, RepositoryError, TickRepository
+from prices.repository.base import LatestPrice, PolledRead, RepositoryError, TickRepository
 
-__all__ = ["LatestPrice", "RepositoryError", "TickRepository", "get_tick_repository"]
+__all__ = ["LatestPrice", "PolledRead", "RepositoryError", "TickRepository", "get_tick_repository"]
 
 
 @lru_cache(maxsize=8)

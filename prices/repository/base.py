@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Protocol
+from typing import Any, Protocol
 
 from prices.domain import Tick, TickRow
 from prices.ohlc import HourCandle
@@ -24,6 +24,15 @@ class LatestPrice:
 
     minute_ms: int
     price: Decimal
+
+
+@dataclass(frozen=True)
+class PolledRead:
+    """What `read_polled` read for `update_polled`: the exchange's tracked pair names, and the
+    repository's own stored shards of the poll's registry (shard → item; opaque to callers)."""
+
+    tracked: frozenset[str]
+    shards: Mapping[int, Any] = field(default_factory=dict)
 
 
 class TickRepository(Protocol):
@@ -169,10 +178,17 @@ class TickRepository(Protocol):
         """Record newest prices per pair, keeping a stored entry that is newer."""
         ...
 
-    def update_polled(self, *, exchange: str, prices: Mapping[str, LatestPrice]) -> set[str]:
+    def read_polled(self, *, exchange: str) -> PolledRead:
+        """Read what `update_polled` merges into (the poll reads it while its ticks are written)."""
+        ...
+
+    def update_polled(
+        self, *, exchange: str, prices: Mapping[str, LatestPrice], read: PolledRead | None = None
+    ) -> set[str]:
         """Record the minute poll's newest prices (only the poll writes these; newest wins on read).
 
-        Returns the exchange's tracked pairs after the update (what `tracked_pairs` would read).
+        `read` is this minute's `read_polled` (read here when None). Returns the exchange's
+        tracked pairs after the update (what `tracked_pairs` would read).
         """
         ...
 

@@ -36,7 +36,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from prices.domain import HOUR_MS, MINUTE_MS, Tick, TickRow, decimal_str, to_ms
 from prices.ohlc import HourCandle
-from prices.repository.base import LatestPrice, RepositoryError
+from prices.repository.base import LatestPrice, PolledRead, RepositoryError
 from prices.repository.dynamodb_items import (
     DAY_MS,
     DEFAULT_SHARDS,
@@ -1159,38 +1159,54 @@ class DynamoTickRepository:
     def _polled_key(self, exchange: str, shard: int) -> dict[str, Any]:
         return {"pk": {"S": sharded(f"{exchange}#polled", shard)}, "sk": number(0)}
 
-    def update_polled(self, *, exchange: str, prices: Mapping[str, LatestPrice]) -> set[str]:
-        """The poll's own registry: one BatchGetItem, merge, BatchWriteItem of every shard touched.
+    def read_polled(self, *, exchange: str) -> PolledRead:
+        """One BatchGetItem of every shard of both registries, for `update_polled`.
+
+        The poll reads it while its ticks are written, so that its registry write, in its
+        turn, is a write only.
+        """
+        keys = [self._latest_key(exchange, shard) for shard in range(self.shards)]
+        keys += [self._polled_key(exchange, shard) for shard in range(self.shards)]
+        with self._errors("read_polled"):
+            found = self._batch_get(keys)
+        polled = f"{exchange}#polled#"
+        return PolledRead(
+            tracked=frozenset(name for item in found for name in registry_names(item)),
+            shards={self._shard_of_key(item): item for item in found if item["pk"]["S"].startswith(polled)},
+        )
+
+    def update_polled(
+        self, *, exchange: str, prices: Mapping[str, LatestPrice], read: PolledRead | None = None
+    ) -> set[str]:
+        """The poll's own registry: merge into `read` (`read_polled`, read now if None), then
+        one BatchWriteItem of every shard touched.
 
         Only the minute poll writes these items (one poll at a time), so they need no
-        condition: 2–3 calls per minute instead of one conditional write per shard. Each shard
-        is written as one `entries` String (see dynamodb_items), converting a shard of the
-        earlier per-pair format. The same BatchGetItem reads every shard of both registries,
-        so the tracked pairs it returns cost no read of their own.
+        condition, and a read taken before this minute's ticks were written is current. Each
+        shard is written as one `entries` String (see dynamodb_items), converting a shard of
+        the earlier per-pair format. The read covers every shard of both registries, so the
+        tracked pairs it returns cost no read of their own.
         """
+        if read is None:
+            read = self.read_polled(exchange=exchange)
+        tracked = set(read.tracked)
+        tracked.update(prices)
+        if not prices:
+            return tracked
         groups = by_shard((self._pair_attr(p) for p in prices), self.shards)
+        items = []
+        for shard, pairs in groups.items():
+            entries = registry_entries(read.shards.get(shard, {}))
+            for pair in pairs:
+                stored = entries.get(pair)
+                entry = prices[pair]
+                if stored is None or stored[0] <= entry.minute_ms:
+                    entries[pair] = (entry.minute_ms, number(entry.price)["N"])
+            item = self._polled_key(exchange, shard)
+            item["shards"] = number(self.shards)
+            item[REGISTRY_ENTRIES_ATTRIBUTE] = {"S": registry_entries_to_text(entries)}
+            items.append(item)
         with self._errors("update_polled"):
-            keys = [self._latest_key(exchange, shard) for shard in range(self.shards)]
-            keys += [self._polled_key(exchange, shard) for shard in range(self.shards)]
-            found = self._batch_get(keys)
-            tracked = {name for item in found for name in registry_names(item)}
-            tracked.update(prices)
-            if not prices:
-                return tracked
-            polled = f"{exchange}#polled#"
-            read = {self._shard_of_key(item): item for item in found if item["pk"]["S"].startswith(polled)}
-            items = []
-            for shard, pairs in groups.items():
-                entries = registry_entries(read.get(shard, {}))
-                for pair in pairs:
-                    stored = entries.get(pair)
-                    entry = prices[pair]
-                    if stored is None or stored[0] <= entry.minute_ms:
-                        entries[pair] = (entry.minute_ms, number(entry.price)["N"])
-                item = self._polled_key(exchange, shard)
-                item["shards"] = number(self.shards)
-                item[REGISTRY_ENTRIES_ATTRIBUTE] = {"S": registry_entries_to_text(entries)}
-                items.append(item)
             self._put_items(items)
         return tracked
 

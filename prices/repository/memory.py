@@ -10,7 +10,7 @@ from typing import TypeVar
 
 from prices.domain import HOUR_MS, Tick, TickRow, to_ms
 from prices.ohlc import HourCandle
-from prices.repository.base import LatestPrice
+from prices.repository.base import LatestPrice, PolledRead
 from prices.repository.dynamodb_items import DEFAULT_SHARDS, by_shard, shard_of
 from prices.rollups import TAIL_SLOTS, BlockRollup, HourRollup, HourTails, LiveWindow, MinuteSnapshot
 from prices.statistics import Segment
@@ -282,7 +282,13 @@ class InMemoryTickRepository:
         with self._lock:
             return self.data_versions.get(exchange, 0)
 
-    def update_polled(self, *, exchange: str, prices: Mapping[str, LatestPrice]) -> set[str]:
+    def read_polled(self, *, exchange: str) -> PolledRead:
+        """The tracked pairs (the registry is one in memory: nothing else to read)."""
+        return PolledRead(tracked=frozenset(self.tracked_pairs(exchange=exchange)))
+
+    def update_polled(
+        self, *, exchange: str, prices: Mapping[str, LatestPrice], read: PolledRead | None = None
+    ) -> set[str]:
         """The poll's registry entries: the same newest-wins registry in memory; the tracked pairs."""
         InMemoryTickRepository.update_latest(self, exchange=exchange, prices=prices)
         with self._lock:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from decimal import Decimal
 
@@ -201,12 +202,12 @@ def live_publish(
         windows = live_windows(exchange=exchange, rollup=rollup, end_ms=end_ms, repo=repo)
         assert windows is not None  # missing tails and blocks were stored
     tracked = None if tracked is None else frozenset(tracked)
-    published = []
-    for live in windows:
-        idle = None if tracked is None else tracked.difference(live.stats)
-        live = replace(live, idle=idle)
-        repo.put_live(live)
-        published.append(live)
+    published = [
+        replace(live, idle=None if tracked is None else tracked.difference(live.stats)) for live in windows
+    ]
+    # The windows' items are independent: written at once, the first failure re-raised.
+    with ThreadPoolExecutor(max_workers=max(1, len(published))) as pool:
+        list(pool.map(repo.put_live, published))
     return published
 
 

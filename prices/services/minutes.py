@@ -22,12 +22,14 @@ Whatever step a writer dies at, the aggregates show the minute as missing (no pr
 pending one, or a rollup counting fewer prices than its snapshots) and gap repair, which
 reads only the aggregates, finds it. See docs/data-model.md.
 
-The order is one of writes only. A poll that claimed its minute reads what step 5 needs
-(the hour's rollup, the live windows' tails and block) and computes the fold and the
-window statistics while its ticks are being written (steps 2–3): none of that depends on
-them, and the endpoint works on the ticks meanwhile. Nothing is written until its turn; a
-fold that needs the hour rebuilt from its snapshots, or a tail or block that is missing,
-waits for its turn too.
+The order is one of writes only. A poll that claimed its minute reads what steps 4–5 need
+(its registry, the hour's rollup, the live windows' tails and block) and computes the fold
+and the window statistics while its ticks are being written (steps 2–3): none of that
+depends on them, and the endpoint works on the ticks meanwhile. Nothing is written until
+its turn; a fold that needs the hour rebuilt from its snapshots, or a tail or block that
+is missing, waits for its turn too. The poll then writes steps 4 and 5 at once (registry,
+fold, live windows): each derives from the completed snapshot alone, so any subset of them
+left by a dead poll is a state gap repair or the next poll already handles.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ from enum import StrEnum
 from typing import NamedTuple
 
 from prices.domain import HOUR_MS, MINUTE_MS, Tick, TickSource, from_ms, hour_floor_ms
-from prices.repository import LatestPrice, RepositoryError, TickRepository
+from prices.repository import LatestPrice, PolledRead, RepositoryError, TickRepository
 from prices.rollups import HourRollup, LiveWindow, MinuteSnapshot
 from prices.services.aggregates import (
     hour_candles_refresh,
@@ -138,33 +140,13 @@ def minutes_store(
     for pair, entry in (latest or {}).items():
         if pair not in registry or registry[pair].minute_ms < entry.minute_ms:
             registry[pair] = entry
-    tracked: set[str] = set()
-    if mode is StoreMode.POLL:
-        # The poll's own entries (no condition); the tracked pairs, this minute's included.
-        tracked = repo.update_polled(exchange=exchange, prices=registry)
+    if mode is StoreMode.POLL and stored:
+        _poll_aggregates_write(repo, exchange, stored, registry, prepared)
+    elif mode is StoreMode.POLL:
+        repo.update_polled(exchange=exchange, prices=registry)
     else:
         repo.update_latest(exchange=exchange, prices=registry)
-    if mode is StoreMode.POLL and stored:
-        # Constant work per minute: the minute is folded into its hour's rollup, and the live
-        # windows ending at it are published. The poll only adds the newest minute, whose hour
-        # no stored block or tail contains, so it invalidates none.
-        minute_ms = stored[0].minute_ms
-        prices = {t.pair: t.last_price for t in stored}
-        folded, windows = prepared.result() if prepared is not None else PollAggregates()
-        rollup = rollup_fold(exchange=exchange, minute_ms=minute_ms, prices=prices, repo=repo, folded=folded)
-        live_publish(
-            exchange=exchange,
-            rollup=rollup,
-            end_ms=minute_ms + MINUTE_MS,
-            repo=repo,
-            tracked=tracked,
-            windows=windows if folded is not None else None,
-        )
-        if (minute_ms + MINUTE_MS) % HOUR_MS == 0:
-            # The cycle that closes an hour prepares the next hour's live windows (its tails
-            # and the 23-hour block), so the cycles of that hour only read.
-            live_prepare(exchange=exchange, hour_ms=minute_ms + MINUTE_MS, repo=repo)
-    elif mode is not StoreMode.POLL:
+    if mode is not StoreMode.POLL:
         rollups_refresh(exchange=exchange, hours_ms=hours, repo=repo)
     # 1h/1d candles need the open/high/low/volume of ticks made from candles (none for polls).
     hour_candles_refresh(exchange=exchange, ticks=stored, repo=repo)
@@ -198,24 +180,80 @@ class PollAggregates(NamedTuple):
 
     `folded`: the hour's rollup with the minute folded in (None: the hour must be rebuilt
     from its snapshots); `windows`: the live windows ending after the minute, without idle
-    pairs (None: a tail or block is missing, to be computed and stored in its turn).
+    pairs (None: a tail or block is missing, to be computed and stored in its turn);
+    `registry`: the poll's registry as read for `update_polled` (None: read in its turn).
     """
 
     folded: HourRollup | None = None
     windows: list[LiveWindow] | None = None
+    registry: PolledRead | None = None
 
 
 def _poll_aggregates(
     repo: TickRepository, exchange: str, minute_ms: int, prices: Mapping[str, Decimal]
 ) -> PollAggregates:
-    """Read and compute (never write) the rollup fold and the live windows of a polled minute."""
+    """Read and compute (never write) the registry merge, rollup fold and live windows of a polled minute."""
+    registry = repo.read_polled(exchange=exchange)
     folded = rollup_folded(exchange=exchange, minute_ms=minute_ms, prices=prices, repo=repo)
     if folded is None:
-        return PollAggregates()
+        return PollAggregates(registry=registry)
     end_ms = minute_ms + MINUTE_MS
-    return PollAggregates(
-        folded, live_windows(exchange=exchange, rollup=folded, end_ms=end_ms, repo=repo, store_missing=False)
-    )
+    windows = live_windows(exchange=exchange, rollup=folded, end_ms=end_ms, repo=repo, store_missing=False)
+    return PollAggregates(folded, windows, registry)
+
+
+def _poll_aggregates_write(
+    repo: TickRepository,
+    exchange: str,
+    stored: Sequence[Tick],
+    registry: Mapping[str, LatestPrice],
+    prepared: Future[PollAggregates] | None,
+) -> None:
+    """Steps 4–5 of a polled minute: its registry entries, hour fold and live windows.
+
+    Constant work per minute: the minute is folded into its hour's rollup and the live
+    windows ending at it are published. The poll only adds the newest minute, whose hour no
+    stored block or tail contains, so it invalidates none. When all three were prepared,
+    they are written at once: each derives from the completed snapshot alone and none is
+    read to write another, so a poll that dies among them leaves what any order would (a
+    registry a minute behind, a rollup short of the minute that gap repair rebuilds, or live
+    windows a minute old that the next poll replaces).
+    """
+    minute_ms = stored[0].minute_ms
+    prices = {t.pair: t.last_price for t in stored}
+    aggregates = prepared.result() if prepared is not None else PollAggregates()
+    end_ms = minute_ms + MINUTE_MS
+    if aggregates.folded is not None and aggregates.windows is not None and aggregates.registry is not None:
+        tracked = set(aggregates.registry.tracked) | set(registry)
+        with ThreadPoolExecutor(max_workers=3) as pool:
+            writes = [
+                pool.submit(repo.update_polled, exchange=exchange, prices=registry, read=aggregates.registry),
+                pool.submit(repo.put_rollup, aggregates.folded, replace=True),
+                pool.submit(
+                    live_publish,
+                    exchange=exchange,
+                    rollup=aggregates.folded,
+                    end_ms=end_ms,
+                    repo=repo,
+                    tracked=tracked,
+                    windows=aggregates.windows,
+                ),
+            ]
+        for write in writes:
+            write.result()  # re-raises the first failure, once all three have finished
+    else:
+        tracked = repo.update_polled(exchange=exchange, prices=registry, read=aggregates.registry)
+        rollup = rollup_fold(
+            exchange=exchange, minute_ms=minute_ms, prices=prices, repo=repo, folded=aggregates.folded
+        )
+        windows = aggregates.windows if aggregates.folded is not None else None
+        live_publish(
+            exchange=exchange, rollup=rollup, end_ms=end_ms, repo=repo, tracked=tracked, windows=windows
+        )
+    if end_ms % HOUR_MS == 0:
+        # The cycle that closes an hour prepares the next hour's live windows (its tails
+        # and the 23-hour block), so the cycles of that hour only read.
+        live_prepare(exchange=exchange, hour_ms=end_ms, repo=repo)
 
 
 def _poll_minute(

@@ -492,17 +492,46 @@ def test_a_poll_prepares_its_aggregates_while_its_ticks_are_written_and_writes_t
 
     assert summary.status == "stored"
     assert memory_repo.latest(exchange="bitfinex", pair="BTCUSD").minute == m(2)
-    assert order == [  # put_many is recorded only if the rollup was read before it returned
-        "claim_snapshot",
-        "put_many",
-        "complete_snapshot",
-        "update_polled",
-        "put_rollup",
-        "put_live",
-        "put_live",
-        "data_version_bump",
-    ]
+    # put_many is recorded only if the rollup was read before it returned. The registry,
+    # rollup and live windows are written at once, after the snapshot; the version last.
+    assert order[:3] == ["claim_snapshot", "put_many", "complete_snapshot"]
+    assert sorted(order[3:-1]) == ["put_live", "put_live", "put_rollup", "update_polled"]
+    assert order[-1] == "data_version_bump"
     assert memory_repo.get_live(exchange="bitfinex", window_minutes=60).stats["BTCUSD"].count == 3
+
+
+def test_a_prepared_poll_writes_its_registry_rollup_and_live_windows_at_once(memory_repo):
+    polls(memory_repo, range(2))
+    # Each of the four writes waits for the others to start: written one after another, the
+    # first would wait alone until the barrier broke.
+    barrier = threading.Barrier(4, timeout=10)
+    for name in ("update_polled", "put_rollup", "put_live"):
+        real = getattr(memory_repo, name)
+        setattr(memory_repo, name, lambda *a, _r=real, **k: barrier.wait() >= 0 and _r(*a, **k))
+
+    assert poll(memory_repo, 2).status == "stored"
+
+    assert memory_repo.latest(exchange="bitfinex", pair="BTCUSD").minute == m(2)
+    assert memory_repo.get_rollup(exchange="bitfinex", hour_ms=to_ms(T0)).segments["BTCUSD"].count == 3
+    for window in (60, 1440):
+        assert memory_repo.get_live(exchange="bitfinex", window_minutes=window).stats["BTCUSD"].count == 3
+
+
+def test_a_poll_whose_rollup_write_fails_fails_after_the_other_writes_and_publishes_no_version(memory_repo):
+    polls(memory_repo, range(2))
+    version = memory_repo.data_version(exchange="bitfinex")
+
+    def put_rollup(*args, **kwargs):
+        raise RepositoryError("DynamoDB put_rollup failed: connection lost")
+
+    memory_repo.put_rollup = put_rollup
+
+    assert poll(memory_repo, 2).status == "failed"
+
+    assert memory_repo.data_version(exchange="bitfinex") == version
+    assert memory_repo.get_live(exchange="bitfinex", window_minutes=60).stats["BTCUSD"].count == 3
+    # Gap repair sees the hour's rollup counting fewer minutes than its snapshots.
+    assert memory_repo.get_rollup(exchange="bitfinex", hour_ms=to_ms(T0)).segments["BTCUSD"].count == 2
 
 
 def test_minute_ranges_groups_consecutive_minutes():
