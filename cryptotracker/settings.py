@@ -283,6 +283,14 @@ if not 0 < EXCHANGE_HTTP_TIMEOUT_S < EXCHANGE_HTTP_DEADLINE_S <= Q_TIMEOUT_S - 5
         f"{EXCHANGE_HTTP_DEADLINE_S}, which must leave 5 s of the {Q_TIMEOUT_S} s task timeout to store"
     )
 PRICES_PAIRS = env_list("PRICES_PAIRS", "")
+# The exchanges polled (prices/exchanges.py): each has its own API URL override and pair filter.
+PRICES_EXCHANGES = env_list("PRICES_EXCHANGES", "bitfinex")
+EXCHANGE_API_URLS = {
+    name: env.str(f"{name.upper()}_API_URL", default="").rstrip("/")
+    for name in ("binance", "kraken", "coinbase")
+    if env.str(f"{name.upper()}_API_URL", default="")
+}
+EXCHANGE_PAIRS = {name: env_list(f"{name.upper()}_PAIRS", "") for name in ("binance", "kraken", "coinbase")}
 
 DYNAMODB_ENDPOINT_URL = env.str("DYNAMODB_ENDPOINT_URL", default="") or None
 AWS_REGION = env.str("AWS_REGION", default="us-east-1")
