@@ -1,5 +1,6 @@
 """bench_api runs end to end (a smoke run with tiny numbers; the figures themselves are not tested)."""
 
+import logging
 import os
 import socket
 from io import StringIO
@@ -25,8 +26,9 @@ class Spy:
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
 
 
-def test_bench_api_seeds_measures_and_prints_every_figure_and_target(dynalite_server, settings):
+def test_bench_api_seeds_measures_and_prints_every_figure_and_target(dynalite_server, settings, caplog):
     settings.DYNAMODB_ENDPOINT_URL = dynalite_server
+    caplog.set_level(logging.INFO)
     _repository.cache_clear()
     out = StringIO()
     spy = Spy()
@@ -45,6 +47,8 @@ def test_bench_api_seeds_measures_and_prints_every_figure_and_target(dynalite_se
         _repository.cache_clear()
 
     text = out.getvalue()
+    # Each cycle prints its own line: the poll's INFO log line is not printed beside it.
+    assert not [r for r in caplog.records if r.name == "prices.services.ingest" and r.levelno == logging.INFO]
     for line in (
         "Ingestion: 65 consecutive minutes from",
         "live rank uncached (newest minute)",

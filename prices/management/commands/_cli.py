@@ -3,6 +3,7 @@ repository errors, the migrated-database check."""
 
 from __future__ import annotations
 
+import logging
 import signal
 import socket
 import sys
@@ -57,6 +58,23 @@ def require_free_port(port: int) -> None:
             raise CommandError(
                 f"--port {port}: 127.0.0.1:{port} is already in use ({exc.strerror}); choose another port"
             ) from None
+
+
+@contextmanager
+def prices_logs_quiet(verbosity: int) -> Iterator[None]:
+    """Below -v 2, only warnings and errors of the `prices` loggers inside the block.
+
+    A command that prints its own line per minute or file (a benchmark, a soak, an import)
+    would otherwise print each twice, the INFO log line interleaved with its own.
+    """
+    prices_logger = logging.getLogger("prices")
+    level = prices_logger.level
+    if verbosity < 2:
+        prices_logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        prices_logger.setLevel(level)
 
 
 @contextmanager

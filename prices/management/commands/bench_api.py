@@ -48,7 +48,7 @@ from prices import selectors
 from prices.bench_history import history_figures
 from prices.domain import EXCHANGE_BITFINEX, HOUR_MS, MINUTE, MINUTE_MS, Tick, TickSource, from_ms, to_ms
 from prices.importers import read_snapshot_file
-from prices.management.commands._cli import require_migrated
+from prices.management.commands._cli import prices_logs_quiet, require_migrated
 from prices.repository import LatestPrice, RepositoryError, _repository, get_tick_repository
 from prices.repository.dynamodb_items import item_size
 from prices.rollups import MinuteSnapshot, rollup_from_snapshots
@@ -266,7 +266,8 @@ class Command(BaseCommand):
             except RepositoryError as exc:
                 raise CommandError(f"cannot create benchmark tables: {exc}") from exc
             try:
-                self._run(repo, options)
+                with prices_logs_quiet(options["verbosity"]):  # each cycle prints its own line
+                    self._run(repo, options)
             finally:
                 if not options["keep"]:
                     repo.delete_tables()

@@ -1,12 +1,11 @@
 """manage.py soak: the tracker against the Bitfinex stub for simulated minutes with random faults."""
 
-import logging
 import uuid
 
 from django.core.management.base import BaseCommand, CommandError
 from django.test import override_settings
 
-from prices.management.commands._cli import parse_cli_datetime, progress_bar
+from prices.management.commands._cli import parse_cli_datetime, prices_logs_quiet, progress_bar
 from prices.repository import RepositoryError, _repository, get_tick_repository
 from prices.repository.memory import InMemoryTickRepository
 from prices.soak import RECORDED_PAIRS, soak_run
@@ -68,17 +67,12 @@ class Command(BaseCommand):
 
     def _run(self, repo, options, kwargs):
         # Every cycle and repair logs a line; below -v 2 only warnings and errors (the faults) show.
-        prices_logger = logging.getLogger("prices")
-        level = prices_logger.level
-        if options["verbosity"] < 2:
-            prices_logger.setLevel(logging.WARNING)
-        try:
-            with progress_bar(
-                total=kwargs["minutes"], unit="min", desc="soak", verbosity=options["verbosity"]
-            ) as advance:
-                return soak_run(repo=repo, progress=advance, **kwargs)
-        finally:
-            prices_logger.setLevel(level)
+        verbosity = options["verbosity"]
+        with (
+            prices_logs_quiet(verbosity),
+            progress_bar(total=kwargs["minutes"], unit="min", desc="soak", verbosity=verbosity) as advance,
+        ):
+            return soak_run(repo=repo, progress=advance, **kwargs)
 
     def _run_in_dynamodb(self, options, kwargs):
         prefix = f"soak_{uuid.uuid4().hex[:8]}_"
