@@ -99,6 +99,7 @@ class TickRow(NamedTuple):
     ask: str | None
     volume: str | None
     volume_24h: str | None
+    suspect: bool = False
 
     @classmethod
     def of(cls, tick: Tick) -> TickRow:
@@ -111,6 +112,7 @@ class TickRow(NamedTuple):
             decimal_str(tick.ask),
             decimal_str(tick.volume),
             decimal_str(tick.volume_24h),
+            tick.suspect,
         )
 
 
@@ -123,7 +125,8 @@ class Tick:
     candle whose MTS equals `minute` (see docs/data-model.md, "Which minute a tick describes").
     Prices are Decimal in quote-currency units. Ticker fields (`bid` … `low_24h`) are set for
     polled ticks; candle fields (`open`, `high`, `low`, `volume`: the minute's OHLCV, volume in
-    base currency) for ticks made from candles.
+    base currency) for ticks made from candles. `suspect`: the cross-exchange guard found the
+    price far from the other exchanges' (prices/guard.py); it is stored all the same.
     """
 
     exchange: str
@@ -145,6 +148,7 @@ class Tick:
     low: Decimal | None = None
     volume: Decimal | None = None
     observed_at: datetime | None = field(default=None, compare=False)
+    suspect: bool = False
 
     def __post_init__(self) -> None:
         if self.minute.tzinfo is None or self.minute.utcoffset() != timedelta(0):

@@ -39,7 +39,8 @@ def csv_lines(rows: Iterable[dict[str, Any]], *, fieldnames: list[str]) -> Itera
         writer.writeheader()
     pending = 0
     for row in rows:
-        writer.writerow(row)
+        # Booleans as in the JSON answers ("true"/"false"), not Python's True/False.
+        writer.writerow({k: ("true" if v else "false") if isinstance(v, bool) else v for k, v in row.items()})
         pending += 1
         if pending >= CSV_CHUNK_ROWS:
             yield _drain(buffer)

@@ -77,6 +77,9 @@ class TickSerializer(FlatReadSerializer):
     ask = DecimalStringField()
     volume = DecimalStringField(help_text="Volume traded in the minute (base currency); candle ticks only.")
     volume_24h = DecimalStringField(help_text="Rolling 24 h volume (base currency); polled ticks only.")
+    suspect = serializers.BooleanField(
+        help_text="The cross-exchange guard found this price far from the other exchanges' median."
+    )
 
 
 def tick_row_data(row: TickRow) -> dict[str, Any]:
@@ -84,7 +87,7 @@ def tick_row_data(row: TickRow) -> dict[str, Any]:
 
     The prices are decimal_str text already; only the minute is formatted.
     """
-    minute_ms, last_price, source, bid, ask, volume, volume_24h = row
+    minute_ms, last_price, source, bid, ask, volume, volume_24h, suspect = row
     return {
         "minute": iso_z_ms(minute_ms),
         "last_price": last_price,
@@ -93,6 +96,7 @@ def tick_row_data(row: TickRow) -> dict[str, Any]:
         "ask": ask,
         "volume": volume,
         "volume_24h": volume_24h,
+        "suspect": suspect,
     }
 
 

@@ -24,7 +24,9 @@ from prices.statistics import NO_RETURNS, Moments, Segment, WindowStats, shift_o
 DAY_MS = 24 * HOUR_MS
 
 TICK_DECIMAL_FIELDS = [
-    f.name for f in fields(Tick) if f.name not in {"exchange", "pair", "minute", "source", "observed_at"}
+    f.name
+    for f in fields(Tick)
+    if f.name not in {"exchange", "pair", "minute", "source", "observed_at", "suspect"}
 ]
 TICK_DECIMAL_SET = frozenset(TICK_DECIMAL_FIELDS)
 RESERVED = {"pk", "sk", "src", "values", "version", "prices", "pending", "hour", "end", "shards", "entries"}
@@ -151,6 +153,8 @@ def tick_to_item(tick: Tick, *, retention_days: int | None = None) -> dict[str, 
             item[name] = {"N": text or "0"}
     if tick.observed_at is not None:
         item["observed_at"] = {"N": str(to_ms(tick.observed_at))}
+    if tick.suspect:  # absent unless flagged: an unflagged tick costs nothing more
+        item["suspect"] = {"BOOL": True}
     return item
 
 
@@ -173,6 +177,7 @@ def tick_from_item(item: dict[str, Any]) -> Tick:
         minute=from_ms(int(item["minute"]["N"])),
         source=TickSource.TICKER if source is None else _SOURCES.get(source["S"]) or TickSource(source["S"]),
         observed_at=from_ms(int(observed["N"])) if observed else None,
+        suspect=item.get("suspect", {}).get("BOOL", False),
         **values,
     )
 
@@ -199,6 +204,7 @@ def tick_row_from_item(item: dict[str, Any]) -> TickRow:
         None if ask is None else _plain(ask["N"]),
         None if volume is None else _plain(volume["N"]),
         None if volume_24h is None else _plain(volume_24h["N"]),
+        "suspect" in item,
     )
 
 

@@ -127,6 +127,21 @@ def count_items_read(repo: DynamoTickRepository) -> list[int]:
 # --- ticks -------------------------------------------------------------------------------
 
 
+def test_a_suspect_flag_round_trips_and_an_unflagged_tick_reads_unflagged(repo):
+    flagged = tick(pair="BTCUSD", last_price="72400.1", suspect=True)
+    plain = tick(pair="ETHUSD", last_price="130.5")
+
+    repo.put_many([flagged, plain])
+
+    [read] = repo.between(exchange=EXCHANGE, pair="BTCUSD", start=T0, end=T0 + MINUTE)
+    assert read == flagged and read.suspect is True
+    [row] = repo.rows_between(exchange=EXCHANGE, pair="BTCUSD", start=T0, end=T0 + MINUTE)
+    assert (row.last_price, row.suspect) == ("72400.1", True)
+    assert repo.latest(exchange=EXCHANGE, pair="ETHUSD").suspect is False
+    [row] = repo.rows_between(exchange=EXCHANGE, pair="ETHUSD", start=T0, end=T0 + MINUTE)
+    assert row.suspect is False
+
+
 def test_ticks_round_trip_with_exact_decimals(repo):
     written = tick(
         last_price="7240.04860029",

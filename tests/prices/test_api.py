@@ -47,6 +47,7 @@ def test_history_returns_exactly_the_recorded_closes_of_a_day_in_order(api):
         "ask": None,
         "volume": "17.85069232",
         "volume_24h": None,
+        "suspect": False,
     }
     assert body["next"] is None
 
@@ -82,6 +83,7 @@ def test_history_exports_csv(api):
     rows = _csv_rows(response)
     expected = [c for ms, c in closes("BTCUSD", "19-12-31") if ms < 1577754000000]
     assert [r["last_price"] for r in rows] == [decimal_str(c) for c in expected]
+    assert {r["suspect"] for r in rows} == {"false"}  # as in the JSON rows
 
 
 def _csv_rows(response) -> list[dict]:
@@ -121,7 +123,7 @@ def test_a_csv_export_of_an_empty_range_is_its_header(api):
     response = api.get("/api/v1/pairs/BTCUSD/history/?start=2018-01-01&end=2018-01-02&format=csv")
 
     assert b"".join(response.streaming_content).decode() == (
-        "minute,last_price,source,bid,ask,volume,volume_24h\n"
+        "minute,last_price,source,bid,ask,volume,volume_24h,suspect\n"
     )
 
 
