@@ -291,6 +291,14 @@ EXCHANGE_API_URLS = {
     if env.str(f"{name.upper()}_API_URL", default="")
 }
 EXCHANGE_PAIRS = {name: env_list(f"{name.upper()}_PAIRS", "") for name in ("binance", "kraken", "coinbase")}
+# The cross-exchange guard (prices/guard.py): a price further from the other exchanges' median
+# than max(floor, multiple × its 1 h volatility) is stored flagged `suspect`.
+PRICES_SUSPECT_MULTIPLE = env.float("PRICES_SUSPECT_MULTIPLE", default=10.0)
+PRICES_SUSPECT_FLOOR_PCT = env.float("PRICES_SUSPECT_FLOOR_PCT", default=2.0)
+if PRICES_SUSPECT_MULTIPLE <= 0 or PRICES_SUSPECT_FLOOR_PCT < 0:
+    raise ImproperlyConfigured(
+        "PRICES_SUSPECT_MULTIPLE must be above 0 and PRICES_SUSPECT_FLOOR_PCT at least 0"
+    )
 
 DYNAMODB_ENDPOINT_URL = env.str("DYNAMODB_ENDPOINT_URL", default="") or None
 AWS_REGION = env.str("AWS_REGION", default="us-east-1")
