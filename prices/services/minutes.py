@@ -6,6 +6,8 @@ history (`history_store`: backfills, imports, gap repair's candles), gap repair'
 of a pending minute and its restore of orphaned ticks, and `rollups_rebuild` — calls
 `minutes_store`, which writes, in this order:
 
+0. nothing yet: a poll's ticks are first flagged by the cross-exchange guard (`suspects_flag`,
+   reads only; a suspect price is stored all the same, flagged);
 1. the minute snapshot claim (polls only: `pending`, with the prices), or nothing;
 2. the ticks (`put_many`: parallel batches, unprocessed items retried);
 3. the snapshot prices (`complete_snapshot` for a claim, else `merge_snapshot`);
@@ -55,6 +57,7 @@ from prices.services.aggregates import (
     rollup_folded,
     rollups_refresh,
 )
+from prices.services.guard import suspects_flag
 from prices.signals import ticks_stored
 
 logger = logging.getLogger(__name__)
@@ -125,6 +128,8 @@ def minutes_store(
     if not ticks:
         pass
     elif mode is StoreMode.POLL:
+        # Before anything is written: a suspect price is stored flagged (prices/guard.py).
+        ticks = suspects_flag(exchange=exchange, ticks=ticks, repo=repo)
         result.ticks, prepared = _poll_minute(repo, ticks, result)
         result.written = len(result.ticks)
     elif mode is StoreMode.PENDING:

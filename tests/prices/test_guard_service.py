@@ -106,3 +106,25 @@ def test_the_pairs_own_real_volatility_widens_the_tolerance_beyond_the_floor(
 
     assert {t.pair: t.suspect for t in flagged} == {"BTCUSD": True, "ETHUSD": False}
     assert timedelta(minutes=1) == MINUTE
+
+
+def test_a_poll_stores_a_suspect_price_flagged_and_counts_it_like_any_other(memory_repo, two_exchanges):
+    from prices.services import ticks_ingest
+    from prices.sources.base import TickerBatch, TickerRow
+    from prices.sources.fake import FakeTickerSource
+
+    memory_repo.update_polled(exchange="coinbase", prices={"BTC-USD": LatestPrice(to_ms(T0), REAL[-1])})
+    far = REAL[-1] * 2
+    batch = TickerBatch(
+        rows=[TickerRow(pair="BTCUSD", last_price=far), TickerRow(pair="ETHUSD", last_price=Decimal(130))]
+    )
+
+    summary = ticks_ingest(
+        source=FakeTickerSource([batch]), repo=memory_repo, now=lambda: T0 + MINUTE + timedelta(seconds=5)
+    )
+
+    assert summary.status == "stored"
+    [btc] = memory_repo.between(exchange="bitfinex", pair="BTCUSD", start=T0, end=T0 + MINUTE)
+    [eth] = memory_repo.between(exchange="bitfinex", pair="ETHUSD", start=T0, end=T0 + MINUTE)
+    assert (btc.last_price, btc.suspect, eth.suspect) == (far, True, False)
+    assert memory_repo.get_snapshot(exchange="bitfinex", minute_ms=to_ms(T0)).prices["BTCUSD"] == far
