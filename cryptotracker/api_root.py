@@ -14,6 +14,8 @@ from rest_framework.views import APIView
 LINKS = {
     "pairs": "prices:pair-list",
     "rank": "prices:rank",
+    "exchanges": "prices:exchange-list",
+    "markets": "prices:market-list",
     "alert_rules": "alerts:rule-list",
     "alert_channels": "alerts:channel-list",
     "alert_events": "alerts:event-list",

@@ -1,15 +1,16 @@
 """Request parameters of every API and dashboard view: parsing, BadParameterError and iso_z.
 
 The one home of query-parameter parsing (style guide §10, "Shared web helpers"): the price
-API, the alerts API and the dashboards all read `choice`, `pairs`, integer and datetime
-parameters here, and every datetime leaves the project as `iso_z`.
+API, the alerts API and the dashboards all read `choice`, `pairs`, `exchange`, integer and
+datetime parameters (and pair and market names of a path) here, and every datetime leaves the
+project as `iso_z`.
 """
 
 from __future__ import annotations
 
 import re
 import time
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -179,6 +180,62 @@ def pairs_param(params: Any, name: str = "pairs", *, tracked: Iterable[str] | No
         if unknown:
             raise BadParameterError(name, f"unknown pairs: {', '.join(unknown)}")
     return names
+
+
+EXCHANGE_ALL = "all"
+EXCHANGE_HELP = (
+    "A configured exchange (see /api/v1/exchanges/); default bitfinex. Pair names are that "
+    "exchange's own market ids (BTCUSD on Bitfinex, BTCUSDT on Binance, XBTUSD on Kraken, "
+    "BTC-USD on Coinbase)."
+)
+
+
+def exchange_param(params: Mapping[str, Any], name: str = "exchange", *, allow_all: bool = False) -> str:
+    """The configured exchange named by `params[name]` (default bitfinex), lower-cased.
+
+    With `allow_all`, EXCHANGE_ALL ("all") is accepted too. Anything else raises
+    BadParameterError naming the configured exchanges.
+    """
+    from prices.domain import EXCHANGE_BITFINEX
+    from prices.exchanges import configured_exchanges
+
+    raw = (params.get(name) or "").strip().lower() or EXCHANGE_BITFINEX
+    names = [config.name for config in configured_exchanges()]
+    if raw in names or (allow_all and raw == EXCHANGE_ALL):
+        return raw
+    choices = ", ".join([*names, EXCHANGE_ALL] if allow_all else names)
+    raise BadParameterError(name, f"{raw!r} is not a configured exchange; configured are {choices}")
+
+
+# A pair name of an exchange other than Bitfinex: its own market id, e.g. BTCUSDT, XBTUSD, BTC-USD.
+_EXCHANGE_PAIR = re.compile(r"^[A-Z0-9]{2,20}([-:/][A-Z0-9]{2,20})?$")
+# A normalised market in a path: BASE-QUOTE with the common asset codes (BTC-USD, ETH-USDT).
+_MARKET = re.compile(r"^([A-Z0-9]{1,20})-([A-Z0-9]{1,20})$")
+
+
+def pair_name(exchange: str, raw: str, *, tracked: Callable[[], Collection[str]] | None = None) -> str | None:
+    """`raw` if it can be a pair name of `exchange`, else None (the caller answers 404).
+
+    Bitfinex names are checked exactly as `Pair.parse` does (BTCUSD, AAVE:USD); another
+    exchange's name must match a conservative pattern (upper-case letters and digits, one
+    optional - : or / separator) or be one of `tracked()` (read only when the pattern fails).
+    """
+    from prices.domain import EXCHANGE_BITFINEX, InvalidPairError, Pair
+
+    if exchange == EXCHANGE_BITFINEX:
+        try:
+            return Pair.parse(raw).name
+        except InvalidPairError:
+            return None
+    if _EXCHANGE_PAIR.match(raw) or (tracked is not None and raw in tracked()):
+        return raw
+    return None
+
+
+def market_name(raw: str) -> tuple[str, str] | None:
+    """(base, quote) of a market name such as "BTC-USD" (case-insensitive), None if malformed."""
+    match = _MARKET.match(raw.strip().upper())
+    return (match.group(1), match.group(2)) if match else None
 
 
 class PageNumberParamPagination(PageNumberPagination):

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 from django.conf import settings
@@ -44,9 +44,25 @@ def cached(
 
     Raises RepositoryError when the data version cannot be read (as `compute` would).
     """
+    return cached_across(key, compute, exchanges=[exchange], cache=cache, repo=repo)
+
+
+def cached_across(
+    key: str,
+    compute: Callable[[], T],
+    *,
+    exchanges: Sequence[str],
+    cache: BaseCache | None = None,
+    repo: TickRepository | None = None,
+) -> tuple[T, bool]:
+    """`cached` for a value read from several exchanges: valid until any of them stores prices.
+
+    Raises RepositoryError when a data version cannot be read.
+    """
     cache = cache or default_cache
-    version = _data_version(repo or get_tick_repository(), exchange)
-    full_key = f"prices:{exchange}:{version}:{hashlib.sha256(key.encode()).hexdigest()}"
+    repo = repo or get_tick_repository()
+    versions = ":".join(f"{exchange}:{_data_version(repo, exchange)}" for exchange in exchanges)
+    full_key = f"prices:{versions}:{hashlib.sha256(key.encode()).hexdigest()}"
     value = cache.get(full_key)
     if value is not None:
         return value, True

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from prices import exchanges
 from prices.domain import (
     EXCHANGE_BITFINEX,
     HOUR_MS,
@@ -32,6 +33,23 @@ class PairNotFoundError(LookupError):
     """No tick has ever been stored for this exchange and pair."""
 
 
+def pair_of(exchange: str, name: str) -> Pair:
+    """The Pair of an exchange's pair name: Bitfinex names parsed, others split by `market_of`.
+
+    Another exchange's name keeps its own market id as `name`; base and quote are the
+    normalised codes (`XBTUSD` on Kraken → BTC/USD), or the whole name and "" when
+    `market_of` cannot tell. Raises InvalidPairError for a malformed Bitfinex name.
+    """
+    if exchange == EXCHANGE_BITFINEX:
+        return Pair.parse(name)
+    market = exchanges.market_of(exchange, name)
+    return Pair(name, market.base, market.quote) if market is not None else Pair(name, name, "")
+
+
+def _pair_parser(exchange: str) -> Callable[[str], Pair]:
+    return Pair.parse if exchange == EXCHANGE_BITFINEX else lambda name: pair_of(exchange, name)
+
+
 @dataclass(frozen=True, slots=True)
 class PairSummary:
     """A tracked pair with its newest last price (quote currency) and that price's minute (UTC)."""
@@ -47,10 +65,16 @@ def pairs_list(*, exchange: str = EXCHANGE_BITFINEX, repo: TickRepository | None
     repo = repo or get_tick_repository()
     registry = repo.latest_prices(exchange=exchange)
     summaries = []
+    parse = _pair_parser(exchange)
     for name in sorted(registry):
         entry = registry[name]
-        summaries.append(PairSummary(exchange, Pair.parse(name), entry.price, from_ms(entry.minute_ms)))
+        summaries.append(PairSummary(exchange, parse(name), entry.price, from_ms(entry.minute_ms)))
     return summaries
+
+
+def tracked_pairs(*, exchange: str = EXCHANGE_BITFINEX, repo: TickRepository | None = None) -> set[str]:
+    """The names of the exchange's tracked pairs (one registry read, no prices)."""
+    return (repo or get_tick_repository()).tracked_pairs(exchange=exchange)
 
 
 def pair_get(
@@ -290,6 +314,11 @@ class RankEntry:
     value: float | None
     stats: WindowStats
     low_coverage: bool
+    exchange: str = EXCHANGE_BITFINEX
+
+    def sort_key(self) -> tuple[bool, bool, float, str, str]:
+        """The ranking order of `pairs_rank` (best covered, defined, largest value, name), then exchange."""
+        return (self.low_coverage, self.value is None, -(self.value or 0.0), self.pair.name, self.exchange)
 
 
 def pairs_rank(
@@ -351,11 +380,51 @@ def pairs_rank(
     rows.sort(key=lambda row: row[:4])
     if limit is not None:
         rows = rows[:limit]
-    parse = Pair.parse
+    parse = _pair_parser(exchange)
     return [
-        RankEntry(rank=i, pair=parse(name), value=value, stats=s, low_coverage=low)
+        RankEntry(rank=i, pair=parse(name), value=value, stats=s, low_coverage=low, exchange=exchange)
         for i, (low, _, _, name, s, value) in enumerate(rows, start=1)
     ]
+
+
+def pairs_rank_across(
+    *,
+    exchange_names: Sequence[str],
+    window_minutes: int,
+    end: datetime,
+    metric: str = "relative_std",
+    pairs: Iterable[str] | None = None,
+    limit: int | None = None,
+    repo: TickRepository | None = None,
+) -> list[RankEntry]:
+    """`pairs_rank` over several exchanges at one `end`, merged into one ranking (ranks from 1).
+
+    Each exchange is ranked on its own (at most `limit` entries each), then the entries are
+    ordered as `pairs_rank` orders them, ties broken by exchange name. `pairs` keeps the named
+    pairs on whichever exchange tracks them. Raises ValueError for an unknown metric.
+    """
+    repo = repo or get_tick_repository()
+    wanted = set(pairs) if pairs is not None else None
+    entries: list[RankEntry] = []
+    for exchange in exchange_names:
+        names = None
+        if wanted is not None:
+            names = sorted(wanted & repo.tracked_pairs(exchange=exchange))
+            if not names:
+                continue
+        entries += pairs_rank(
+            window_minutes=window_minutes,
+            end=end,
+            metric=metric,
+            pairs=names,
+            limit=limit,
+            exchange=exchange,
+            repo=repo,
+        )
+    entries.sort(key=RankEntry.sort_key)
+    if limit is not None:
+        entries = entries[:limit]
+    return [replace(entry, rank=i) for i, entry in enumerate(entries, start=1)]
 
 
 def candles_between(

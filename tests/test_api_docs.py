@@ -17,6 +17,9 @@ PUBLIC_PRICE_PATHS = (
     "/api/v1/pairs/{pair}/history/",
     "/api/v1/pairs/{pair}/stats/",
     "/api/v1/rank/",
+    "/api/v1/exchanges/",
+    "/api/v1/markets/",
+    "/api/v1/markets/{market}/",
 )
 
 
@@ -50,6 +53,8 @@ def test_operations_are_grouped_by_resource(schema):
     assert tags["post", "/api/v1/alerts/rules/{rule_id}/backtest/"] == "Alert rules"
     assert tags["delete", "/api/v1/alerts/channels/{channel_id}/"] == "Channels"
     assert tags["get", "/api/v1/"] == "Meta"
+    assert tags["get", "/api/v1/exchanges/"] == "Exchanges"
+    assert tags["get", "/api/v1/markets/{market}/"] == "Markets"
 
 
 def test_a_path_no_tag_covers_is_an_error_not_a_silent_default():
@@ -60,6 +65,17 @@ def test_a_path_no_tag_covers_is_an_error_not_a_silent_default():
 def test_public_price_reads_need_no_credentials(schema):
     for path in PUBLIC_PRICE_PATHS:
         assert schema["paths"][path]["get"]["security"] == [], path
+
+
+def test_every_price_read_of_one_exchange_documents_its_exchange_parameter(schema):
+    for path in PUBLIC_PRICE_PATHS:
+        parameters = {p["name"]: p for p in schema["paths"][path]["get"].get("parameters", [])}
+        if "/markets/" in path or path.endswith("/exchanges/"):
+            assert "exchange" not in parameters, path  # these span every configured exchange
+        else:
+            assert "default bitfinex" in parameters["exchange"]["description"], path
+    rank = schema["paths"]["/api/v1/rank/"]["get"]
+    assert "`all`" in next(p for p in rank["parameters"] if p["name"] == "exchange")["description"]
 
 
 def test_alert_operations_keep_their_credentials(schema):

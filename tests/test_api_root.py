@@ -11,6 +11,8 @@ def test_api_root_links_every_collection_with_absolute_urls(client):
     assert response.json() == {
         "pairs": "http://testserver/api/v1/pairs/",
         "rank": "http://testserver/api/v1/rank/",
+        "exchanges": "http://testserver/api/v1/exchanges/",
+        "markets": "http://testserver/api/v1/markets/",
         "alert_rules": "http://testserver/api/v1/alerts/rules/",
         "alert_channels": "http://testserver/api/v1/alerts/channels/",
         "alert_events": "http://testserver/api/v1/alerts/events/",

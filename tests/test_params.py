@@ -1,4 +1,4 @@
-"""The shared request-parameter parsers: datetimes, choices, pairs, integers and iso_z."""
+"""The shared request-parameter parsers: datetimes, choices, pairs, exchanges, markets, integers and iso_z."""
 
 from __future__ import annotations
 
@@ -12,9 +12,12 @@ from cryptotracker.params import (
     BadParameterError,
     choice_param,
     datetime_param,
+    exchange_param,
     int_param,
     iso_z,
     iso_z_ms,
+    market_name,
+    pair_name,
     pairs_param,
 )
 
@@ -148,3 +151,53 @@ def test_iso_z_renders_utc_with_z():
 )
 def test_iso_z_ms_is_iso_z_of_the_same_instant(ms):
     assert iso_z_ms(ms) == iso_z(ms)
+
+
+def test_exchange_defaults_to_bitfinex_and_accepts_a_configured_one_in_any_case(settings):
+    settings.PRICES_EXCHANGES = ["bitfinex", "kraken"]
+
+    assert exchange_param(QueryDict("")) == "bitfinex"
+    assert exchange_param(QueryDict("exchange=")) == "bitfinex"
+    assert exchange_param(QueryDict("exchange=Kraken")) == "kraken"
+    assert exchange_param(QueryDict("exchange=all"), allow_all=True) == "all"
+
+
+@pytest.mark.parametrize(("query", "allow_all"), [("exchange=binance", False), ("exchange=all", False)])
+def test_an_exchange_not_configured_is_refused_naming_the_configured_ones(settings, query, allow_all):
+    settings.PRICES_EXCHANGES = ["bitfinex", "kraken"]
+
+    with pytest.raises(BadParameterError) as raised:
+        exchange_param(QueryDict(query), allow_all=allow_all)
+
+    assert raised.value.parameter == "exchange"
+    assert raised.value.message.endswith("configured are bitfinex, kraken")
+
+
+@pytest.mark.parametrize(
+    ("exchange", "raw", "expected"),
+    [
+        ("bitfinex", "BTCUSD", "BTCUSD"),
+        ("bitfinex", "AAVE:USD", "AAVE:USD"),
+        ("bitfinex", "BTCUSDT", None),  # exactly Pair.parse: six characters or BASE:QUOTE
+        ("binance", "BTCUSDT", "BTCUSDT"),
+        ("kraken", "XBTUSD", "XBTUSD"),
+        ("coinbase", "BTC-USD", "BTC-USD"),
+        ("coinbase", "btc-usd", None),
+        ("coinbase", "BTC_USD", None),
+        ("binance", "B", None),
+    ],
+)
+def test_pair_names_are_checked_per_exchange(exchange, raw, expected):
+    assert pair_name(exchange, raw) == expected
+
+
+def test_an_odd_pair_name_the_exchange_tracks_is_accepted():
+    assert pair_name("kraken", "xbt.usd", tracked=lambda: {"xbt.usd"}) == "xbt.usd"
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [("BTC-USD", ("BTC", "USD")), ("eth-usdt", ("ETH", "USDT")), ("BTCUSD", None), ("BTC-USD-X", None)],
+)
+def test_market_names_are_base_dash_quote(raw, expected):
+    assert market_name(raw) == expected

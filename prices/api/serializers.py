@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from cryptotracker.params import iso_z_ms
 from prices.api.fields import DecimalStringField, UtcDateTimeField
-from prices.domain import TickRow
+from prices.domain import EXCHANGE_BITFINEX, TickRow
 
 STATUS_HELP = (
     "active; delisted: no longer in the exchange's pair list (not expected any more, its history stays); "
@@ -20,10 +22,19 @@ class PairSerializer(serializers.Serializer):
     """A tracked pair: newest last price, and its 24 h change and standard deviation."""
 
     exchange = serializers.CharField()
-    pair = serializers.CharField(source="pair.name")
-    symbol = serializers.CharField(source="pair.symbol")
-    base = serializers.CharField(source="pair.base")
+    pair = serializers.CharField(source="pair.name", help_text="The exchange's own market id.")
+    symbol = serializers.SerializerMethodField(
+        help_text="Bitfinex: its trading symbol (tBTCUSD); else the pair."
+    )
+    base = serializers.CharField(
+        source="pair.base", help_text="Bitfinex: its own code; other exchanges: the normalised code."
+    )
     quote = serializers.CharField(source="pair.quote")
+
+    @extend_schema_field(OpenApiTypes.STR)
+    def get_symbol(self, overview: Any) -> str:
+        return overview.pair.symbol if overview.exchange == EXCHANGE_BITFINEX else overview.pair.name
+
     last_price = DecimalStringField()
     last_minute = UtcDateTimeField(help_text="Start of the minute whose closing price is last_price.")
     change_24h = DecimalStringField(source="stats.change", help_text="last − first price of the 24 h window.")
@@ -166,6 +177,7 @@ class RankEntrySerializer(serializers.Serializer):
     """One pair in a ranking."""
 
     rank = serializers.IntegerField()
+    exchange = serializers.CharField()
     pair = serializers.CharField(source="pair.name")
     value = serializers.FloatField(allow_null=True, help_text="The ranking metric; null if undefined.")
     count = serializers.IntegerField(source="stats.count")
@@ -173,3 +185,43 @@ class RankEntrySerializer(serializers.Serializer):
     coverage = serializers.FloatField(source="stats.coverage")
     low_coverage = serializers.BooleanField(help_text="Coverage below the floor: listed after the others.")
     last = DecimalStringField(source="stats.last")
+
+
+class ExchangeSerializer(serializers.Serializer):
+    """A configured exchange with its tracked pair count and freshness."""
+
+    name = serializers.CharField(help_text="The value of ?exchange=.")
+    label = serializers.CharField()
+    pairs = serializers.IntegerField(help_text="Tracked pairs (pairs with a stored price).")
+    newest_minute = UtcDateTimeField(allow_null=True, help_text="Start of the newest stored minute.")
+    newest_age_s = serializers.FloatField(
+        allow_null=True, help_text="Seconds since the end of newest_minute (readiness counts it so)."
+    )
+    stale_pairs = serializers.IntegerField(
+        help_text="Pairs older than READINESS_STALE_AFTER_S, not delisted."
+    )
+    delisted_pairs = serializers.IntegerField(help_text="Pairs an hour or more behind the exchange's newest.")
+
+
+class MarketQuoteSerializer(serializers.Serializer):
+    """One exchange's newest price of a market."""
+
+    exchange = serializers.CharField()
+    pair = serializers.CharField(help_text="The exchange's own market id (BTCUSD, BTCUSDT, XBTUSD, BTC-USD).")
+    price = DecimalStringField()
+    minute = UtcDateTimeField(help_text="Start of the minute whose closing price is price.")
+
+
+class MarketSerializer(serializers.Serializer):
+    """A normalised market's newest price on every configured exchange listing it, and the spread."""
+
+    market = serializers.CharField(help_text="BASE-QUOTE in normalised codes, e.g. BTC-USD.")
+    base = serializers.CharField()
+    quote = serializers.CharField()
+    exchanges = serializers.ListField(child=serializers.CharField())
+    prices = MarketQuoteSerializer(many=True, source="quotes")
+    spread = DecimalStringField(help_text="max − min price (exact).")
+    median = DecimalStringField(help_text="Median price (mean of the middle two for an even count).")
+    spread_pct = serializers.FloatField(
+        allow_null=True, help_text="spread / median × 100; null if median is 0."
+    )

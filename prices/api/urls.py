@@ -12,4 +12,7 @@ urlpatterns = [
     path("pairs/<str:pair>/history/", views.PairHistoryApi.as_view(), name="pair-history"),
     path("pairs/<str:pair>/stats/", views.PairStatsApi.as_view(), name="pair-stats"),
     path("rank/", views.RankApi.as_view(), name="rank"),
+    path("exchanges/", views.ExchangeListApi.as_view(), name="exchange-list"),
+    path("markets/", views.MarketListApi.as_view(), name="market-list"),
+    path("markets/<str:market>/", views.MarketDetailApi.as_view(), name="market-detail"),
 ]

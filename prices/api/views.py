@@ -6,6 +6,7 @@ import itertools
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.http import HttpResponse, StreamingHttpResponse
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
@@ -20,17 +21,24 @@ from rest_framework.views import APIView
 from cryptotracker.api_errors import ServiceUnavailableError
 from cryptotracker.params import (
     DATETIME_HELP,
+    EXCHANGE_ALL,
+    EXCHANGE_HELP,
     BadParameterError,
     choice_param,
     datetime_param,
+    exchange_param,
     int_param,
     iso_z,
+    market_name,
+    pair_name,
     pairs_param,
 )
-from prices import selectors, selectors_history
+from prices import selectors, selectors_history, selectors_markets
 from prices.api.renderers import CsvRenderer, csv_lines
 from prices.api.serializers import (
     CandleSerializer,
+    ExchangeSerializer,
+    MarketSerializer,
     PairDetailSerializer,
     PairSerializer,
     RankEntrySerializer,
@@ -38,8 +46,9 @@ from prices.api.serializers import (
     TickSerializer,
     tick_row_data,
 )
-from prices.cache import cached
-from prices.domain import EXCHANGE_BITFINEX, MINUTE, InvalidPairError, Pair, minute_ceil
+from prices.cache import cached, cached_across
+from prices.domain import EXCHANGE_BITFINEX, MINUTE, minute_ceil
+from prices.exchanges import configured_exchanges
 from prices.ohlc import INTERVALS
 from prices.repository import RepositoryError
 
@@ -71,17 +80,23 @@ class PriceApiView(APIView):
         return response
 
 
-def _known_format(pair: str) -> str:
-    """The pair name if it has Bitfinex's format; NotFound otherwise (no store read)."""
-    try:
-        return Pair.parse(pair).name
-    except InvalidPairError:
-        raise NotFound(f"pair {pair!r} is not tracked on {EXCHANGE_BITFINEX}") from None
+def _known_format(exchange: str, pair: str) -> str:
+    """The pair name if it has the exchange's format; NotFound otherwise (no store read but,
+    for an odd name of an exchange other than Bitfinex, its cached tracked pairs)."""
+    name = pair_name(exchange, pair, tracked=lambda: _tracked(exchange))
+    if name is None:
+        raise NotFound(f"pair {pair!r} is not tracked on {exchange}")
+    return name
 
 
-def _window_end(request: Request) -> datetime:
+def _tracked(exchange: str) -> set[str]:
+    """The exchange's tracked pair names, cached until its next store of prices."""
+    return cached("tracked_pairs", lambda: selectors.tracked_pairs(exchange=exchange), exchange=exchange)[0]
+
+
+def _window_end(request: Request, exchange: str) -> datetime:
     end = datetime_param("end", request.query_params.get("end"))
-    return minute_ceil(end) if end else selectors.window_end_default()
+    return minute_ceil(end) if end else selectors.window_end_default(exchange=exchange)
 
 
 END_PARAM = OpenApiParameter(
@@ -93,6 +108,7 @@ END_PARAM = OpenApiParameter(
 WINDOW_PARAM = OpenApiParameter(
     "window", str, enum=list(selectors.WINDOWS), description="Window length (default 24h)."
 )
+EXCHANGE_PARAM = OpenApiParameter("exchange", str, description=EXCHANGE_HELP)
 
 
 class PairListApi(PriceApiView):
@@ -100,6 +116,7 @@ class PairListApi(PriceApiView):
 
     @extend_schema(
         parameters=[
+            EXCHANGE_PARAM,
             OpenApiParameter("quote", str, description="Only pairs with this quote currency (e.g. USD)."),
             OpenApiParameter("search", str, description="Case-insensitive substring of the pair name."),
             OpenApiParameter(
@@ -119,20 +136,24 @@ class PairListApi(PriceApiView):
         operation_id="pairs_list",
     )
     def get(self, request: Request) -> HttpResponse:
+        exchange = exchange_param(request.query_params)
         if type(request.accepted_renderer) is JSONRenderer:
             # Plain JSON, the common case, is cached rendered, as rank is: a hit is then read, not rebuilt.
             # The key is the whole absolute URL, since the body's next/previous links are built from it.
             content, _ = cached(
                 f"pairs:json:{request.build_absolute_uri()}",
-                lambda: JSONRenderer().render(self._body(request)),
+                lambda: JSONRenderer().render(self._body(request, exchange)),
+                exchange=exchange,
             )
             return HttpResponse(content, content_type=JSONRenderer.media_type)
-        return Response(self._body(request))
+        return Response(self._body(request, exchange))
 
     @staticmethod
-    def _body(request: Request) -> dict[str, Any]:
+    def _body(request: Request, exchange: str) -> dict[str, Any]:
         params = request.query_params
-        overview, _ = cached("pairs_overview", lambda: selectors.pairs_overview())
+        overview, _ = cached(
+            "pairs_overview", lambda: selectors.pairs_overview(exchange=exchange), exchange=exchange
+        )
         page = selectors.pairs_page(
             overview=overview,
             quote=params.get("quote") or "",
@@ -161,9 +182,14 @@ class PairListApi(PriceApiView):
 class PairDetailApi(PriceApiView):
     """GET /api/v1/pairs/{pair}/: the pair's newest tick with every stored field."""
 
-    @extend_schema(responses={200: PairDetailSerializer, 404: OpenApiResponse(description="Unknown pair")})
+    @extend_schema(
+        parameters=[EXCHANGE_PARAM],
+        responses={200: PairDetailSerializer, 404: OpenApiResponse(description="Unknown pair")},
+    )
     def get(self, request: Request, pair: str) -> Response:
-        return Response(PairDetailSerializer(selectors.pair_detail(pair=pair)).data)
+        exchange = exchange_param(request.query_params)
+        pair = _known_format(exchange, pair)
+        return Response(PairDetailSerializer(selectors.pair_detail(pair=pair, exchange=exchange)).data)
 
 
 class PairHistoryApi(PriceApiView):
@@ -173,6 +199,7 @@ class PairHistoryApi(PriceApiView):
 
     @extend_schema(
         parameters=[
+            EXCHANGE_PARAM,
             OpenApiParameter("start", str, description=f"Inclusive. {DATETIME_HELP} Default: end − 24 h."),
             OpenApiParameter(
                 "end", str, description=f"Exclusive; rounded up to the minute. {DATETIME_HELP} Default: now."
@@ -200,16 +227,23 @@ class PairHistoryApi(PriceApiView):
         operation_id="pairs_history",
     )
     def get(self, request: Request, pair: str) -> Response:
-        pair = _known_format(pair)
+        exchange = exchange_param(request.query_params)
+        pair = _known_format(exchange, pair)
         interval = choice_param(request.query_params, "interval", INTERVALS, "1m")
         start, end = history_range(request)
         if request.accepted_renderer.format == CsvRenderer.format:
-            return self._csv(request, pair, interval, start, end)
+            return self._csv(request, exchange, pair, interval, start, end)
         page_size = _history_page_size(request)
         page_start = _history_page_start(request, start, end)
         minutes = INTERVALS[interval]
         page = selectors_history.history_page(
-            pair=pair, start=page_start, end=end, minutes=minutes, page_size=page_size, tick_rows=minutes == 1
+            pair=pair,
+            start=page_start,
+            end=end,
+            minutes=minutes,
+            page_size=page_size,
+            exchange=exchange,
+            tick_rows=minutes == 1,
         )
         next_url = None
         if page.next_start is not None:
@@ -217,14 +251,14 @@ class PairHistoryApi(PriceApiView):
             query["cursor"] = selectors_history.history_cursor(page.next_start)
             next_url = request.build_absolute_uri(request.path + "?" + query.urlencode())
         if not page.rows:
-            selectors.pair_get(pair=pair)  # an empty page of a tracked pair, or 404
+            selectors.pair_get(pair=pair, exchange=exchange)  # an empty page of a tracked pair, or 404
         if minutes == 1:
             results = [tick_row_data(row) for row in page.rows]
         else:
             results = CandleSerializer(page.rows, many=True).data
         return Response(
             {
-                "exchange": EXCHANGE_BITFINEX,
+                "exchange": exchange,
                 "pair": pair,
                 "interval": interval,
                 "start": iso_z(start),
@@ -236,7 +270,7 @@ class PairHistoryApi(PriceApiView):
         )
 
     def _csv(
-        self, request: Request, pair: str, interval: str, start: datetime, end: datetime
+        self, request: Request, exchange: str, pair: str, interval: str, start: datetime, end: datetime
     ) -> HttpResponse:
         """Every row of [start, end) (from the cursor, if any) as one streamed CSV file."""
         if end - start > HISTORY_CSV_MAX:
@@ -247,9 +281,10 @@ class PairHistoryApi(PriceApiView):
             )
         start = _history_page_start(request, start, end)
         minutes = INTERVALS[interval]
-        selectors.pair_get(pair=pair)  # 404 before the first byte: a stream cannot change its status
+        # 404 before the first byte: a stream cannot change its status
+        selectors.pair_get(pair=pair, exchange=exchange)
         rows = selectors_history.history_rows(
-            pair=pair, start=start, end=end, minutes=minutes, tick_rows=minutes == 1
+            pair=pair, start=start, end=end, minutes=minutes, exchange=exchange, tick_rows=minutes == 1
         )
         serializer = TickSerializer() if minutes == 1 else CandleSerializer()
         represent = tick_row_data if minutes == 1 else serializer.to_representation
@@ -262,7 +297,10 @@ class PairHistoryApi(PriceApiView):
             ),
             content_type=f"{CsvRenderer.media_type}; charset={CsvRenderer.charset}",
         )
-        response["Content-Disposition"] = f'attachment; filename="{pair.replace(":", "-")}_{interval}.csv"'
+        name = pair.replace(":", "-").replace("/", "-")
+        if exchange != EXCHANGE_BITFINEX:  # today's file names stay; another exchange's are told apart
+            name = f"{exchange}_{name}"
+        response["Content-Disposition"] = f'attachment; filename="{name}_{interval}.csv"'
         return response
 
 
@@ -302,11 +340,12 @@ class PairStatsApi(PriceApiView):
     """GET /api/v1/pairs/{pair}/stats/: statistics of the pair's minute prices over a window."""
 
     @extend_schema(
-        parameters=[WINDOW_PARAM, END_PARAM],
+        parameters=[EXCHANGE_PARAM, WINDOW_PARAM, END_PARAM],
         responses={
             200: inline_serializer(
                 "PairStats",
                 {
+                    "exchange": serializers.CharField(),
                     "pair": serializers.CharField(),
                     "window": serializers.CharField(),
                     "start": serializers.DateTimeField(),
@@ -318,13 +357,17 @@ class PairStatsApi(PriceApiView):
         },
     )
     def get(self, request: Request, pair: str) -> Response:
-        summary = selectors.pair_get(pair=pair)
+        exchange = exchange_param(request.query_params)
+        summary = selectors.pair_get(pair=_known_format(exchange, pair), exchange=exchange)
         window = choice_param(request.query_params, "window", selectors.WINDOWS, "24h")
         minutes = selectors.WINDOWS[window]
-        end = _window_end(request)
-        stats = selectors.pair_stats(pair=summary.pair.name, window_minutes=minutes, end=end)
+        end = _window_end(request, exchange)
+        stats = selectors.pair_stats(
+            pair=summary.pair.name, window_minutes=minutes, end=end, exchange=exchange
+        )
         return Response(
             {
+                "exchange": exchange,
                 "pair": summary.pair.name,
                 "window": window,
                 "start": iso_z(end - minutes * MINUTE),
@@ -339,13 +382,22 @@ class RankApi(PriceApiView):
 
     @extend_schema(
         parameters=[
+            OpenApiParameter(
+                "exchange",
+                str,
+                description=f"{EXCHANGE_HELP} `all` ranks the pairs of every configured exchange together "
+                "(at one end: the newest stored minute of any of them).",
+            ),
             WINDOW_PARAM,
             END_PARAM,
             OpenApiParameter(
                 "metric", str, enum=list(selectors.RANK_METRICS), description="Default relative_std."
             ),
             OpenApiParameter(
-                "pairs", str, description="Comma list such as BTCUSD,ETHUSD (default: all tracked)."
+                "pairs",
+                str,
+                description="Comma list such as BTCUSD,ETHUSD (default: all tracked; with exchange=all, "
+                "a pair of any exchange).",
             ),
             OpenApiParameter(
                 "limit", int, description=f"Return only the first N (1–{RANK_LIMIT_MAX:,}; default 1,000)."
@@ -354,6 +406,7 @@ class RankApi(PriceApiView):
         responses=inline_serializer(
             "Rank",
             {
+                "exchange": serializers.CharField(),
                 "window": serializers.CharField(),
                 "metric": serializers.CharField(),
                 "start": serializers.DateTimeField(),
@@ -365,6 +418,8 @@ class RankApi(PriceApiView):
         ),
     )
     def get(self, request: Request) -> Response:
+        exchange = exchange_param(request.query_params, allow_all=True)
+        names = configured_names() if exchange == EXCHANGE_ALL else [exchange]
         window = choice_param(request.query_params, "window", selectors.WINDOWS, "24h")
         metric = choice_param(request.query_params, "metric", selectors.RANK_METRICS, "relative_std")
         limit = int_param(
@@ -372,30 +427,48 @@ class RankApi(PriceApiView):
         )
         pairs = None
         if request.query_params.get("pairs"):
-            tracked = [summary.pair.name for summary in selectors.pairs_list()]
+            tracked = set().union(*(_tracked(name) for name in names))
             pairs = pairs_param(request.query_params, tracked=tracked) or None
         end = datetime_param("end", request.query_params.get("end"))
         end = minute_ceil(end) if end else None
-        key = f"rank:{window}:{metric}:{limit}:{','.join(pairs or [])}:{iso_z(end) or ''}"
+        key = f"rank:{exchange}:{window}:{metric}:{limit}:{','.join(pairs or [])}:{iso_z(end) or ''}"
 
         def body() -> dict[str, Any]:
-            return cached(
-                key, lambda: self._rank(window, metric, limit, pairs, end or selectors.window_end_default())
+            return cached_across(
+                key,
+                lambda: self._rank(exchange, names, window, metric, limit, pairs, end),
+                exchanges=names,
             )[0]
 
         if type(request.accepted_renderer) is JSONRenderer:
             # Plain JSON, the common case, is cached rendered: a hit is then one cache read.
-            content, _ = cached(f"{key}:json", lambda: JSONRenderer().render(body()))
+            content, _ = cached_across(f"{key}:json", lambda: JSONRenderer().render(body()), exchanges=names)
             return HttpResponse(content, content_type=JSONRenderer.media_type)
         return Response(body())
 
     @staticmethod
-    def _rank(window: str, metric: str, limit: int, pairs: list[str] | None, end: datetime) -> dict[str, Any]:
+    def _rank(
+        exchange: str,
+        names: list[str],
+        window: str,
+        metric: str,
+        limit: int,
+        pairs: list[str] | None,
+        end: datetime | None,
+    ) -> dict[str, Any]:
         minutes = selectors.WINDOWS[window]
-        entries = selectors.pairs_rank(
-            window_minutes=minutes, end=end, metric=metric, pairs=pairs, limit=limit
-        )
+        if exchange == EXCHANGE_ALL:
+            end = end or max(selectors.window_end_default(exchange=name) for name in names)
+            entries = selectors.pairs_rank_across(
+                exchange_names=names, window_minutes=minutes, end=end, metric=metric, pairs=pairs, limit=limit
+            )
+        else:
+            end = end or selectors.window_end_default(exchange=exchange)
+            entries = selectors.pairs_rank(
+                window_minutes=minutes, end=end, metric=metric, pairs=pairs, limit=limit, exchange=exchange
+            )
         return {
+            "exchange": exchange,
             "window": window,
             "metric": metric,
             "start": iso_z(end - minutes * MINUTE),
@@ -404,3 +477,108 @@ class RankApi(PriceApiView):
             "count": len(entries),
             "results": RankEntrySerializer(entries, many=True).data,
         }
+
+
+def configured_names() -> list[str]:
+    """The names of the configured exchanges, in PRICES_EXCHANGES order."""
+    return [config.name for config in configured_exchanges()]
+
+
+def _market_indexes() -> dict[str, selectors_markets.MarketIndex]:
+    """Every configured exchange's market index (exchange → market → pairs), cached until its next store."""
+    return {
+        name: cached(
+            "market_index", lambda n=name: selectors_markets.market_index(exchange=n), exchange=name
+        )[0]
+        for name in configured_names()
+    }
+
+
+class ExchangeListApi(PriceApiView):
+    """GET /api/v1/exchanges/: the configured exchanges with their pair counts and freshness."""
+
+    @extend_schema(responses=ExchangeSerializer(many=True), operation_id="exchanges_list")
+    def get(self, request: Request) -> Response:
+        now = datetime.now(UTC)
+        stale_after = timedelta(seconds=settings.READINESS_STALE_AFTER_S)
+        summaries = [
+            selectors_markets.exchange_summary(
+                config=config,
+                minutes=cached(
+                    "exchange_minutes",
+                    lambda n=config.name: selectors_markets.exchange_minutes(exchange=n),
+                    exchange=config.name,
+                )[0],
+                now=now,
+                stale_after=stale_after,
+            )
+            for config in configured_exchanges()
+        ]
+        return Response({"count": len(summaries), "results": ExchangeSerializer(summaries, many=True).data})
+
+
+class MarketListApi(PriceApiView):
+    """GET /api/v1/markets/: the markets listed on two or more configured exchanges, with their spread."""
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("page", int, description="Page number, from 1."),
+            OpenApiParameter(
+                "page_size",
+                int,
+                description=f"Markets per page (1–{PAIRS_PAGE_MAX}, default {PAIRS_PAGE_SIZE}).",
+            ),
+        ],
+        responses=MarketSerializer(many=True),
+        operation_id="markets_list",
+    )
+    def get(self, request: Request) -> Response:
+        params = request.query_params
+        page = int_param("page", params.get("page"), default=1, minimum=1, maximum=10**9)
+        page_size = int_param(
+            "page_size", params.get("page_size"), default=PAIRS_PAGE_SIZE, minimum=1, maximum=PAIRS_PAGE_MAX
+        )
+        markets = selectors_markets.markets_shared(indexes=_market_indexes())
+        pages = max(1, -(-len(markets) // page_size))
+        if page > pages:
+            raise BadParameterError("page", f"page {page} does not exist; pages are 1 to {pages}")
+        url = request.build_absolute_uri()
+        offset = (page - 1) * page_size
+        return Response(
+            {
+                "count": len(markets),
+                "next": replace_query_param(url, "page", page + 1) if page < pages else None,
+                "previous": replace_query_param(url, "page", page - 1) if page > 1 else None,
+                "results": MarketSerializer(markets[offset : offset + page_size], many=True).data,
+            }
+        )
+
+
+class MarketDetailApi(PriceApiView):
+    """GET /api/v1/markets/{market}/: a market's newest price on every exchange listing it, and the spread."""
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "market",
+                str,
+                OpenApiParameter.PATH,
+                description="BASE-QUOTE in normalised codes, e.g. BTC-USD (USDT is not USD).",
+            )
+        ],
+        responses={
+            200: MarketSerializer,
+            404: OpenApiResponse(description="No configured exchange lists it"),
+        },
+    )
+    def get(self, request: Request, market: str) -> Response:
+        parsed = market_name(market)
+        if parsed is None:
+            raise NotFound(f"{market!r} is not a market name such as BTC-USD")
+        name = "-".join(parsed)
+        prices = selectors_markets.market_prices(market=name, indexes=_market_indexes())
+        if prices is None:
+            raise NotFound(
+                f"no configured exchange lists {name} (configured are {', '.join(configured_names())})"
+            )
+        return Response(MarketSerializer(prices).data)
