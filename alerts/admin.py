@@ -93,6 +93,7 @@ class AlertRuleAdmin(admin.ModelAdmin):
     list_display = (
         "name",
         "owner",
+        "exchange",
         "pair",
         "condition",
         "threshold",
@@ -102,7 +103,7 @@ class AlertRuleAdmin(admin.ModelAdmin):
         "state_changed",
         "last_evaluated",
     )
-    list_filter = ("state", "enabled", "condition", "trigger_mode", "pair", "owner")
+    list_filter = ("state", "enabled", "exchange", "condition", "trigger_mode", "pair", "owner")
     search_fields = ("name", "pair", "owner__username", "owner__email")
     list_select_related = ("owner",)
     filter_horizontal = ("channels",)

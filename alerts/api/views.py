@@ -35,6 +35,7 @@ from cryptotracker.api_errors import ServiceUnavailableError
 from cryptotracker.params import BadParameterError, PageNumberParamPagination, int_param
 from prices.api.fields import DecimalStringField, UtcDateTimeField
 from prices.domain import EXCHANGE_BITFINEX
+from prices.exchanges import configured_exchanges
 from prices.repository import RepositoryError
 
 
@@ -150,7 +151,11 @@ class RuleInputSerializer(RuleParamsSerializer):
     condition by alerts.services."""
 
     name = serializers.CharField(max_length=100)
-    exchange = serializers.ChoiceField(choices=[EXCHANGE_BITFINEX], default=EXCHANGE_BITFINEX)
+    exchange = serializers.ChoiceField(
+        choices=[EXCHANGE_BITFINEX],
+        default=EXCHANGE_BITFINEX,
+        help_text="A configured exchange (PRICES_EXCHANGES); the pair is that exchange's own id.",
+    )
     pair = serializers.CharField(max_length=32)
     condition = serializers.ChoiceField(choices=[c.value for c in Condition])
     trigger_mode = serializers.ChoiceField(
@@ -164,6 +169,11 @@ class RuleInputSerializer(RuleParamsSerializer):
     channels = serializers.ListField(
         child=serializers.IntegerField(min_value=1, max_value=2**63 - 1), required=False, default=list
     )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # The configured exchanges, read when the request is (settings can differ per process).
+        self.fields["exchange"].choices = [config.name for config in configured_exchanges()]
 
 
 class ConditionOutputSerializer(serializers.Serializer):

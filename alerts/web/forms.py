@@ -16,6 +16,8 @@ from django import forms
 from alerts import services
 from alerts.models import TARGET_MAX_LENGTH, AlertRule, NotificationChannel
 from alerts.rules import CONDITIONS, FIELDS, Condition, ParamType, TriggerMode, param_conditions
+from prices.domain import EXCHANGE_BITFINEX
+from prices.exchanges import configured_exchanges
 
 
 def parameter_texts(name: str) -> dict[str, dict[str, str]]:
@@ -73,7 +75,10 @@ class RuleForm(forms.Form):
     name = forms.CharField(
         max_length=100, required=False, help_text="Optional: named after the pair and condition if empty."
     )
-    pair = forms.CharField(max_length=32, help_text="A tracked pair, e.g. BTCUSD.")
+    exchange = forms.ChoiceField(
+        initial=EXCHANGE_BITFINEX, required=False, help_text="Where the pair's prices come from."
+    )
+    pair = forms.CharField(max_length=32, help_text="A tracked pair of the exchange, e.g. BTCUSD.")
     condition = forms.ChoiceField(choices=[(c.value, CONDITIONS[c].label) for c in Condition])
     trigger_mode = forms.ChoiceField(
         label="Notify",
@@ -112,9 +117,13 @@ class RuleForm(forms.Form):
     def __init__(self, *args: Any, owner, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["channels"].queryset = NotificationChannel.objects.filter(owner=owner).order_by("id")
+        exchanges = configured_exchanges()
+        self.fields["exchange"].choices = [(config.name, config.label) for config in exchanges]
+        if len(exchanges) == 1:  # nothing to choose: not shown
+            self.fields["exchange"].widget = forms.HiddenInput()
         self.fields["pair"].widget.attrs.update(
             {
-                "list": "pair-options",
+                "list": f"pair-options-{self._exchange_shown()}",
                 "autocomplete": "off",
                 "spellcheck": "false",
                 "placeholder": "e.g. BTCUSD",
@@ -134,14 +143,25 @@ class RuleForm(forms.Form):
             field.widget.attrs["data-texts"] = json.dumps(texts)
             self.fields[name] = field
         # Show the parameters right after the condition.
-        self.order_fields(["name", "pair", "condition", *FIELDS])
+        self.order_fields(["name", "exchange", "pair", "condition", *FIELDS])
+
+    def _exchange_shown(self) -> str:
+        """The exchange the form shows: the submitted one, else the initial one, else bitfinex."""
+        if self.is_bound:
+            return str(self.data.get("exchange") or EXCHANGE_BITFINEX)
+        return str(self.initial.get("exchange") or EXCHANGE_BITFINEX)
 
     def parameter_fields(self) -> list[forms.BoundField]:
         """The bound parameter fields, in registry order (the template lays them out together)."""
         return [self[name] for name in FIELDS]
 
+    def clean_exchange(self) -> str:
+        return self.cleaned_data.get("exchange") or EXCHANGE_BITFINEX  # not posted: the default
+
     def clean_pair(self) -> str:
-        return self.cleaned_data["pair"].strip().upper()
+        pair = self.cleaned_data["pair"].strip()
+        # Exchanges' own ids are upper case (BTCUSD, BTCUSDT, XBTUSDT, BTC-USD).
+        return pair.upper()
 
     def clean(self) -> dict[str, Any]:
         cleaned = self.cleaned_data = services.rule_input_unused_cleared(super().clean())

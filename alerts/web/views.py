@@ -30,6 +30,7 @@ from alerts.web import figures
 from alerts.web.forms import ChannelForm, RuleForm, message_for_people
 from prices import selectors
 from prices.domain import Pair, decimal_str
+from prices.exchanges import configured_exchanges
 from prices.repository import RepositoryError
 
 PREVIEW_DAYS = 7
@@ -90,11 +91,15 @@ def rule_list(request: HttpRequest) -> HttpResponse:
     return render(request, "alerts/rule_list.html", context)
 
 
-def _pair_options() -> list[selectors.PairSummary]:
-    try:
-        return selectors.pairs_list()
-    except RepositoryError:
-        return []
+def _pair_options() -> list[tuple[str, list[selectors.PairSummary]]]:
+    """Per configured exchange (name), its tracked pairs for the form's suggestions."""
+    options = []
+    for config in configured_exchanges():
+        try:
+            options.append((config.name, selectors.pairs_list(exchange=config.name)))
+        except RepositoryError:
+            options.append((config.name, []))
+    return options
 
 
 def _plain(value: Any) -> Any:
@@ -109,6 +114,7 @@ def _initial_of(rule: AlertRule) -> dict[str, Any]:
         name: getattr(rule, name)
         for name in (
             "name",
+            "exchange",
             "pair",
             "condition",
             "trigger_mode",
@@ -133,7 +139,7 @@ def _form_page(
         "tab": "rules",
         "form": form,
         "rule": rule,
-        "pairs": pairs,
+        "pair_options": pairs,
         "preview": preview,
         "preview_days": PREVIEW_DAYS,
         "preview_url": reverse("alerts_web:rule-preview"),

@@ -60,7 +60,8 @@
 
     function pairOption() {
       var value = (pair.value || "").trim().toUpperCase();
-      var options = document.querySelectorAll("#pair-options option");
+      var list = document.getElementById(pair.getAttribute("list") || "");
+      var options = list ? list.querySelectorAll("option") : [];
       for (var i = 0; i < options.length; i++) {
         if (options[i].value === value) return options[i];
       }
@@ -109,6 +110,15 @@
 
     condition.addEventListener("change", function () { showParameters(); schedule(); });
     pair.addEventListener("input", function () { showPair(); schedule(); });
+    var exchange = form.querySelector("select[name=exchange]");
+    if (exchange) {
+      // Each exchange has its own pair names: suggest those of the one chosen.
+      exchange.addEventListener("change", function () {
+        pair.setAttribute("list", "pair-options-" + exchange.value);
+        showPair();
+        schedule();
+      });
+    }
     form.addEventListener("input", function (event) {
       if (event.target !== pair && event.target !== condition) schedule();
     });

@@ -1,0 +1,104 @@
+"""Alert rules of another configured exchange: the API, the form and their evaluation."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from rest_framework.test import APIClient
+
+from alerts.evaluation import alert_rules_evaluate
+from alerts.models import AlertEvent, AlertRule
+from prices.domain import Tick, TickSource
+from prices.services import history_store
+from tests.alerts.helpers import minute, points
+
+pytestmark = pytest.mark.django_db
+RULES = "/api/v1/alerts/rules/"
+
+
+@pytest.fixture
+def kraken(settings, configured_repo):
+    """Kraken configured beside Bitfinex, with XBTUSD ticks (its own id) of 7,000, 7,100, 7,200."""
+    settings.PRICES_EXCHANGES = ["bitfinex", "kraken"]
+    ticks = [
+        Tick(exchange="kraken", pair="XBTUSD", minute=m, last_price=p, source=TickSource.CANDLE)
+        for m, p in points([7000, 7100, 7200])
+    ]
+    history_store(ticks=ticks, repo=configured_repo)
+    return configured_repo
+
+
+def api_for(user) -> APIClient:
+    client = APIClient()
+    client.force_authenticate(user)
+    return client
+
+
+def test_a_rule_names_a_configured_exchange_and_its_own_pair_id(alice, kraken):
+    body = {"name": "XBT above 7,150", "exchange": "kraken", "pair": "XBTUSD", "condition": "price_above"}
+
+    response = api_for(alice).post(RULES, {**body, "threshold": "7150"}, format="json")
+
+    assert response.status_code == 201, response.json()
+    assert (response.json()["exchange"], response.json()["pair"]) == ("kraken", "XBTUSD")
+    assert AlertRule.objects.get().exchange == "kraken"
+
+
+def test_an_exchange_not_configured_is_a_400_naming_the_field_and_a_pair_unknown_there_too(alice, kraken):
+    client = api_for(alice)
+    body = {"name": "x", "pair": "BTCUSD", "condition": "price_above", "threshold": "1"}
+
+    unconfigured = client.post(RULES, {**body, "exchange": "binance"}, format="json")
+    elsewhere = client.post(RULES, {**body, "exchange": "kraken"}, format="json")  # BTCUSD is Bitfinex's
+
+    assert unconfigured.status_code == 400 and "exchange" in str(unconfigured.json())
+    assert elsewhere.status_code == 400 and "kraken" in str(elsewhere.json())
+    assert not AlertRule.objects.exists()
+
+
+def test_without_an_exchange_a_rule_is_bitfinexs(alice, kraken):
+    body = {"name": "BTC", "pair": "BTCUSD", "condition": "price_above", "threshold": "100"}
+
+    assert api_for(alice).post(RULES, body, format="json").json()["exchange"] == "bitfinex"
+
+
+def test_a_kraken_rule_fires_on_krakens_prices_not_bitfinexs(make_rule, kraken):
+    rule = make_rule(exchange="kraken", pair="XBTUSD", threshold=Decimal("7150"))
+
+    for at in range(3):
+        alert_rules_evaluate(minute=minute(at), now=minute(at + 1), repo=kraken, enqueue=lambda ids: None)
+
+    event = AlertEvent.objects.get(rule=rule)
+    assert (event.minute, event.observed_value) == (minute(2), Decimal("7200"))
+
+
+def test_the_form_offers_the_configured_exchanges_and_each_ones_pairs(client, alice, kraken):
+    client.force_login(alice)
+
+    page = client.get("/alerts/new/").content.decode()
+
+    assert '<select name="exchange"' in page
+    assert '<option value="kraken">Kraken</option>' in page
+    assert 'id="pair-options-kraken"' in page and 'value="XBTUSD"' in page
+    assert 'id="pair-options-bitfinex"' in page and 'list="pair-options-bitfinex"' in page
+
+
+def test_with_one_exchange_the_form_has_no_exchange_to_choose(client, alice, configured_repo, settings):
+    settings.PRICES_EXCHANGES = ["bitfinex"]
+    client.force_login(alice)
+
+    page = client.get("/alerts/new/").content.decode()
+
+    assert '<input type="hidden" name="exchange" value="bitfinex"' in page
+    assert '<select name="exchange"' not in page
+
+
+def test_the_rule_list_names_an_exchange_other_than_bitfinex(client, alice, kraken, make_rule):
+    make_rule(name="XBT rule", exchange="kraken", pair="XBTUSD", threshold=Decimal("7150"))
+    make_rule(name="BTC rule")
+    client.force_login(alice)
+
+    page = client.get("/alerts/").content.decode()
+
+    assert page.count('<small class="muted">Kraken</small>') == 1
