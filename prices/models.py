@@ -29,6 +29,10 @@ class PollLease(models.Model):
     minute = models.DateTimeField(null=True, blank=True)
     down_from = models.DateTimeField(null=True, blank=True)
     down_until = models.DateTimeField(null=True, blank=True)
+    # Failure accounting of this exchange's polls (readiness names an exchange failing now).
+    failures = models.PositiveIntegerField(default=0, help_text="failed polls in a row")
+    last_error = models.CharField(max_length=300, blank=True)
+    last_success_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"{self.exchange} poll lease ({self.owner or 'free'})"
@@ -79,3 +83,27 @@ class WatchedPair(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} ★ {self.exchange}:{self.pair}"
+
+
+class ExchangeMarket(models.Model):
+    """One market of an exchange whose ids carry no separator: its id and normalised base/quote.
+
+    Filled from the exchange's markets list (Binance exchangeInfo, Kraken AssetPairs, Coinbase
+    products) by pair-list reconciliation and polls (prices.services.pairs.exchange_markets_record),
+    read by prices.exchanges.market_of in every process. One row per market, never per minute.
+    """
+
+    exchange = models.CharField(max_length=32)
+    pair = models.CharField(max_length=40, help_text="the exchange's own market id, e.g. BTCUSDT")
+    base = models.CharField(max_length=20, help_text="normalised base asset, e.g. BTC")
+    quote = models.CharField(max_length=20, help_text="normalised quote asset, e.g. USDT")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["exchange", "pair"]
+        constraints = [
+            models.UniqueConstraint(fields=["exchange", "pair"], name="prices_exchange_market_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.exchange}:{self.pair} = {self.base}-{self.quote}"

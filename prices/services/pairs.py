@@ -5,16 +5,21 @@ permanent candle failures (`pair_candles_failed`) and stops asking for a pair af
 MAX_PERMANENT_FAILURES of them in a row; the scheduled reconciliation (`pairs_reconcile`) marks
 the tracked pairs missing from the exchange's own pair list delisted, and a pair that is listed
 again active. Statuses only change what is expected and asked for: stored ticks stay.
+
+Markets (`exchange_markets_record`): the normalised base/quote of each market id of the
+exchanges whose ids have no separator, from their markets lists (prices.models.ExchangeMarket).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from prices.domain import EXCHANGE_BITFINEX
-from prices.models import PairStatus
+from prices.exchanges import Market, markets_forget
+from prices.models import ExchangeMarket, PairStatus
 from prices.repository import TickRepository, get_tick_repository
 from prices.sources.base import PairListSource
 
@@ -132,3 +137,45 @@ def pairs_reconcile(
     else:
         logger.info("%s", summary.line())
     return summary
+
+
+def exchange_markets_record(*, exchange: str, markets: Mapping[str, Market]) -> int:
+    """Record each market id's normalised base/quote (ExchangeMarket), for market_of in every process.
+
+    Only rows that are new or changed are written (one read, at most two bulk writes); ids no
+    longer listed keep their row, so stored history still maps. Returns the rows written.
+    """
+    current = {
+        pair: Market(base, quote)
+        for pair, base, quote in ExchangeMarket.objects.filter(exchange=exchange).values_list(
+            "pair", "base", "quote"
+        )
+    }
+    new = [
+        ExchangeMarket(exchange=exchange, pair=pair, base=m.base, quote=m.quote)
+        for pair, m in markets.items()
+        if pair not in current
+    ]
+    changed = [pair for pair, m in markets.items() if pair in current and current[pair] != m]
+    ExchangeMarket.objects.bulk_create(new, batch_size=500, ignore_conflicts=True)
+    for pair in changed:
+        ExchangeMarket.objects.filter(exchange=exchange, pair=pair).update(
+            base=markets[pair].base, quote=markets[pair].quote
+        )
+    if new or changed:
+        markets_forget(exchange)
+        logger.info("markets %s: %d new, %d changed", exchange, len(new), len(changed))
+    return len(new) + len(changed)
+
+
+def exchange_markets_sync(*, source: object) -> int:
+    """Record the markets list `source` read last (its `markets`), once per list read; returns rows written.
+
+    Sources without a markets list (Bitfinex: its names carry the split) record nothing.
+    """
+    version = getattr(source, "markets_version", 0)
+    if not version or getattr(source, "markets_recorded_version", 0) == version:
+        return 0
+    written = exchange_markets_record(exchange=source.exchange, markets=source.markets)  # type: ignore[attr-defined]
+    source.markets_recorded_version = version  # type: ignore[attr-defined]
+    return written

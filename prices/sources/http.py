@@ -8,6 +8,12 @@ Bitfinex error bodies (shared/data README §7, docs.bitfinex.com/docs/abbreviati
 * `["error", CODE, "message"]`, usually with HTTP 500, e.g. `["error", 10020, "symbol: invalid"]`,
   `["error", 20060, "maintenance"]`, and with HTTP 429 `["error", 11010, "ratelimit: error"]`;
 * the older object `{"error": "ERR_RATE_LIMIT"}`.
+
+Other exchanges (docs/exchanges.md): Kraken answers `{"error": [], "result": {...}}` — an empty
+`error` list is success, a non-empty one (`["EAPI:Rate limit exceeded"]`, `["EQuery:Unknown asset
+pair"]`) an error body, often with HTTP 200; Coinbase `{"error": "NOT_FOUND", "message": ...}`
+with a 4xx; Binance `{"code": -1121, "msg": ...}` with a 4xx, and HTTP 418 once an IP is banned
+for ignoring 429s (treated as a rate limit).
 """
 
 from __future__ import annotations
@@ -31,11 +37,17 @@ DEFAULT_USER_AGENT = "cryptotracker/1.0 (exchange price poller; python-requests)
 CONNECT_TIMEOUT_S = 3.05
 DEFAULT_TIMEOUT_S: tuple[float, float] = (CONNECT_TIMEOUT_S, 10.0)
 RETRY_STATUSES = (500, 502, 503, 504)
+# 429 everywhere; 418 is Binance's answer to a client that kept going after its 429s.
+RATE_LIMIT_STATUSES = (429, 418)
 # Bitfinex error codes (docs.bitfinex.com/docs/abbreviations-glossary).
 ERR_PARAMS = 10020  # "symbol: invalid", "limit: invalid": the same request fails again
 ERR_RATE_LIMIT_CODE = 11010  # "ratelimit: error", sent with HTTP 429
 ERR_RATE_LIMIT_TEXT = "ERR_RATE_LIMIT"  # the v1-era object body {"error": "ERR_RATE_LIMIT"}
 _PERMANENT_CODES = frozenset({ERR_PARAMS})
+# Kraken error texts (docs.kraken.com/api/docs/guides/spot-errors): rate limits, and requests
+# that fail the same way again.
+_KRAKEN_RATE_LIMITED = ("EAPI:Rate limit exceeded", "EGeneral:Too many requests", "EService:Throttled")
+_KRAKEN_PERMANENT = ("EQuery:Unknown asset pair", "EGeneral:Invalid arguments")
 _SNIPPET_CHARS = 80
 _PEEK_BYTES = 512
 
@@ -116,17 +128,22 @@ class ErrorBody:
 
     @property
     def rate_limited(self) -> bool:
-        """True for code 11010 and for {"error": "ERR_RATE_LIMIT"}."""
+        """True for code 11010, {"error": "ERR_RATE_LIMIT"} and Kraken's rate-limit errors."""
+        if isinstance(self.code, str) and self.code.startswith(_KRAKEN_RATE_LIMITED):
+            return True
         return self.code in (ERR_RATE_LIMIT_CODE, ERR_RATE_LIMIT_TEXT)
 
     @property
     def permanent(self) -> bool:
-        """True when the same request cannot succeed later (10020 ERR_PARAMS)."""
+        """True when the same request cannot succeed later (10020 ERR_PARAMS, Kraken EQuery/EGeneral)."""
+        if isinstance(self.code, str) and self.code.startswith(_KRAKEN_PERMANENT):
+            return True
         return self.code in _PERMANENT_CODES
 
     def __str__(self) -> str:
         parts = [str(p) for p in (self.code, self.message) if p not in (None, "")]
-        return "Bitfinex error " + " ".join(parts)
+        kraken = isinstance(self.code, str) and self.code[:1] == "E" and ":" in self.code
+        return ("Kraken error " if kraken else "Bitfinex error ") + " ".join(parts)
 
 
 def _permanent_error_body(response: Any) -> bool:
@@ -159,6 +176,11 @@ def parse_error_body(payload: Any) -> ErrorBody | None:
         return ErrorBody(code=code, message=message)
     if isinstance(payload, dict) and "error" in payload:
         error = payload["error"]
+        if isinstance(error, list):  # Kraken: [] on success, ["EAPI:Rate limit exceeded", ...] on error
+            if not error:
+                return None
+            texts = [str(e) for e in error]
+            return ErrorBody(code=texts[0], message="; ".join(texts[1:]))
         message = payload.get("message") if isinstance(payload.get("message"), str) else ""
         return ErrorBody(code=error if isinstance(error, int | str) else None, message=message or "")
     return None
@@ -266,7 +288,7 @@ class HttpClient:
             payload, parsed = None, False
         error = parse_error_body(payload) if parsed else None
 
-        if status == 429 or (error is not None and error.rate_limited):
+        if status in RATE_LIMIT_STATUSES or (error is not None and error.rate_limited):
             detail = f", {error}" if error is not None else ""
             raise SourceError(f"{where}: rate limited (HTTP {status}{detail})", rate_limited=True)
         if 200 <= status < 300 and parsed and error is None:

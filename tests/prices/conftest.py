@@ -44,3 +44,13 @@ def real_history_repo() -> Iterator[InMemoryTickRepository]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr("prices.repository._repository", lambda *args: repo)
         yield repo
+
+
+@pytest.fixture(autouse=True)
+def _markets_cache_forgotten() -> Iterator[None]:
+    """market_of's per-process cache of recorded markets never outlives a test's database."""
+    from prices.exchanges import markets_forget
+
+    markets_forget()
+    yield
+    markets_forget()

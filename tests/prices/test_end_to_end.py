@@ -14,7 +14,7 @@ from rest_framework.test import APIClient
 
 from prices.domain import decimal_str
 from prices.repository import _repository
-from prices.sources import _bitfinex
+from prices.sources import _source
 from prices.sources.stub_server import TICKERS_FIXTURE, BitfinexStubServer
 from tests.realdata import ZOMBIE, closes
 
@@ -31,11 +31,11 @@ def live_stack(dynalite_server, dynamo_repo_factory, settings):
         settings.BITFINEX_API_URL = stub.url
         settings.PRICES_PAIRS = []
         _repository.cache_clear()
-        _bitfinex.cache_clear()
+        _source.cache_clear()
         cache.clear()
         yield repo, stub
     _repository.cache_clear()
-    _bitfinex.cache_clear()
+    _source.cache_clear()
 
 
 def _recorded_trading_prices() -> dict[str, Decimal]:

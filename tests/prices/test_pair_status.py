@@ -63,11 +63,9 @@ def stub():
 def configured_stub(stub, settings):
     """The configured sources (commands, tasks) talk to the stub, without request spacing."""
     settings.BITFINEX_API_URL = stub.url
-    sources._bitfinex.cache_clear()
-    sources._bitfinex_candles_no_wait.cache_clear()
+    sources._source.cache_clear()
     yield stub
-    sources._bitfinex.cache_clear()
-    sources._bitfinex_candles_no_wait.cache_clear()
+    sources._source.cache_clear()
 
 
 def candle_requests(stub: BitfinexStubServer, pair: str) -> int:
