@@ -15,19 +15,32 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class ScheduleSpec:
-    """A periodic task: dotted `func`, run every `minutes`; the schedule's name is `func`."""
+    """A periodic task: dotted `func` called with positional `args` (strings), run every `minutes`.
+
+    The schedule's name is `func`, or `func:arg,…` when it has arguments
+    (`prices.tasks.fetch_prices:kraken`), so one function can have one schedule per argument.
+    """
 
     func: str
     minutes: int = 1
+    args: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
-        """Schedules are named after their dotted function."""
-        return self.func
+        """Schedules are named after their dotted function (and arguments)."""
+        return f"{self.func}:{','.join(self.args)}" if self.args else self.func
+
+    @property
+    def args_text(self) -> str | None:
+        """The args as django-q2 stores them (Python literals, "'kraken'"), None without any."""
+        return ", ".join(repr(arg) for arg in self.args) or None
 
 
 def declared_schedules() -> list[ScheduleSpec]:
-    """Every ScheduleSpec listed in SCHEDULES of an installed app's `schedules` module."""
+    """Every ScheduleSpec listed in SCHEDULES of an installed app's `schedules` module.
+
+    SCHEDULES may be a callable returning the list (schedules that follow settings).
+    """
     specs: list[ScheduleSpec] = []
     for config in apps.get_app_configs():
         try:
@@ -36,7 +49,8 @@ def declared_schedules() -> list[ScheduleSpec]:
             if exc.name != f"{config.name}.schedules":
                 raise
             continue
-        specs.extend(getattr(module, "SCHEDULES", []))
+        declared = getattr(module, "SCHEDULES", [])
+        specs.extend(declared() if callable(declared) else declared)
     return specs
 
 
@@ -50,6 +64,7 @@ def schedules_ensure(*, now: datetime | None = None) -> list[tuple[str, bool]]:
     for spec in declared_schedules():
         fields = {
             "func": spec.func,
+            "args": spec.args_text,
             "schedule_type": Schedule.MINUTES,
             "minutes": spec.minutes,
             "repeats": -1,

@@ -117,7 +117,7 @@ def test_readyz_is_200_with_a_passing_check_per_dependency(ready):
     body = response.json()
     assert response.status_code == 200
     assert body["status"] == "ready"
-    assert set(body["checks"]) == {"database", "broker", "scheduler", "dynamodb", "freshness"}
+    assert set(body["checks"]) == {"database", "broker", "scheduler", "dynamodb", "freshness", "exchanges"}
     assert all(check["ok"] for check in body["checks"].values())
     assert body["checks"]["freshness"]["pairs"] == 2
     assert body["checks"]["freshness"]["stale_pairs"] == 0

@@ -1,4 +1,4 @@
-"""Readiness: one check per dependency (database, DynamoDB, task broker, scheduler) and price freshness.
+"""Readiness: one check per dependency (database, DynamoDB, broker, scheduler), price freshness, exchanges.
 
 Each check returns a JSON-able dict with `ok`. A failing check reports only the class of the
 error (the message, which may name hosts, users or AWS accounts, goes to the log), because
@@ -52,6 +52,7 @@ def readiness_check(*, now: datetime | None = None) -> Readiness:
         "scheduler": _guarded("scheduler", lambda: scheduler_check(now=now)),
     }
     checks.update(prices_checks(now=now))
+    checks["exchanges"] = _guarded("exchanges", exchanges_check)
     return Readiness(checks=checks)
 
 
@@ -110,6 +111,36 @@ def _clusters_alive() -> int | None:
     except Exception as exc:  # the broker check reports Redis being down
         logger.warning("readiness: cannot read cluster stats: %s", exc)
         return None
+
+
+# Failed polls in a row before readiness names an exchange failing: one can be a blip.
+EXCHANGE_FAILURES_NOT_READY = 2
+
+
+def exchanges_check() -> Check:
+    """Each configured exchange's polls: `failing` names those whose last
+    EXCHANGE_FAILURES_NOT_READY polls or more failed (PollLease failure accounting)."""
+    from prices.exchanges import configured_exchanges
+    from prices.models import PollLease
+
+    names = [config.name for config in configured_exchanges()]
+    leases = {lease.exchange: lease for lease in PollLease.objects.filter(exchange__in=names)}
+    exchanges: dict[str, Check] = {}
+    for name in names:
+        lease = leases.get(name)
+        failures = lease.failures if lease is not None else 0
+        exchanges[name] = {
+            "ok": failures < EXCHANGE_FAILURES_NOT_READY,
+            "failures_in_a_row": failures,
+            "last_success": iso_z(lease.last_success_at)
+            if lease is not None and lease.last_success_at
+            else None,
+        }
+    failing = [name for name, check in exchanges.items() if not check["ok"]]
+    check: Check = {"ok": not failing, "failing": failing, "exchanges": exchanges}
+    if failing:
+        check["error"] = "failing: " + ", ".join(failing)
+    return check
 
 
 def prices_checks(*, now: datetime) -> dict[str, Check]:

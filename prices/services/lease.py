@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError
+from django.db.models import F
 
 from prices.domain import MINUTE, minute_of_observation
 from prices.models import PollLease
@@ -65,9 +66,22 @@ def ticks_poll(*, source: TickerSource, ttl: timedelta | None = None) -> IngestS
         logger.warning("ingest %s %s", source.exchange, refused.line())
         return refused
     try:
-        return ticks_ingest(source=source)
+        summary = ticks_ingest(source=source)
     finally:
         poll_lease_release(exchange=source.exchange, owner=owner, now=datetime.now(UTC))
+    poll_outcome_record(exchange=source.exchange, summary=summary, now=datetime.now(UTC))
+    return summary
+
+
+def poll_outcome_record(*, exchange: str, summary: IngestSummary, now: datetime) -> None:
+    """Count the exchange's failed polls in a row (reset by a poll that stores or finds its
+    minute stored) and keep the last error's line and the last success (aware UTC)."""
+    if summary.ok:
+        PollLease.objects.filter(exchange=exchange).update(failures=0, last_error="", last_success_at=now)
+    else:
+        PollLease.objects.filter(exchange=exchange).update(
+            failures=F("failures") + 1, last_error=(summary.error or summary.status)[:300]
+        )
 
 
 def poll_lease_ttl() -> timedelta:

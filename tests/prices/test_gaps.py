@@ -555,7 +555,7 @@ def test_the_repair_task_reads_its_budget_from_settings_and_never_waits_on_rate_
     time_machine.move_to(now_after(10), tick=False)
     asked = []
     source = FakeCandleSource({"BTCUSD": candles("BTCUSD", [3, 6])})
-    monkeypatch.setattr("prices.tasks.get_candle_source", lambda **kw: asked.append(kw) or source)
+    monkeypatch.setattr("prices.tasks.get_candle_source", lambda exchange, **kw: asked.append(kw) or source)
     settings.PRICES_GAP_LOOKBACK_HOURS = 1
     settings.PRICES_GAP_MAX_REQUESTS = 1
 

@@ -40,7 +40,7 @@ def stub_source(monkeypatch, memory_configured_repo):
     def start(**stub_options) -> BitfinexStubServer:
         stub = BitfinexStubServer(candles={}, **stub_options).start()
         source = BitfinexSource.from_settings(base_url=stub.url)
-        monkeypatch.setattr(tasks, "get_ticker_source", lambda: source)
+        monkeypatch.setattr(tasks, "get_ticker_source", lambda exchange="bitfinex": source)
         return stub
 
     started: list[BitfinexStubServer] = []
