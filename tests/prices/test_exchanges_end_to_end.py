@@ -148,3 +148,18 @@ def test_reconciliation_of_an_exchange_uses_its_own_pair_list(stubs, memory_conf
     line = tasks.reconcile_pairs("kraken")
 
     assert line.startswith("pair list kraken: 293 listed, 293 tracked; delisted now: none")
+
+
+def test_fetch_prices_command_polls_the_named_exchange(stubs, memory_configured_repo, time_machine):
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    time_machine.move_to("2026-12-01T12:00:05Z", tick=False)
+    out = StringIO()
+
+    call_command("fetch_prices", "--exchange", "coinbase", stdout=out)
+
+    assert out.getvalue().startswith("coinbase minute 2026-12-01T11:59Z: stored, stored 162 ticks")
+    with pytest.raises(CommandError, match="unknown exchange 'mtgox'"):
+        call_command("fetch_prices", "--exchange", "mtgox")
