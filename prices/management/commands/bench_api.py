@@ -258,6 +258,8 @@ class Command(BaseCommand):
             DYNAMODB_TABLE_PREFIX=prefix,
             ALLOWED_HOSTS=["testserver", "127.0.0.1"],
             REST_FRAMEWORK=rest_framework,
+            # One exchange is measured (bench_exchanges measures several): no cross-exchange guard.
+            PRICES_EXCHANGES=[EXCHANGE_BITFINEX],
         ):
             _repository.cache_clear()
             repo = get_tick_repository()
