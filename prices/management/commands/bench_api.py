@@ -295,8 +295,17 @@ class Command(BaseCommand):
         return {pair: price * math.exp(gauss(0, 0.0008)) for pair, price in levels.items()}
 
     def _seed(
-        self, repo, levels: dict[str, float], start: datetime, minutes: int, tick_pairs: set[str]
+        self,
+        repo,
+        levels: dict[str, float],
+        start: datetime,
+        minutes: int,
+        tick_pairs: set[str],
+        *,
+        exchange: str = EXCHANGE_BITFINEX,
     ) -> dict[str, float]:
+        """Store `minutes` of aggregates of `levels`' pairs (random walks from the levels) from
+        `start`, and ticks of `tick_pairs`; prepare the live windows. Returns the last prices."""
         self.stdout.write(
             f"Seeding {len(levels):,} pairs × {minutes:,} minutes of aggregates "
             f"({len(tick_pairs):,} pairs with ticks) into {repo.aggregates_table} ..."
@@ -308,7 +317,7 @@ class Command(BaseCommand):
 
         def write(snapshot: MinuteSnapshot) -> None:
             ticks = [
-                Tick(EXCHANGE_BITFINEX, pair, from_ms(snapshot.minute_ms), price, source=TickSource.TICKER)
+                Tick(exchange, pair, from_ms(snapshot.minute_ms), price, source=TickSource.TICKER)
                 for pair, price in snapshot.prices.items()
                 if pair in tick_pairs
             ]
@@ -317,17 +326,13 @@ class Command(BaseCommand):
 
         def close_hour(snapshots: list[MinuteSnapshot]) -> None:
             hour_ms = snapshots[0].minute_ms - snapshots[0].minute_ms % HOUR_MS
-            repo.put_rollup(
-                rollup_from_snapshots(exchange=EXCHANGE_BITFINEX, hour_ms=hour_ms, snapshots=snapshots)
-            )
+            repo.put_rollup(rollup_from_snapshots(exchange=exchange, hour_ms=hour_ms, snapshots=snapshots))
 
         futures = []
         for i in range(minutes):
             minute_ms = to_ms(start) + i * MINUTE_MS
             prices = self._walk(prices)
-            snapshot = MinuteSnapshot(
-                EXCHANGE_BITFINEX, minute_ms, {p: _five_digits(v) for p, v in prices.items()}
-            )
+            snapshot = MinuteSnapshot(exchange, minute_ms, {p: _five_digits(v) for p, v in prices.items()})
             futures.append(pool.submit(write, snapshot))
             hour.append(snapshot)
             if (minute_ms + MINUTE_MS) % HOUR_MS == 0 or i == minutes - 1:
@@ -340,15 +345,15 @@ class Command(BaseCommand):
         pool.shutdown()
         newest = to_ms(start) + (minutes - 1) * MINUTE_MS
         repo.update_latest(
-            exchange=EXCHANGE_BITFINEX,
+            exchange=exchange,
             prices={p: LatestPrice(newest, _five_digits(v)) for p, v in prices.items()},
         )
         seeded = time.monotonic() - started
         end_ms = newest + MINUTE_MS
         # What the cycle closing the previous hour (and the one 23 hours before) would have stored.
         hour_ms = end_ms - end_ms % HOUR_MS
-        live_prepare(exchange=EXCHANGE_BITFINEX, hour_ms=hour_ms, repo=repo)
-        tail_ensure(repo=repo, exchange=EXCHANGE_BITFINEX, hour_ms=hour_ms - 23 * HOUR_MS, offset=1)
+        live_prepare(exchange=exchange, hour_ms=hour_ms, repo=repo)
+        tail_ensure(repo=repo, exchange=exchange, hour_ms=hour_ms - 23 * HOUR_MS, offset=1)
         self.stdout.write(
             f"Seeded {minutes * len(levels):,} minute prices and {minutes * len(tick_pairs):,} ticks in "
             f"{seeded:.1f} s; live windows prepared in {time.monotonic() - started - seeded:.1f} s"
