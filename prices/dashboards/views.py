@@ -26,12 +26,20 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 from plotly.utils import PlotlyJSONEncoder
 
-from cryptotracker.params import BadParameterError, choice_param, datetime_param, iso_z, pairs_param
+from cryptotracker.params import (
+    BadParameterError,
+    choice_param,
+    datetime_param,
+    exchange_param,
+    iso_z,
+    pairs_param,
+)
 from prices import selectors as price_selectors
 from prices.cache import cached
 from prices.dashboards import figures, selectors
 from prices.dashboards.downsampling import MINUTE_MS, candle_minutes
-from prices.domain import MINUTE, minute_ceil, minute_floor
+from prices.domain import EXCHANGE_BITFINEX, MINUTE, minute_ceil, minute_floor
+from prices.exchanges import configured_exchanges, exchange_config
 from prices.repository import RepositoryError
 from prices.watchlist import WatchlistFullError, watchlist_get, watchlist_set
 
@@ -89,11 +97,26 @@ def _end_param(request: HttpRequest) -> datetime | None:
     return datetime_param("end", request.GET.get("end"))
 
 
+def _exchange_context(exchange: str) -> dict[str, Any]:
+    """The page's exchange: its name, label, the `?exchange=` query of its links and its name as
+    a hidden field ("" for Bitfinex, whose URLs carry none), and the configured exchanges."""
+    return {
+        "exchange": exchange,
+        "exchange_label": exchange_config(exchange).label,
+        "exchange_query": "" if exchange == EXCHANGE_BITFINEX else f"exchange={exchange}",
+        "exchange_other": "" if exchange == EXCHANGE_BITFINEX else exchange,
+        "exchanges": configured_exchanges(),
+    }
+
+
 def _overview_context(request: HttpRequest) -> dict[str, Any]:
     end = _end_param(request)
+    exchange = exchange_param(request.GET)
     # One computation per data version and end (see prices.cache), however many tabs refresh.
     overview, _ = cached(
-        f"dashboards:overview:{iso_z(end) if end else ''}", functools.partial(selectors.overview_get, end=end)
+        f"dashboards:overview:{iso_z(end) if end else ''}",
+        functools.partial(selectors.overview_get, end=end, exchange=exchange),
+        exchange=exchange,
     )
     quote = request.GET.get("quote", "").strip().upper()
     query = request.GET.get("q", "").strip()
@@ -108,6 +131,7 @@ def _overview_context(request: HttpRequest) -> dict[str, Any]:
         "freshness": selectors.freshness_of(newest_minute=overview.newest_minute, now=timezone.now()),
         "stale_after_minutes": int(selectors.STALE_AFTER / MINUTE),
         "end_param": iso_z(end) if end else "",
+        **_exchange_context(exchange),
     }
 
 
@@ -116,7 +140,7 @@ def _overview_context(request: HttpRequest) -> dict[str, Any]:
 def overview(request: HttpRequest) -> HttpResponse:
     """`/`: every pair ranked by 24 h relative std, with filters that also work without JS."""
     context = _overview_context(request)
-    if request.user.is_authenticated:
+    if request.user.is_authenticated and context["exchange"] == EXCHANGE_BITFINEX:
         context["watchlist_json"] = json.dumps(watchlist_get(user=request.user))
     return render(request, "dashboards/overview.html", context)
 
@@ -216,9 +240,10 @@ def _stats_context(
     }
 
 
-def _pair_not_found(request: HttpRequest, pair: str) -> HttpResponse:
-    tracked = [s.pair.name for s in price_selectors.pairs_list()]
+def _pair_not_found(request: HttpRequest, pair: str, exchange: str) -> HttpResponse:
+    tracked = [s.pair.name for s in price_selectors.pairs_list(exchange=exchange)]
     context = {
+        **_exchange_context(exchange),
         "requested": pair,
         "tracked": tracked,
         "suggestions": difflib.get_close_matches(pair.upper(), tracked, n=3, cutoff=0.5),
@@ -233,12 +258,15 @@ def pair_detail(request: HttpRequest, pair: str) -> HttpResponse:
     if pair != pair.upper():
         query = request.META.get("QUERY_STRING", "")
         return redirect(reverse("dashboards:pair", args=[pair.upper()]) + (f"?{query}" if query else ""))
+    exchange = exchange_param(request.GET)
     range_key = choice_param(request.GET, "range", selectors.RANGES, selectors.DEFAULT_RANGE, strict=False)
     view_key = choice_param(request.GET, "view", selectors.CHART_VIEWS, selectors.DEFAULT_VIEW, strict=False)
     try:
-        window = selectors.pair_window_get(pair=pair, range_key=range_key, end=_end_param(request))
+        window = selectors.pair_window_get(
+            pair=pair, range_key=range_key, end=_end_param(request), exchange=exchange
+        )
     except price_selectors.PairNotFoundError:
-        return _pair_not_found(request, pair)
+        return _pair_not_found(request, pair, exchange)
     fig, preview = _pair_figure(window, view_key)
     start, end, stats = selectors.pair_window_stats(window=window)
     context = {
@@ -255,11 +283,18 @@ def pair_detail(request: HttpRequest, pair: str) -> HttpResponse:
         "figure": _figure_json(fig),
         "chart_config_json": json.dumps(CHART_CONFIG),
         "chart_state_json": json.dumps(
-            {"range": range_key, "view": view_key, "end": "" if window.is_latest else iso_z(window.end)}
+            {
+                "range": range_key,
+                "view": view_key,
+                "end": "" if window.is_latest else iso_z(window.end),
+                # the chart and statistics fragments are of the same exchange (stateParams sends it)
+                "exchange": "" if exchange == EXCHANGE_BITFINEX else exchange,
+            }
         ),
         "end_param": "" if window.is_latest else iso_z(window.end),
         "note": fig.layout.meta["note"],
         **_stats_context(window, start, end, stats),
+        **_exchange_context(exchange),
     }
     return render(request, "dashboards/pair.html", context)
 
@@ -268,9 +303,12 @@ def pair_detail(request: HttpRequest, pair: str) -> HttpResponse:
 @_json_errors
 def pair_chart_data(request: HttpRequest, pair: str) -> JsonResponse:
     """The pair chart of `?range=&view=` as Plotly JSON, with its note and statistics HTML."""
+    exchange = exchange_param(request.GET)
     range_key = choice_param(request.GET, "range", selectors.RANGES, selectors.DEFAULT_RANGE)
     view_key = choice_param(request.GET, "view", selectors.CHART_VIEWS, selectors.DEFAULT_VIEW)
-    window = selectors.pair_window_get(pair=pair, range_key=range_key, end=_end_param(request))
+    window = selectors.pair_window_get(
+        pair=pair, range_key=range_key, end=_end_param(request), exchange=exchange
+    )
     fig, _ = _pair_figure(window, view_key)
     start, end, stats = selectors.pair_window_stats(window=window)
     return JsonResponse(
@@ -294,9 +332,10 @@ def pair_stats_fragment(request: HttpRequest, pair: str) -> HttpResponse:
     The minutes drawn at x in [start, end] are those from ceil(start) to floor(end), so the
     window is [ceil(start), floor(end) + 1 min), clipped to the `?range=` window.
     """
+    exchange = exchange_param(request.GET)
     range_key = choice_param(request.GET, "range", selectors.RANGES, selectors.DEFAULT_RANGE)
     window_end = datetime_param("window_end", request.GET.get("window_end"))
-    window = selectors.pair_window_get(pair=pair, range_key=range_key, end=window_end)
+    window = selectors.pair_window_get(pair=pair, range_key=range_key, end=window_end, exchange=exchange)
     lo = datetime_param("start", request.GET.get("start"))
     hi = datetime_param("end", request.GET.get("end"))
     start, end, stats = selectors.pair_window_stats(

@@ -5,14 +5,17 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from urllib.parse import urlencode
 
 from django import template
 from django.templatetags.static import static
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.timesince import timesince
 
 from cryptotracker.params import iso_z as _iso_z
 from prices.dashboards.staticfiles import plotly_js_path
+from prices.domain import EXCHANGE_BITFINEX
 
 register = template.Library()
 
@@ -140,3 +143,10 @@ def iso_z(value: datetime | None) -> str:
 def plotly_js_url() -> str:
     """The URL of plotly.js, served from the installed plotly package (never a CDN)."""
     return static(plotly_js_path())
+
+
+@register.simple_tag
+def pair_url(pair: str, exchange: str = "") -> str:
+    """The pair page of `pair` on `exchange`: "/pairs/BTC-USD/?exchange=coinbase" (Bitfinex: no query)."""
+    url = reverse("dashboards:pair", args=[pair])
+    return url if exchange in ("", EXCHANGE_BITFINEX) else f"{url}?{urlencode({'exchange': exchange})}"

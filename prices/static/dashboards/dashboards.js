@@ -60,8 +60,9 @@
 
     function queryString() {
       var params = new URLSearchParams();
-      var end = new URLSearchParams(location.search).get("end");
-      if (end) params.set("end", end);
+      var here = new URLSearchParams(location.search);
+      if (here.get("exchange")) params.set("exchange", here.get("exchange"));
+      if (here.get("end")) params.set("end", here.get("end"));
       if (form.elements.quote.value) params.set("quote", form.elements.quote.value);
       if (form.elements.q.value.trim()) params.set("q", form.elements.q.value.trim());
       var text = params.toString();
@@ -605,6 +606,7 @@
         var mine = ++request;
         var params = new URLSearchParams({ range: state.range, start: start, end: end });
         if (state.end) params.set("window_end", state.end);
+        if (state.exchange) params.set("exchange", state.exchange);
         try {
           var html = await fetchOk(page.dataset.statsUrl + "?" + params, "text/html");
           if (mine === request) stats.innerHTML = html;
