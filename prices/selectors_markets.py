@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from prices import exchanges
+from prices.cache import cached
 from prices.domain import MINUTE, from_ms
 from prices.repository import TickRepository, get_tick_repository
 from prices.selectors import DELISTED_AFTER
@@ -73,6 +74,20 @@ def exchange_summary(
         stale_pairs=stale,
         delisted_pairs=delisted,
     )
+
+
+def market_indexes(*, repo: TickRepository | None = None) -> dict[str, MarketIndex]:
+    """Every configured exchange's `market_index`, in configuration order, each cached until that
+    exchange's next store of prices (prices.cache): one data-version read per exchange on a hit."""
+    return {
+        config.name: cached(
+            "market_index",
+            lambda n=config.name: market_index(exchange=n, repo=repo),
+            exchange=config.name,
+            repo=repo,
+        )[0]
+        for config in exchanges.configured_exchanges()
+    }
 
 
 def market_index(*, exchange: str, repo: TickRepository | None = None) -> MarketIndex:

@@ -484,16 +484,6 @@ def configured_names() -> list[str]:
     return [config.name for config in configured_exchanges()]
 
 
-def _market_indexes() -> dict[str, selectors_markets.MarketIndex]:
-    """Every configured exchange's market index (exchange → market → pairs), cached until its next store."""
-    return {
-        name: cached(
-            "market_index", lambda n=name: selectors_markets.market_index(exchange=n), exchange=name
-        )[0]
-        for name in configured_names()
-    }
-
-
 class ExchangeListApi(PriceApiView):
     """GET /api/v1/exchanges/: the configured exchanges with their pair counts and freshness."""
 
@@ -538,7 +528,7 @@ class MarketListApi(PriceApiView):
         page_size = int_param(
             "page_size", params.get("page_size"), default=PAIRS_PAGE_SIZE, minimum=1, maximum=PAIRS_PAGE_MAX
         )
-        markets = selectors_markets.markets_shared(indexes=_market_indexes())
+        markets = selectors_markets.markets_shared(indexes=selectors_markets.market_indexes())
         pages = max(1, -(-len(markets) // page_size))
         if page > pages:
             raise BadParameterError("page", f"page {page} does not exist; pages are 1 to {pages}")
@@ -576,7 +566,7 @@ class MarketDetailApi(PriceApiView):
         if parsed is None:
             raise NotFound(f"{market!r} is not a market name such as BTC-USD")
         name = "-".join(parsed)
-        prices = selectors_markets.market_prices(market=name, indexes=_market_indexes())
+        prices = selectors_markets.market_prices(market=name, indexes=selectors_markets.market_indexes())
         if prices is None:
             raise NotFound(
                 f"no configured exchange lists {name} (configured are {', '.join(configured_names())})"

@@ -540,6 +540,72 @@ def compare_figure(
     return fig
 
 
+def market_figure(
+    *,
+    market: str,
+    quote: str,
+    series: Mapping[str, Sequence[tuple[datetime, Decimal]]],
+    spread: Sequence[tuple[datetime, Decimal]],
+    start: datetime,
+    end: datetime,
+    step_minutes: int = 1,
+    max_points: int = MAX_POINTS,
+) -> go.Figure:
+    """One price line per exchange (the mapping's order, named by its keys) of one market over
+    [start, end), and below them the spread (max − min of the exchanges' prices at each step
+    where two or more have one), all in `quote` units.
+
+    Lines hold at most `max_points` values (LTTB beyond that) and break at gaps of more than
+    `step_minutes`.
+    """
+    step_ms = step_minutes * MINUTE_MS
+    places = price_places(price for points in series.values() for _, price in points)
+    traces = []
+    per_line = []
+    for i, (name, points) in enumerate(series.items()):
+        line = downsample_gapped([(to_ms(m), p) for m, p in points], max_points=max_points, step_ms=step_ms)
+        color = COMPARE_COLORS[i % len(COMPARE_COLORS)]
+        traces.append(
+            _line_trace(
+                line,
+                name=name,
+                color=color,
+                hovertemplate=f"%{{y:,.{places}f}} {quote}<extra>%{{fullData.name}}</extra>",
+            )
+        )
+        dots = _lone_trace(line, name=name, color=color, dot=3)
+        if dots is not None:
+            traces.append(dots)
+        per_line.append({"name": name, "method": line.method, "source_points": line.source_points})
+    gap = downsample_gapped([(to_ms(m), p) for m, p in spread], max_points=max_points, step_ms=step_ms)
+    spread_trace = _line_trace(
+        gap, name="Spread", color=MUTED, hovertemplate=f"%{{y:,.{places}f}} {quote}<extra>spread</extra>"
+    )
+    spread_trace.update(yaxis="y2", fill="tozeroy", line={"color": MUTED, "width": 1})
+    traces.append(spread_trace)
+    reduced = [p["name"] for p in per_line if p["method"] == "lttb"]
+    width = "minute" if step_minutes == 1 else f"{step_minutes}-minute close"
+    note = (
+        f"{market}: each exchange's {width} prices, downsampled with LTTB: {', '.join(reduced)}"
+        if reduced
+        else f"{market}: each exchange's {width} prices, no downsampling"
+    )
+    meta = {"kind": "market", "market": market, "lines": per_line, "spread_points": len(spread)}
+    fig = go.Figure(traces)
+    layout = _base_layout(start=start, end=end, meta=meta, note=note)
+    layout["showlegend"] = True
+    layout["legend"] = {"orientation": "h", "x": 0, "xanchor": "left", "y": 1.02, "yanchor": "bottom"}
+    layout["annotations"] = [a for a in layout["annotations"] if a.get("name") != "downsampling"]
+    layout["margin"] = {**layout["margin"], "t": 8, "b": 24}
+    layout["xaxis"] = _time_axis(start, end, anchor="y2")
+    layout["yaxis"] = _value_axis(f"Price ({quote})", domain=[0.3, 1])
+    layout["yaxis2"] = _value_axis(f"Spread ({quote})", domain=[0, 0.22], rangemode="tozero")
+    if not any(points for points in series.values()):
+        _empty_mark(layout, "No prices in this window")
+    fig.update_layout(layout)
+    return fig
+
+
 @dataclass(frozen=True, slots=True)
 class Sparkline:
     """An SVG path (`d`, in a width × height box) of a small price line; empty when no points.

@@ -26,8 +26,10 @@ from prices.domain import (
     minute_floor,
     to_ms,
 )
+from prices.exchanges import configured_exchanges
 from prices.ohlc import Ohlc
 from prices.repository import TickRepository
+from prices.selectors_markets import MarketPrices
 from prices.statistics import WindowStats
 
 RANGES: dict[str, int] = {"1h": 60, "6h": 360, "24h": 1440, "7d": 10080, "30d": 43200}
@@ -471,3 +473,57 @@ def _unique(names: Iterable[str]) -> list[str]:
     for name in names:
         seen.setdefault(name, None)
     return list(seen)
+
+
+# --- market page ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class MarketWindow:
+    """A market over [start, end) on every exchange listing it: `series` label → (minute, price)
+    points ("Kraken XBTUSD"), oldest first, and `spread` (minute, max − min) where two or more
+    exchanges have a price. Points are minute prices, or hour closes (`step_minutes` 60) past 24 h.
+    """
+
+    prices: MarketPrices
+    range_key: str
+    start: datetime
+    end: datetime
+    latest_end: datetime
+    step_minutes: int
+    series: dict[str, list[tuple[datetime, Decimal]]]
+    spread: list[tuple[datetime, Decimal]]
+
+    @property
+    def is_latest(self) -> bool:
+        return self.end >= self.latest_end
+
+
+def market_window_get(
+    *, prices: MarketPrices, range_key: str, end: datetime | None = None, repo: TickRepository | None = None
+) -> MarketWindow:
+    """The window `range_key` of a market ending at `end` (default: where its newest price ends).
+
+    Reads each listing's ticks (≤ 24 h: 1,440 per exchange) or its hour candles from rollups
+    (7 d, 30 d). Raises KeyError for an unknown range, RepositoryError when the store fails.
+    """
+    minutes = RANGES[range_key]
+    latest_end = selectors.window_end_of(to_ms(q.minute) for q in prices.quotes)
+    end = clip_end(end, default=latest_end)
+    start = end - minutes * MINUTE
+    step = 1 if minutes <= RANGES["24h"] else 60
+    labels = {c.name: c.label for c in configured_exchanges()}
+    series: dict[str, list[tuple[datetime, Decimal]]] = {}
+    for q in prices.quotes:
+        read = dict(pair=q.pair, start=start, end=end, exchange=q.exchange, repo=repo)
+        if step == 1:
+            points = [(t.minute, t.last_price) for t in selectors.ticks_between(**read)]
+        else:
+            points = [(c.start, c.close) for c in selectors.candles_between(minutes=step, **read)]
+        series[f"{labels.get(q.exchange, q.exchange)} {q.pair}"] = points
+    by_minute: dict[datetime, list[Decimal]] = {}
+    for points in series.values():
+        for minute, price in points:
+            by_minute.setdefault(minute, []).append(price)
+    spread = [(m, max(ps) - min(ps)) for m, ps in sorted(by_minute.items()) if len(ps) >= 2]
+    return MarketWindow(prices, range_key, start, end, latest_end, step, series, spread)

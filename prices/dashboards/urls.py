@@ -15,4 +15,7 @@ urlpatterns = [
     path("compare/", views.compare, name="compare"),
     path("compare/chart.json", views.compare_chart_data, name="compare-chart"),
     path("watchlist/", views.watchlist, name="watchlist"),
+    path("markets/", views.markets, name="markets"),
+    path("markets/<str:market>/", views.market_detail, name="market"),
+    path("markets/<str:market>/chart.json", views.market_chart_data, name="market-chart"),
 ]

@@ -32,8 +32,10 @@ from cryptotracker.params import (
     datetime_param,
     exchange_param,
     iso_z,
+    market_name,
     pairs_param,
 )
+from prices import exchanges, selectors_markets
 from prices import selectors as price_selectors
 from prices.cache import cached
 from prices.dashboards import figures, selectors
@@ -295,6 +297,7 @@ def pair_detail(request: HttpRequest, pair: str) -> HttpResponse:
         "note": fig.layout.meta["note"],
         **_stats_context(window, start, end, stats),
         **_exchange_context(exchange),
+        "market": exchanges.market_of(exchange, pair),
     }
     return render(request, "dashboards/pair.html", context)
 
@@ -401,3 +404,86 @@ def compare_chart_data(request: HttpRequest) -> JsonResponse:
             "figure": _figure_json(fig),
         }
     )
+
+
+# --- markets ----------------------------------------------------------------------------
+
+
+def _market_prices(market: str) -> selectors_markets.MarketPrices | None:
+    """The market named `market` (BTC-USD, any case) on the configured exchanges; None if none lists it."""
+    parsed = market_name(market)
+    if parsed is None:
+        return None
+    indexes = selectors_markets.market_indexes()
+    return selectors_markets.market_prices(market="-".join(parsed), indexes=indexes)
+
+
+def _market_not_found(request: HttpRequest, market: str) -> HttpResponse:
+    shared = selectors_markets.markets_shared(indexes=selectors_markets.market_indexes())
+    context = {"nav": "markets", "requested": market, "markets": shared}
+    return render(request, "dashboards/market_not_found.html", context, status=404)
+
+
+@require_GET
+@_html_errors
+def markets(request: HttpRequest) -> HttpResponse:
+    """`/markets/`: the markets listed on two or more configured exchanges, with their spreads."""
+    shared = selectors_markets.markets_shared(indexes=selectors_markets.market_indexes())
+    return render(request, "dashboards/markets.html", {"nav": "markets", "markets": shared})
+
+
+@require_GET
+@_html_errors
+def market_detail(request: HttpRequest, market: str) -> HttpResponse:
+    """`/markets/BTC-USD/`: one base/quote on every exchange listing it (a line each) with the spread."""
+    prices = _market_prices(market)
+    if prices is None:
+        return _market_not_found(request, market)
+    if market != prices.market:
+        query = request.META.get("QUERY_STRING", "")
+        url = reverse("dashboards:market", args=[prices.market])
+        return redirect(url + (f"?{query}" if query else ""))
+    range_key = choice_param(request.GET, "range", selectors.RANGES, selectors.DEFAULT_RANGE, strict=False)
+    window = selectors.market_window_get(prices=prices, range_key=range_key, end=_end_param(request))
+    fig = _market_figure(window)
+    end_param = "" if window.is_latest else iso_z(window.end)
+    labels = {c.name: c.label for c in configured_exchanges()}
+    context = {
+        "nav": "markets",
+        "market": prices,
+        "quotes": [(labels.get(q.exchange, q.exchange), q) for q in prices.quotes],
+        "window": window,
+        "range_key": range_key,
+        "ranges": list(selectors.RANGES),
+        "figure": _figure_json(fig),
+        "note": fig.layout.meta["note"],
+        "chart_config_json": json.dumps(CHART_CONFIG),
+        "chart_state_json": json.dumps({"range": range_key, "end": end_param}),
+        "end_param": end_param,
+    }
+    return render(request, "dashboards/market.html", context)
+
+
+def _market_figure(window: selectors.MarketWindow) -> go.Figure:
+    return figures.market_figure(
+        market=window.prices.market,
+        quote=window.prices.quote,
+        series=window.series,
+        spread=window.spread,
+        start=window.start,
+        end=window.end,
+        step_minutes=window.step_minutes,
+    )
+
+
+@require_GET
+@_json_errors
+def market_chart_data(request: HttpRequest, market: str) -> JsonResponse:
+    """The market chart of `?range=&end=` as Plotly JSON (404 JSON for a market no exchange lists)."""
+    range_key = choice_param(request.GET, "range", selectors.RANGES, selectors.DEFAULT_RANGE)
+    prices = _market_prices(market)
+    if prices is None:
+        return JsonResponse({"error": f"no configured exchange lists {market!r}"}, status=404)
+    window = selectors.market_window_get(prices=prices, range_key=range_key, end=_end_param(request))
+    fig = _market_figure(window)
+    return JsonResponse({"range": range_key, "note": fig.layout.meta["note"], "figure": _figure_json(fig)})

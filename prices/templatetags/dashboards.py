@@ -15,7 +15,7 @@ from django.utils.timesince import timesince
 
 from cryptotracker.params import iso_z as _iso_z
 from prices.dashboards.staticfiles import plotly_js_path
-from prices.domain import EXCHANGE_BITFINEX
+from prices.domain import EXCHANGE_BITFINEX, decimal_str
 
 register = template.Library()
 
@@ -35,6 +35,12 @@ def price(value: Decimal | float | None) -> str:
     if "." in text:
         text = text.rstrip("0").rstrip(".")
     return text.replace("-", MINUS)
+
+
+@register.filter
+def exact(value: Decimal | None) -> str:
+    """A price as the API writes it: the exact stored decimal in plain notation ("60020", not "6.002E+4")."""
+    return decimal_str(value) if value is not None else ""
 
 
 @register.filter

@@ -873,3 +873,52 @@ def test_the_compare_page_shows_a_new_minute_without_a_reload(session, history_r
     assert trace["x"][-1] == newest.strftime("%Y-%m-%dT%H:%M:%SZ")
     assert trace["y"][-1] > 0  # 7,300 is above BTCUSD's first price of the window
     session.assert_clean()
+
+
+def test_the_market_page_draws_one_line_per_exchange_and_the_spread(
+    session, history_repo, settings, monkeypatch
+):
+    from prices import exchanges
+    from prices.exchanges import Market
+
+    # BTCUSD's last hour of real closes, also on Coinbase (+5) and Kraken (−3): same market, own names.
+    settings.PRICES_EXCHANGES = ["bitfinex", "coinbase", "kraken"]
+    bitfinex_market_of = exchanges.market_of
+    others = {("coinbase", "BTC-USD"): Market("BTC", "USD"), ("kraken", "XBTUSD"): Market("BTC", "USD")}
+    monkeypatch.setattr(
+        "prices.exchanges.market_of",
+        lambda exchange, pair: (
+            bitfinex_market_of(exchange, pair)
+            if exchange == EXCHANGE_BITFINEX
+            else others.get((exchange, pair))
+        ),
+    )
+    end = pair_end("BTCUSD", history_repo)
+    hour = selectors.ticks_between(pair="BTCUSD", start=end - 60 * MINUTE, end=end, repo=history_repo)
+    history_store(
+        ticks=[
+            Tick(exchange, pair, t.minute, t.last_price + offset, source=TickSource.CANDLE)
+            for exchange, pair, offset in (("coinbase", "BTC-USD", 5), ("kraken", "XBTUSD", -3))
+            for t in hour
+        ],
+        repo=history_repo,
+    )
+    cache.clear()
+
+    session.goto("/markets/BTC-USD/?range=1h")
+    wait_for_chart(session, "market-chart")
+
+    traces = session.page.evaluate(
+        "() => document.getElementById('market-chart').data.map(t => [t.name, t.y.filter(y => y !== null)])"
+    )
+    lines = {name: ys for name, ys in traces if not name.endswith(" (lone minutes)")}
+    assert list(lines) == ["Bitfinex BTCUSD", "Coinbase BTC-USD", "Kraken XBTUSD", "Spread"]
+    assert lines["Coinbase BTC-USD"] == [float(t.last_price + 5) for t in hour]
+    assert set(lines["Spread"]) == {8.0}
+    assert (
+        session.page.locator("#market-prices caption")
+        .inner_text()
+        .startswith("Newest price on each exchange. Spread 8 USD")
+    )
+    session.page.screenshot(path=str(SCREENSHOTS / "market.png"), full_page=True)
+    session.assert_clean()

@@ -105,3 +105,77 @@ def test_a_pair_not_on_the_chosen_exchange_is_the_not_found_page_of_that_exchang
     html = response.content.decode()
     assert "on Binance" in html
     assert 'href="/pairs/BTCUSDT/?exchange=binance"' in html  # the suggestion stays on Binance
+
+
+# --- market pages ---------------------------------------------------------------------------
+
+
+def embedded_figure(html: str, chart_id: str) -> dict:
+    text = re.search(rf'<script id="{chart_id}-figure" type="application/json">(.*?)</script>', html, re.S)
+    return json.loads(text.group(1))
+
+
+def test_the_market_page_draws_one_line_per_exchange_and_the_spread_over_time(client):
+    with time_machine.travel(NOW, tick=False):
+        html = client.get("/markets/BTC-USD/?range=1h").content.decode()
+
+    figure = embedded_figure(html, "market-chart")
+    lines = {t["name"]: t for t in figure["data"] if t.get("mode") == "lines"}
+    assert list(lines) == ["Bitfinex BTCUSD", "Coinbase BTC-USD", "Kraken XBTUSD", "Spread"]
+    assert [y for y in lines["Coinbase BTC-USD"]["y"] if y is not None] == [
+        float(p) for p in prices_of("coinbase", "BTC-USD")
+    ]
+    assert lines["Spread"]["yaxis"] == "y2"
+    # 11:59: Kraken has no price yet, so the spread is Bitfinex's 60000.5 − Coinbase's 59990.125
+    assert lines["Spread"]["x"][-1] == "2024-05-01T11:59:00Z"
+    assert lines["Spread"]["y"][-1] == 10.375
+    # 11:58: Kraken 60020, Bitfinex 60000.5 − 3, Coinbase 59990.125 − 1
+    assert lines["Spread"]["y"][-2] == 60020 - 59989.125
+
+
+def test_the_market_page_lists_each_exchange_s_newest_exact_price_and_the_spread(client):
+    with time_machine.travel(NOW, tick=False):
+        html = client.get("/markets/BTC-USD/").content.decode()
+
+    rows = re.findall(r'<tr data-exchange="(\w+)">.*?data-price="([^"]+)"', html, re.S)
+    assert rows == [("bitfinex", "60000.5"), ("coinbase", "59990.125"), ("kraken", "60020")]
+    assert "Spread 29.875 USD" in html
+    assert 'href="/pairs/XBTUSD/?exchange=kraken"' in html
+
+
+def test_the_market_page_redirects_a_lower_case_name_and_keeps_the_query(client):
+    response = client.get("/markets/btc-usd/?range=6h")
+
+    assert response.status_code == 302 and response["Location"] == "/markets/BTC-USD/?range=6h"
+
+
+def test_a_market_no_exchange_lists_is_a_not_found_page_naming_the_shared_ones(client):
+    response = client.get("/markets/DOGE-USD/")
+
+    assert response.status_code == 404
+    html = response.content.decode()
+    assert "No configured exchange lists DOGE-USD" in html
+    assert 'href="/markets/BTC-USDT/"' in html
+
+
+def test_the_market_chart_data_follows_the_range(client):
+    with time_machine.travel(NOW, tick=False):
+        hour = client.get("/markets/BTC-USDT/chart.json?range=1h").json()
+        week = client.get("/markets/BTC-USDT/chart.json?range=7d").json()
+        missing = client.get("/markets/DOGE-USD/chart.json?range=1h")
+
+    assert hour["range"] == "1h" and "minute prices" in hour["note"]
+    assert "60-minute close" in week["note"]
+    assert missing.status_code == 404
+
+
+def test_the_markets_page_lists_the_markets_on_two_or_more_exchanges(client):
+    html = client.get("/markets/").content.decode()
+
+    assert re.findall(r'<tr data-market="([^"]+)"', html) == ["BTC-USD", "BTC-USDT", "ETH-USD"]
+
+
+def test_a_pair_page_links_to_its_market_across_exchanges(client):
+    html = client.get("/pairs/BTCUSDT/?exchange=binance").content.decode()
+
+    assert '<a href="/markets/BTC-USDT/" id="market-link">' in html

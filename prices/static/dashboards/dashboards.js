@@ -663,5 +663,6 @@
     if (page.dataset.page === "overview") initOverview(page);
     else if (page.dataset.page === "pair") initPair(page);
     else if (page.dataset.page === "compare") initChart(page, {});
+    else if (page.dataset.page === "market") initChart(page, {});
   });
 })();
