@@ -12,8 +12,7 @@ from django.core.cache import cache
 from rest_framework.test import APIClient
 
 from prices import exchanges
-from prices.domain import EXCHANGE_BITFINEX, MINUTE, Tick, TickSource, minute_floor
-from prices.exchanges import Market
+from prices.domain import MINUTE, Tick, TickSource, minute_floor
 from prices.services import history_store
 
 NOW = datetime(2024, 5, 1, 12, 0, 30, tzinfo=UTC)
@@ -21,15 +20,8 @@ NEWEST = minute_floor(NOW) - MINUTE  # 11:59, the minute a poll at 12:00:30 desc
 CONFIGURED = ["bitfinex", "binance", "coinbase", "kraken"]
 MINUTES = 40
 
-# Pair names in each exchange's own format. main's `market_of` knows Bitfinex names only (the
-# exchange sources bring the others' mappings), so the tests map these few themselves.
-OTHER_MARKETS = {
-    ("binance", "BTCUSDT"): Market("BTC", "USDT"),
-    ("binance", "ETHUSDT"): Market("ETH", "USDT"),
-    ("coinbase", "BTC-USD"): Market("BTC", "USD"),
-    ("coinbase", "ETH-USD"): Market("ETH", "USD"),
-    ("kraken", "XBTUSD"): Market("BTC", "USD"),
-}
+# Pair names in each exchange's own format, mapped to markets by prices.exchanges.market_of
+# (no recorded markets list here: Kraken's and Binance's ids are split at their quote codes).
 # (exchange, pair) → (newest price, step between minutes); the newest minute is 11:59 except
 # Kraken's, 11:58 (its poll is a minute behind).
 SERIES = {
@@ -64,17 +56,12 @@ def series_ticks() -> list[Tick]:
 
 
 @pytest.fixture
-def several_exchanges(settings, monkeypatch):
-    """Four configured exchanges; `market_of` also knows the other exchanges' pairs of OTHER_MARKETS."""
+def several_exchanges(settings, db):
+    """Four configured exchanges, and no recorded markets cached from another test."""
     settings.PRICES_EXCHANGES = CONFIGURED
-    bitfinex_market_of = exchanges.market_of
-
-    def market_of(exchange: str, pair: str) -> Market | None:
-        if exchange == EXCHANGE_BITFINEX:
-            return bitfinex_market_of(exchange, pair)
-        return OTHER_MARKETS.get((exchange, pair))
-
-    monkeypatch.setattr("prices.exchanges.market_of", market_of)
+    exchanges.markets_forget()
+    yield
+    exchanges.markets_forget()
 
 
 @pytest.fixture

@@ -875,24 +875,9 @@ def test_the_compare_page_shows_a_new_minute_without_a_reload(session, history_r
     session.assert_clean()
 
 
-def test_the_market_page_draws_one_line_per_exchange_and_the_spread(
-    session, history_repo, settings, monkeypatch
-):
-    from prices import exchanges
-    from prices.exchanges import Market
-
+def test_the_market_page_draws_one_line_per_exchange_and_the_spread(session, history_repo, settings):
     # BTCUSD's last hour of real closes, also on Coinbase (+5) and Kraken (−3): same market, own names.
     settings.PRICES_EXCHANGES = ["bitfinex", "coinbase", "kraken"]
-    bitfinex_market_of = exchanges.market_of
-    others = {("coinbase", "BTC-USD"): Market("BTC", "USD"), ("kraken", "XBTUSD"): Market("BTC", "USD")}
-    monkeypatch.setattr(
-        "prices.exchanges.market_of",
-        lambda exchange, pair: (
-            bitfinex_market_of(exchange, pair)
-            if exchange == EXCHANGE_BITFINEX
-            else others.get((exchange, pair))
-        ),
-    )
     end = pair_end("BTCUSD", history_repo)
     hour = selectors.ticks_between(pair="BTCUSD", start=end - 60 * MINUTE, end=end, repo=history_repo)
     history_store(
