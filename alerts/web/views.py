@@ -184,9 +184,9 @@ def _rule_form(request: HttpRequest, *, rule: AlertRule | None, initial: dict[st
 @require_http_methods(["GET", "POST"])
 @_store_errors
 def rule_create(request: HttpRequest) -> HttpResponse:
-    """`/alerts/new/?pair=BTCUSD&threshold=7200`: the rule form, prefilled from the query."""
+    """`/alerts/new/?pair=BTCUSD&threshold=7200[&exchange=kraken]`: the form, prefilled from the query."""
     initial: dict[str, Any] = {"condition": Condition.CROSSES_ABOVE.value, "enabled": True}
-    for name in ("pair", "condition", "threshold"):
+    for name in ("exchange", "pair", "condition", "threshold"):
         if request.GET.get(name):
             initial[name] = request.GET[name]
     return _rule_form(request, rule=None, initial=initial)

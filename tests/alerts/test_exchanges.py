@@ -102,3 +102,12 @@ def test_the_rule_list_names_an_exchange_other_than_bitfinex(client, alice, krak
     page = client.get("/alerts/").content.decode()
 
     assert page.count('<small class="muted">Kraken</small>') == 1
+
+
+def test_the_create_link_of_another_exchanges_pair_prefills_that_exchange(client, alice, kraken):
+    client.force_login(alice)
+
+    page = client.get("/alerts/new/?pair=XBTUSD&exchange=kraken&threshold=7200").content.decode()
+
+    assert '<option value="kraken" selected>Kraken</option>' in page
+    assert 'list="pair-options-kraken"' in page and 'value="XBTUSD"' in page

@@ -79,7 +79,9 @@ def test_a_pair_page_of_another_exchange_shows_its_pair_there(client):
     assert chart_state(html)["exchange"] == "kraken"
     assert '<a href="?range=1h&amp;view=line&amp;exchange=kraken"' in html
     assert '<input type="hidden" name="exchange" value="kraken">' in html
-    assert 'id="create-alert"' not in html and "data-thresholds-url" not in html
+    # An alert on this pair is created on its exchange; the chart's alert lines stay Bitfinex's.
+    assert 'href="/alerts/new/?pair=XBTUSD&amp;threshold=' in html and "&amp;exchange=kraken" in html
+    assert "data-thresholds-url" not in html
 
 
 def test_a_pair_chart_of_another_exchange_holds_its_exact_prices(client):
