@@ -163,3 +163,27 @@ def test_fetch_prices_command_polls_the_named_exchange(stubs, memory_configured_
     assert out.getvalue().startswith("coinbase minute 2026-12-01T11:59Z: stored, stored 162 ticks")
     with pytest.raises(CommandError, match="unknown exchange 'mtgox'"):
         call_command("fetch_prices", "--exchange", "mtgox")
+
+
+def test_gap_commands_take_the_exchange_and_its_own_pair_ids(stubs, memory_configured_repo, time_machine):
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    time_machine.move_to("2026-12-01T12:00:05Z", tick=False)
+    tasks.fetch_prices("kraken")
+    out = StringIO()
+
+    call_command(
+        "report_gaps", "--exchange", "kraken", "--pair", "XBTUSDT", "--since", "2026-12-01T11:58",
+        "--until", "2026-12-01T12:00", stdout=out,
+    )  # fmt: skip
+
+    assert out.getvalue().startswith("Coverage of kraken 2026-12-01T11:58Z..2026-12-01T12:00Z")
+    assert "Total: expected 1, present 1, known gaps 0, pending 0, missing 0" in out.getvalue()
+    with pytest.raises(CommandError, match="'BTC-USD' is not a pair name of kraken"):
+        call_command("repair_gaps", "--exchange", "kraken", "--pair", "BTC-USD", stdout=StringIO())
+    with pytest.raises(CommandError, match="invalid pair 'XBTUSDT'"):
+        call_command(
+            "backfill_prices", "--pair", "XBTUSDT", "--start", "2026-12-01", "--end", "2026-12-01T01:00"
+        )

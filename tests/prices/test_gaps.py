@@ -616,7 +616,9 @@ def test_report_gaps_rejects_a_malformed_pair_or_range(memory_configured_repo):
 def test_repair_gaps_command_repairs_and_prints_one_line(memory_configured_repo, monkeypatch):
     polls(memory_configured_repo, [i for i in range(0, 10) if i != 4], pairs=["BTCUSD"])
     source = FakeCandleSource({"BTCUSD": candles("BTCUSD", [4])})
-    monkeypatch.setattr("prices.management.commands.repair_gaps.get_candle_source", lambda: source)
+    monkeypatch.setattr(
+        "prices.management.commands.repair_gaps.get_candle_source", lambda exchange="bitfinex": source
+    )
     out = StringIO()
 
     call_command(

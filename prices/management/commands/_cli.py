@@ -36,6 +36,43 @@ def parse_cli_datetime(raw: str | None, option: str) -> datetime | None:
     return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
 
 
+def cli_pairs(exchange: str, names: list[str] | None) -> list[str] | None:
+    """`--pair` values as `exchange`'s pair names (upper-cased; Bitfinex's as Pair.parse gives them).
+
+    None stays None (every tracked pair). Raises CommandError naming a name that is not in the
+    exchange's notation (prices.exchanges.valid_pair) or an exchange that is not configured.
+    """
+    from prices.domain import EXCHANGE_BITFINEX, InvalidPairError, Pair
+    from prices.exchanges import UnknownExchangeError, exchange_config, valid_pair
+
+    if exchange != EXCHANGE_BITFINEX:
+        try:
+            exchange_config(exchange)
+        except UnknownExchangeError as exc:
+            raise CommandError(str(exc)) from exc
+    if not names:
+        return None
+    pairs = []
+    for raw in names:
+        name = raw.strip().upper()
+        if exchange == EXCHANGE_BITFINEX:
+            try:
+                name = Pair.parse(name).name
+            except InvalidPairError as exc:
+                raise CommandError(str(exc)) from exc
+        elif not valid_pair(exchange, name):
+            raise CommandError(f"--pair {raw!r} is not a pair name of {exchange}")
+        pairs.append(name)
+    return pairs
+
+
+def add_exchange_argument(parser: object) -> None:
+    """The `--exchange` option of the per-exchange commands (default bitfinex)."""
+    parser.add_argument(  # type: ignore[attr-defined]
+        "--exchange", default="bitfinex", help="A configured exchange (PRICES_EXCHANGES); default bitfinex."
+    )
+
+
 def require_at_least(options: dict, minimums: dict[str, float]) -> None:
     """CommandError (one line naming the option) unless each option is at least its minimum."""
     for name, minimum in minimums.items():

@@ -3,8 +3,8 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from cryptotracker.params import iso_z
-from prices.domain import InvalidPairError, Pair, minute_ceil, minute_floor
-from prices.management.commands._cli import parse_cli_datetime, progress_bar
+from prices.domain import minute_ceil, minute_floor
+from prices.management.commands._cli import add_exchange_argument, cli_pairs, parse_cli_datetime, progress_bar
 from prices.repository import RepositoryError
 from prices.services import candles_backfill
 from prices.sources import SourceError, get_candle_source
@@ -17,6 +17,7 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
+        add_exchange_argument(parser)
         parser.add_argument(
             "--pair", action="append", required=True, help="Pair such as BTCUSD or AAVE:USD; repeatable."
         )
@@ -24,10 +25,8 @@ class Command(BaseCommand):
         parser.add_argument("--end", required=True, help="ISO 8601 end (exclusive); naive means UTC.")
 
     def handle(self, *args, **options):
-        try:
-            pairs = [Pair.parse(p.upper()).name for p in options["pair"]]
-        except InvalidPairError as exc:
-            raise CommandError(str(exc)) from exc
+        exchange = options["exchange"]
+        pairs = cli_pairs(exchange, options["pair"])
         start = minute_floor(parse_cli_datetime(options["start"], "--start"))
         end = minute_ceil(parse_cli_datetime(options["end"], "--end"))
         if start >= end:
@@ -38,7 +37,7 @@ class Command(BaseCommand):
                 total=expected, unit="min", desc="backfill", verbosity=options["verbosity"]
             ) as advance:
                 summary = candles_backfill(
-                    source=get_candle_source(), pairs=pairs, start=start, end=end, progress=advance
+                    source=get_candle_source(exchange), pairs=pairs, start=start, end=end, progress=advance
                 )
         except (SourceError, RepositoryError) as exc:
             raise CommandError(f"backfill failed: {exc}") from exc

@@ -5,8 +5,7 @@ from datetime import UTC, datetime
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from prices.domain import InvalidPairError, Pair
-from prices.management.commands._cli import parse_cli_datetime, progress_bar
+from prices.management.commands._cli import add_exchange_argument, cli_pairs, parse_cli_datetime, progress_bar
 from prices.repository import RepositoryError
 from prices.services import gaps_repair
 from prices.sources import get_candle_source
@@ -20,6 +19,7 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
+        add_exchange_argument(parser)
         parser.add_argument(
             "--pair", action="append", help="Only these pairs (repeatable). Default: all tracked."
         )
@@ -35,10 +35,8 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options):
-        try:
-            pairs = [Pair.parse(p.upper()).name for p in options["pair"]] if options["pair"] else None
-        except InvalidPairError as exc:
-            raise CommandError(str(exc)) from exc
+        exchange = options["exchange"]
+        pairs = cli_pairs(exchange, options["pair"])
         max_requests = options["max_requests"] or settings.PRICES_GAP_MAX_REQUESTS * 20
         if max_requests < 1:
             raise CommandError("--max-requests must be ≥ 1")
@@ -48,7 +46,8 @@ class Command(BaseCommand):
             ) as advance:
                 summary = gaps_repair(
                     now=datetime.now(UTC),
-                    source=get_candle_source(),
+                    exchange=exchange,
+                    source=get_candle_source(exchange),
                     pairs=pairs,
                     since=parse_cli_datetime(options["since"], "--since"),
                     until=parse_cli_datetime(options["until"], "--until"),

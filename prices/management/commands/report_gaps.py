@@ -5,8 +5,7 @@ from datetime import UTC, datetime
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from prices.domain import InvalidPairError, Pair
-from prices.management.commands._cli import parse_cli_datetime
+from prices.management.commands._cli import add_exchange_argument, cli_pairs, parse_cli_datetime
 from prices.repository import RepositoryError
 from prices.services import gaps_scan
 
@@ -19,6 +18,7 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
+        add_exchange_argument(parser)
         parser.add_argument(
             "--pair", action="append", help="Only these pairs (repeatable). Default: all tracked."
         )
@@ -37,10 +37,8 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options):
-        try:
-            pairs = [Pair.parse(p.upper()).name for p in options["pair"]] if options["pair"] else None
-        except InvalidPairError as exc:
-            raise CommandError(str(exc)) from exc
+        exchange = options["exchange"]
+        pairs = cli_pairs(exchange, options["pair"])
         since = parse_cli_datetime(options["since"], "--since")
         until = parse_cli_datetime(options["until"], "--until")
         if since and until and since >= until:
@@ -48,6 +46,7 @@ class Command(BaseCommand):
         try:
             scan = gaps_scan(
                 now=datetime.now(UTC),
+                exchange=exchange,
                 pairs=pairs,
                 since=since,
                 until=until,
