@@ -125,7 +125,18 @@ class AlertRuleAdmin(admin.ModelAdmin):
             "Condition",
             {"fields": ("condition", *FIELDS)},
         ),
-        ("Notifications", {"fields": ("trigger_mode", "cooldown_minutes", "confirm_minutes", "channels")}),
+        (
+            "Notifications",
+            {
+                "fields": (
+                    "trigger_mode",
+                    "cooldown_minutes",
+                    "confirm_minutes",
+                    "confirm_exchange",
+                    "channels",
+                )
+            },
+        ),
         ("State", {"fields": readonly_fields}),
     )
     actions = ("enable_rules", "disable_rules", "send_test_notification")

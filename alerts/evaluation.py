@@ -7,8 +7,8 @@ import logging
 import operator
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, make_dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, make_dataclass, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from functools import lru_cache
@@ -33,12 +33,15 @@ from alerts.rules import (
     condition_check,
     rule_step,
 )
+from alerts.rules.base import fmt
 from cryptotracker.collector import collector_paused
 from cryptotracker.monitoring.metrics import alert_evaluation_failure_record, alert_evaluation_record
 from cryptotracker.params import iso_z
 from prices import selectors
 from prices.domain import MINUTE, minute_floor
+from prices.exchanges import market_of
 from prices.repository import TickRepository
+from prices.selectors_markets import market_indexes
 from prices.statistics import WindowStats
 
 logger = logging.getLogger(__name__)
@@ -247,6 +250,7 @@ _RuleRow = make_dataclass(
         ("trigger_mode", str),
         ("cooldown_minutes", int),
         ("confirm_minutes", int),
+        ("confirm_exchange", bool),
         ("state", str),
         ("armed", bool),
         ("state_changed_at", object),
@@ -259,6 +263,7 @@ _RuleRow = make_dataclass(
         ("plan", object, field(default=None)),
         ("first", object, field(default=None)),
         ("memory", object, field(default=None)),
+        ("siblings", object, field(default=())),
     ],
     slots=True,
 )
@@ -273,10 +278,11 @@ def _first_minute(last_evaluated: datetime | None, minute: datetime, earliest: d
     return minute if last_evaluated is None else max(last_evaluated + MINUTE, earliest)
 
 
-def _due_rules(minute: datetime):
+def _due_rules(minute: datetime, exchange: str | None = None):
     # A rule judges no minute before the one it was created in: that minute's price (at its
     # end) is the first one the rule could have seen.
-    return AlertRule.objects.filter(
+    rules = AlertRule.objects.all() if exchange is None else AlertRule.objects.filter(exchange=exchange)
+    return rules.filter(
         Q(last_evaluated_minute__isnull=True) | Q(last_evaluated_minute__lt=minute),
         Q(expires_at__isnull=True) | Q(expires_at__gt=minute),
         enabled=True,
@@ -335,16 +341,25 @@ class _Recorded:
 
 
 def _evaluate_rule(
-    rule: _RuleRow, minute: datetime, inputs: _Inputs, *, stale: int, recorded: list[_Recorded]
+    rule: _RuleRow,
+    minute: datetime,
+    inputs: _Inputs,
+    *,
+    stale: int,
+    recorded: list[_Recorded],
+    others: Mapping[str, _Inputs] | None = None,
 ) -> RuleMemory:
     """Step the rule over its due minutes (from `rule.first`), appending its events to `recorded`;
-    returns its new memory (`rule.memory` itself when nothing changed)."""
+    returns its new memory (`rule.memory` itself when nothing changed). `others`: the inputs of
+    the other exchanges, which a rule with `confirm_exchange` reads its siblings from."""
     plan = rule.plan or _plan(_plan_of(rule), stale)  # a malformed row raises here
     memory = rule.memory = rule_memory(rule)
     spec, mode, cooldown, confirm = plan.spec, plan.mode, plan.cooldown, plan.confirm
     current = rule.first
     while current <= minute and memory.enabled:
         check = inputs.check(plan, current, rule.pair, stale=stale, anchor=memory.anchor_price)
+        if rule.confirm_exchange and check.state is State.FIRING:
+            check = _confirmed(check, plan, current, rule, others or {}, stale=stale)
         if _missing_by_our_downtime(spec, check, current, inputs.polls):
             current += MINUTE
             continue
@@ -353,6 +368,29 @@ def _evaluate_rule(
             recorded.append(_Recorded(rule, current, transition.check or check, transition))
         current += MINUTE
     return memory
+
+
+def _confirmed(
+    check: Check, plan: _Plan, minute: datetime, rule: _RuleRow, others: Mapping[str, _Inputs], *, stale: int
+) -> Check:
+    """A firing `check`, confirmed by the same condition firing on a sibling (the same market on
+    another configured exchange, `rule.siblings`) at `minute`; else the rule's state stays normal.
+
+    A sibling's check uses its own newest price within the staleness limit, so an exchange whose
+    minute is stored a little later still confirms; its ladder anchor is not the rule's (None).
+    """
+    for exchange, pair in rule.siblings:
+        sibling = others.get(exchange)
+        if sibling is None or pair not in sibling.series:
+            continue
+        other = sibling.check(plan, minute, pair, stale=stale, anchor=None)
+        if other.state is State.FIRING:
+            seen = "" if other.observed is None else f" at {fmt(other.observed)}"
+            return replace(check, message=f"{check.message}; confirmed on {exchange} {pair}{seen}")
+    where = ", ".join(f"{exchange} {pair}" for exchange, pair in rule.siblings) or "no other exchange"
+    return Check(
+        State.NORMAL, check.observed, check.reference, f"{check.message}, but not confirmed on {where}"
+    )
 
 
 def _missing_by_our_downtime(
@@ -374,8 +412,11 @@ def alert_rules_evaluate(
     defer_missing: bool = False,
     repo: TickRepository | None = None,
     enqueue: Callable[[list[int]], None] | None = None,
+    exchange: str | None = None,
 ) -> EvaluationSummary:
-    """Evaluate every enabled, unexpired rule at `minute` (aware UTC; floored to the minute).
+    """Evaluate every enabled, unexpired rule at `minute` (aware UTC; floored to the minute);
+    with `exchange`, only that exchange's rules: the minute its poll stored (another
+    exchange's rules wait for their own exchange's minute, or the safety-net schedule).
 
     Each rule is evaluated for every minute after its last evaluated one, up to `minute`
     (at most ALERTS_CATCH_UP_MINUTES of them, in order). Rules are locked for the write
@@ -401,6 +442,7 @@ def alert_rules_evaluate(
             defer_missing=defer_missing,
             repo=repo,
             enqueue=enqueue,
+            exchange=exchange,
         )
     return _finish(summary, started)
 
@@ -412,6 +454,7 @@ def _minute_evaluate(
     defer_missing: bool,
     repo: TickRepository | None,
     enqueue: Callable[[list[int]], None] | None,
+    exchange: str | None = None,
 ) -> EvaluationSummary:
     """alert_rules_evaluate's work, in one function so its rows and checks are freed on return."""
     stale = settings.ALERTS_STALE_MINUTES
@@ -419,7 +462,7 @@ def _minute_evaluate(
     with transaction.atomic():
         # Lock the due rules first (a second evaluator of this minute waits here, then finds
         # them evaluated); prices are read while holding the lock.
-        rules = _rules_load(minute)
+        rules = _rules_load(minute, exchange)
         inputs = _inputs_for(rules, minute, stale=stale, catch_up=catch_up, repo=repo) if rules else {}
         grace = timedelta(seconds=settings.ALERTS_INGEST_GRACE_S)
         if rules and defer_missing and not _any_stored(inputs, minute) and now < minute + MINUTE + grace:
@@ -432,7 +475,7 @@ def _minute_evaluate(
                 iso_z(fallback),
             )
             minute = fallback
-            due = set(_due_rules(minute).values_list("pk", flat=True))
+            due = set(_due_rules(minute, exchange).values_list("pk", flat=True))
             rules = [rule for rule in rules if rule.pk in due]
             inputs = _inputs_for(rules, minute, stale=stale, catch_up=catch_up, repo=repo) if rules else {}
         summary = EvaluationSummary(minute=minute)
@@ -450,9 +493,10 @@ def _minute_evaluate(
     return summary
 
 
-def _rules_load(minute: datetime) -> list[_RuleRow]:
-    """The rules due at `minute`, locked, as rows (ordered by id so lockers never deadlock)."""
-    rows = _due_rules(minute).select_for_update().order_by("pk").values_list(*_ROW_FIELDS)
+def _rules_load(minute: datetime, exchange: str | None = None) -> list[_RuleRow]:
+    """The rules due at `minute` (of `exchange`, or all), locked, as rows (ordered by id so
+    lockers never deadlock)."""
+    rows = _due_rules(minute, exchange).select_for_update().order_by("pk").values_list(*_ROW_FIELDS)
     return [_RuleRow(*row) for row in rows]
 
 
@@ -480,7 +524,9 @@ def _rules_evaluate(
         evaluated.append(rule.pk)
         mark = len(recorded)
         try:
-            memory = _evaluate_rule(rule, minute, inputs[rule.exchange], stale=stale, recorded=recorded)
+            memory = _evaluate_rule(
+                rule, minute, inputs[rule.exchange], stale=stale, recorded=recorded, others=inputs
+            )
         except Exception:
             del recorded[mark:]  # a failing rule records nothing
             logger.exception(
@@ -558,6 +604,7 @@ def _inputs_for(
     for rule in rules:
         by_exchange[rule.exchange].append(rule)
     try:
+        _siblings_add(rules, by_exchange, repo=repo)
         return {
             exchange: _load_inputs(
                 group, minute, exchange=exchange, stale=stale, catch_up=catch_up, repo=repo
@@ -567,6 +614,30 @@ def _inputs_for(
     except Exception as exc:  # RepositoryError, or a store misconfiguration
         alert_evaluation_failure_record()
         raise EvaluationError(f"cannot read prices for minute {minute:%Y-%m-%dT%H:%MZ}: {exc}") from exc
+
+
+def _siblings_add(
+    rules: list[_RuleRow], by_exchange: dict[str, list[_RuleRow]], *, repo: TickRepository | None
+) -> None:
+    """Set `siblings` of each rule with `confirm_exchange`: its market's pairs on the other
+    configured exchanges (the cached market indexes); a shadow copy of the rule per sibling joins
+    that exchange's group, so its prices are loaded with the same look-back (never evaluated)."""
+    confirming = [rule for rule in rules if rule.confirm_exchange]
+    if not confirming:
+        return
+    indexes = market_indexes(repo=repo)
+    for rule in confirming:
+        market = market_of(rule.exchange, rule.pair)
+        if market is None:
+            continue
+        rule.siblings = tuple(
+            (exchange, pair)
+            for exchange, index in indexes.items()
+            if exchange != rule.exchange
+            for pair, _, _ in index.get(market.name, ())
+        )
+        for exchange, pair in rule.siblings:
+            by_exchange[exchange].append(replace(rule, exchange=exchange, pair=pair, siblings=()))
 
 
 def _changed_fields(rule: _RuleRow, memory: RuleMemory) -> dict[str, object]:

@@ -134,6 +134,11 @@ class AlertRule(models.Model):
     confirm_minutes = models.PositiveIntegerField(
         default=1, help_text="Fire only after the condition held this many consecutive minutes."
     )
+    confirm_exchange = models.BooleanField(
+        default=False,
+        help_text="Fire only when the condition also holds, that minute, on another configured exchange "
+        "listing the same market (its newest price, within the staleness limit).",
+    )
     trigger_mode = models.CharField(
         max_length=8, choices=[(m.value, m.label) for m in TriggerMode], default=TriggerMode.REARM.value
     )

@@ -25,7 +25,7 @@ def on_ticks_stored(sender, *, exchange: str, minutes: list[datetime], **kwargs)
     minute = max(minutes).isoformat()
 
     def enqueue() -> None:
-        async_task("alerts.tasks.evaluate_alert_rules", minute)
+        async_task("alerts.tasks.evaluate_alert_rules", minute, exchange)
 
     # Never let a broker or database failure break ingestion: the safety-net schedule
     # evaluates the minute later.

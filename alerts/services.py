@@ -23,7 +23,9 @@ from alerts.quiet_hours import quiet_hours_errors
 from alerts.rules import CONDITIONS, FIELDS, Condition, Direction, RuleSpec, State, TriggerMode
 from prices import selectors
 from prices.domain import EXCHANGE_BITFINEX
+from prices.exchanges import market_of
 from prices.repository import TickRepository
+from prices.selectors_markets import market_indexes
 
 logger = logging.getLogger(__name__)
 SPEC_FIELDS = ("condition", *FIELDS)  # what a rule's condition is made of (see alerts.rules.FIELDS)
@@ -47,9 +49,12 @@ def alert_rule_errors(
     pair: str,
     spec: RuleSpec,
     trigger_mode: str = TriggerMode.REARM.value,
+    confirm_exchange: bool = False,
     repo: TickRepository | None = None,
 ) -> dict[str, str]:
-    """Validation errors of a rule's pair and parameters (empty when valid); reads the pair registry.
+    """Validation errors of a rule's pair and parameters (empty when valid); reads the pair registry
+    (and, with `confirm_exchange`, the market indexes: another configured exchange must list the
+    pair's market).
 
     Raises prices.repository.RepositoryError when the price store is unreachable.
     """
@@ -60,6 +65,16 @@ def alert_rule_errors(
         selectors.pair_get(pair=pair, exchange=exchange, repo=repo)
     except selectors.PairNotFoundError:
         errors["pair"] = f"unknown pair {pair!r} on {exchange}: no prices are stored for it"
+    if confirm_exchange and "pair" not in errors:
+        market = market_of(exchange, pair)
+        listed = [
+            other
+            for other, index in market_indexes(repo=repo).items()
+            if other != exchange and market is not None and index.get(market.name)
+        ]
+        if not listed:
+            shown = market.name if market is not None else pair
+            errors["confirm_exchange"] = f"no other configured exchange lists {shown}: nothing could confirm"
     return errors
 
 
@@ -127,6 +142,7 @@ def alert_rule_create(
     trigger_mode: str = TriggerMode.REARM.value,
     cooldown_minutes: int = 60,
     confirm_minutes: int = 1,
+    confirm_exchange: bool = False,
     expires_at: datetime | None = None,
     enabled: bool = True,
     channels: Sequence[NotificationChannel] = (),
@@ -137,14 +153,22 @@ def alert_rule_create(
 
     `params` are the condition's parameters, by the field names of alerts.rules.FIELDS
     (threshold, percent, window_minutes, …); unused ones stay empty. `confirm_minutes`: the
-    condition must hold that many consecutive minutes before the rule fires. An unknown name
-    is a TypeError.
+    condition must hold that many consecutive minutes before the rule fires; `confirm_exchange`:
+    it must also hold on another configured exchange listing the market. An unknown name is a
+    TypeError.
     """
     unknown = set(params) - set(FIELDS)
     if unknown:
         raise TypeError(f"unknown rule parameters: {', '.join(sorted(unknown))}")
     spec = _spec_of({"condition": condition, **params})
-    errors = alert_rule_errors(exchange=exchange, pair=pair, spec=spec, trigger_mode=trigger_mode, repo=repo)
+    errors = alert_rule_errors(
+        exchange=exchange,
+        pair=pair,
+        spec=spec,
+        trigger_mode=trigger_mode,
+        confirm_exchange=confirm_exchange,
+        repo=repo,
+    )
     if errors:
         raise AlertValidationError(errors)
     _check_channels(owner, channels)
@@ -156,6 +180,7 @@ def alert_rule_create(
         trigger_mode=trigger_mode,
         cooldown_minutes=cooldown_minutes,
         confirm_minutes=confirm_minutes,
+        confirm_exchange=confirm_exchange,
         expires_at=expires_at,
         enabled=enabled,
         condition=spec.condition.value,
@@ -181,7 +206,15 @@ def alert_rule_update(
     exchange = data.get("exchange", rule.exchange)
     pair = data.get("pair", rule.pair)
     trigger_mode = data.get("trigger_mode", rule.trigger_mode)
-    errors = alert_rule_errors(exchange=exchange, pair=pair, spec=spec, trigger_mode=trigger_mode, repo=repo)
+    confirm_exchange = data.get("confirm_exchange", rule.confirm_exchange)
+    errors = alert_rule_errors(
+        exchange=exchange,
+        pair=pair,
+        spec=spec,
+        trigger_mode=trigger_mode,
+        confirm_exchange=confirm_exchange,
+        repo=repo,
+    )
     if errors:
         raise AlertValidationError(errors)
     if channels is not None:

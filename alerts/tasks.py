@@ -9,17 +9,18 @@ from alerts.evaluation import alert_rules_evaluate
 from prices.domain import minute_of_observation
 
 
-def evaluate_alert_rules(minute: str | None = None) -> str:
-    """Evaluate all enabled rules at `minute` (ISO 8601, UTC); without it, the latest complete minute.
+def evaluate_alert_rules(minute: str | None = None, exchange: str | None = None) -> str:
+    """Evaluate enabled rules at `minute` (ISO 8601, UTC); without it, the latest complete minute.
 
-    The ticks_stored receiver passes the ingested minute; the every-minute schedule passes
-    nothing and acts as a safety net (it defers a minute whose ticks may still arrive).
+    The ticks_stored receiver passes the ingested minute and its exchange (that exchange's rules
+    only); the every-minute schedule passes nothing and acts as a safety net for every exchange
+    (it defers a minute whose ticks may still arrive).
     """
     now = datetime.now(UTC)
     if minute is None:
         summary = alert_rules_evaluate(minute=minute_of_observation(now), now=now, defer_missing=True)
     else:
-        summary = alert_rules_evaluate(minute=datetime.fromisoformat(minute), now=now)
+        summary = alert_rules_evaluate(minute=datetime.fromisoformat(minute), now=now, exchange=exchange)
     return summary.line()
 
 

@@ -99,6 +99,7 @@ class RuleOutputSerializer(RuleParamsOutputSerializer):
     trigger_mode = serializers.CharField()
     cooldown_minutes = serializers.IntegerField()
     confirm_minutes = serializers.IntegerField()
+    confirm_exchange = serializers.BooleanField()
     expires_at = UtcDateTimeField()
     enabled = serializers.BooleanField()
     channels = serializers.SerializerMethodField()
@@ -163,6 +164,11 @@ class RuleInputSerializer(RuleParamsSerializer):
     )
     cooldown_minutes = serializers.IntegerField(min_value=0, max_value=7 * 1440, default=60)
     confirm_minutes = serializers.IntegerField(min_value=1, max_value=MAX_WINDOW_MINUTES, default=1)
+    confirm_exchange = serializers.BooleanField(
+        default=False,
+        help_text="Fire only when the condition also holds on another configured exchange listing the "
+        "pair's market (that exchange's newest price, within the staleness limit).",
+    )
     expires_at = serializers.DateTimeField(required=False, allow_null=True)
     enabled = serializers.BooleanField(default=True)
     # Ids beyond a 64-bit integer are not ids: SQLite cannot even compare them.

@@ -100,6 +100,11 @@ class RuleForm(forms.Form):
         required=False,
         help_text="Fire only after the condition held this many consecutive minutes (1: at once).",
     )
+    confirm_exchange = forms.BooleanField(
+        label="Confirm on another exchange",
+        required=False,
+        help_text="Fire only when the condition also holds on another exchange listing the same market.",
+    )
     expires_at = forms.DateTimeField(
         label="Expires (UTC)",
         required=False,
@@ -119,8 +124,9 @@ class RuleForm(forms.Form):
         self.fields["channels"].queryset = NotificationChannel.objects.filter(owner=owner).order_by("id")
         exchanges = configured_exchanges()
         self.fields["exchange"].choices = [(config.name, config.label) for config in exchanges]
-        if len(exchanges) == 1:  # nothing to choose: not shown
+        if len(exchanges) == 1:  # nothing to choose, nothing to confirm on: not shown
             self.fields["exchange"].widget = forms.HiddenInput()
+            self.fields["confirm_exchange"].widget = forms.HiddenInput()
         self.fields["pair"].widget.attrs.update(
             {
                 "list": f"pair-options-{self._exchange_shown()}",

@@ -120,6 +120,7 @@ def _initial_of(rule: AlertRule) -> dict[str, Any]:
             "trigger_mode",
             "cooldown_minutes",
             "confirm_minutes",
+            "confirm_exchange",
             "expires_at",
             "enabled",
         )

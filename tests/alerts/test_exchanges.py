@@ -111,3 +111,72 @@ def test_the_create_link_of_another_exchanges_pair_prefills_that_exchange(client
 
     assert '<option value="kraken" selected>Kraken</option>' in page
     assert 'list="pair-options-kraken"' in page and 'value="XBTUSD"' in page
+
+
+@pytest.fixture
+def kraken_lagging(settings, configured_repo):
+    """Kraken beside Bitfinex: XBTUSD (BTC-USD, as Bitfinex's BTCUSD) at 99, 99, 102 from T0,
+    while Bitfinex's BTCUSD is 99, 100.5, 101."""
+    settings.PRICES_EXCHANGES = ["bitfinex", "kraken"]
+    ticks = [
+        Tick(exchange="kraken", pair="XBTUSD", minute=m, last_price=p, source=TickSource.CANDLE)
+        for m, p in points([99, 99, 102])
+    ]
+    history_store(ticks=ticks, repo=configured_repo)
+    return configured_repo
+
+
+def test_a_rule_confirmed_on_another_exchange_fires_only_once_that_exchange_agrees(make_rule, kraken_lagging):
+    rule = make_rule(threshold=Decimal("100"), confirm_exchange=True)
+    plain = make_rule(name="unconfirmed", threshold=Decimal("100"))
+
+    for at in range(3):
+        alert_rules_evaluate(
+            minute=minute(at), now=minute(at + 1), repo=kraken_lagging, enqueue=lambda ids: None
+        )
+
+    # Bitfinex is above 100 from minute 1; Kraken only at minute 2.
+    assert AlertEvent.objects.get(rule=plain).minute == minute(1)
+    event = AlertEvent.objects.get(rule=rule)
+    assert (event.minute, event.observed_value) == (minute(2), Decimal("101"))
+    assert event.message.endswith("; confirmed on kraken XBTUSD at 102")
+
+
+def test_confirmation_needs_another_exchange_listing_the_market(alice, kraken_lagging):
+    client = api_for(alice)
+    body = {"name": "x", "condition": "price_above", "threshold": "100", "confirm_exchange": True}
+
+    listed = client.post(RULES, {**body, "pair": "BTCUSD"}, format="json")
+    alone = client.post(RULES, {**body, "pair": "ETHUSD"}, format="json")  # Kraken has no ETH-USD here
+
+    assert listed.status_code == 201 and listed.json()["confirm_exchange"] is True
+    assert alone.status_code == 400
+    assert "no other configured exchange lists ETH-USD" in str(alone.json())
+
+
+def test_a_stored_minute_evaluates_the_rules_of_its_own_exchange_only(make_rule, kraken):
+    bitfinex_rule = make_rule(name="BTC", threshold=Decimal("100"))
+    kraken_rule = make_rule(name="XBT", exchange="kraken", pair="XBTUSD", threshold=Decimal("7150"))
+
+    summary = alert_rules_evaluate(
+        minute=minute(2), now=minute(3), repo=kraken, enqueue=lambda ids: None, exchange="bitfinex"
+    )
+
+    assert summary.rules == 1
+    bitfinex_rule.refresh_from_db()
+    kraken_rule.refresh_from_db()
+    assert (bitfinex_rule.last_evaluated_minute, kraken_rule.last_evaluated_minute) == (minute(2), None)
+
+
+def test_the_receiver_enqueues_the_evaluation_of_the_exchanges_minute(
+    monkeypatch, django_capture_on_commit_callbacks
+):
+    from alerts.receivers import on_ticks_stored
+
+    queued = []
+    monkeypatch.setattr("django_q.tasks.async_task", lambda *args: queued.append(args))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        on_ticks_stored(None, exchange="kraken", minutes=[minute(1), minute(2)])
+
+    assert queued == [("alerts.tasks.evaluate_alert_rules", minute(2).isoformat(), "kraken")]
