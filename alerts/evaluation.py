@@ -17,7 +17,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 
-from alerts.models import AlertEvent, AlertRule, Delivery, NotificationChannel
+from alerts.models import MEDIAN_EXCHANGE, AlertEvent, AlertRule, Delivery, NotificationChannel
 from alerts.rules import (
     FIELDS,
     Aggregate,
@@ -40,6 +40,7 @@ from cryptotracker.params import iso_z
 from prices import selectors
 from prices.domain import MINUTE, minute_floor
 from prices.exchanges import market_of
+from prices.guard import median
 from prices.repository import TickRepository
 from prices.selectors_markets import market_indexes
 from prices.statistics import WindowStats
@@ -300,6 +301,25 @@ def _load_inputs(
     repo: TickRepository | None,
 ) -> _Inputs:
     """One recent_prices call covering every rule's look-back; stats are fetched per window lazily."""
+    pairs, span, pairs_by_window, ranked_windows = _look_back(rules, minute, stale=stale, catch_up=catch_up)
+    raw = selectors.recent_prices(
+        end=minute + MINUTE, minutes=span, pairs=sorted(pairs), exchange=exchange, repo=repo
+    )
+    return _Inputs(
+        exchange=exchange,
+        series={pair: PriceSeries(raw.get(pair, [])) for pair in pairs},
+        repo=repo,
+        pairs_by_window={w: sorted(p) for w, p in pairs_by_window.items()},
+        ranked_windows=frozenset(ranked_windows),
+        polls=selectors.poll_progress(exchange=exchange),
+    )
+
+
+def _look_back(
+    rules: list[_RuleRow], minute: datetime, *, stale: int, catch_up: int
+) -> tuple[set[str], int, dict[int, set[str]], set[int]]:
+    """Set each rule's first minute and plan; return the rules' pairs, the minutes of prices they
+    read up to `minute` (span), the pairs per statistics window and the ranked windows."""
     span = 1
     pairs: set[str] = set()
     pairs_by_window: dict[int, set[str]] = defaultdict(set)
@@ -319,17 +339,42 @@ def _load_inputs(
             pairs_by_window[aggregate.window_minutes].add(rule.pair)
         elif aggregate is not None:
             ranked_windows.add(aggregate.window_minutes)
-    raw = selectors.recent_prices(
-        end=minute + MINUTE, minutes=span, pairs=sorted(pairs), exchange=exchange, repo=repo
-    )
-    return _Inputs(
-        exchange=exchange,
-        series={pair: PriceSeries(raw.get(pair, [])) for pair in pairs},
-        repo=repo,
-        pairs_by_window={w: sorted(p) for w, p in pairs_by_window.items()},
-        ranked_windows=frozenset(ranked_windows),
-        polls=selectors.poll_progress(exchange=exchange),
-    )
+    return pairs, span, pairs_by_window, ranked_windows
+
+
+def _median_inputs(
+    rules: list[_RuleRow],
+    minute: datetime,
+    *,
+    stale: int,
+    catch_up: int,
+    repo: TickRepository | None,
+) -> _Inputs:
+    """The series of median rules: per market (the rule's pair, "BTC-USD") and minute, the
+    median of the prices of the configured exchanges listing it that minute (exact Decimal).
+
+    One recent_prices call per listing exchange, over the rules' look-back. A minute no
+    listing exchange has a price for is absent from the series, as a missing tick is.
+    """
+    markets, span, _, _ = _look_back(rules, minute, stale=stale, catch_up=catch_up)
+    listings: dict[str, dict[str, str]] = defaultdict(dict)  # exchange → pair → market
+    for exchange, index in market_indexes(repo=repo).items():
+        for market in markets:
+            for pair, _, _ in index.get(market, ()):
+                listings[exchange][pair] = market
+    by_minute: dict[str, dict[datetime, list[Decimal]]] = {market: defaultdict(list) for market in markets}
+    for exchange, pairs in listings.items():
+        raw = selectors.recent_prices(
+            end=minute + MINUTE, minutes=span, pairs=sorted(pairs), exchange=exchange, repo=repo
+        )
+        for pair, points in raw.items():
+            for at, price in points:
+                by_minute[pairs[pair]][at].append(price)
+    series = {
+        market: PriceSeries(sorted((at, median(prices)) for at, prices in minutes.items()))
+        for market, minutes in by_minute.items()
+    }
+    return _Inputs(exchange=MEDIAN_EXCHANGE, series=series, repo=repo, pairs_by_window={})
 
 
 @dataclass(frozen=True, slots=True)
@@ -606,9 +651,9 @@ def _inputs_for(
     try:
         _siblings_add(rules, by_exchange, repo=repo)
         return {
-            exchange: _load_inputs(
-                group, minute, exchange=exchange, stale=stale, catch_up=catch_up, repo=repo
-            )
+            exchange: _median_inputs(group, minute, stale=stale, catch_up=catch_up, repo=repo)
+            if exchange == MEDIAN_EXCHANGE
+            else _load_inputs(group, minute, exchange=exchange, stale=stale, catch_up=catch_up, repo=repo)
             for exchange, group in by_exchange.items()
         }
     except Exception as exc:  # RepositoryError, or a store misconfiguration

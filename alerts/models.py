@@ -10,6 +10,7 @@ from django.db import models
 from alerts.quiet_hours import quiet_until
 from alerts.rules import RANK_METRICS, Condition, Direction, RankEvent, State, TriggerMode
 from prices.domain import EXCHANGE_BITFINEX
+from prices.exchanges import Market, market_of
 
 PRICE_DIGITS = {"max_digits": 30, "decimal_places": 12}
 
@@ -96,6 +97,19 @@ class NotificationChannel(models.Model):
     def quiet_until(self, now: datetime) -> datetime | None:
         """The end (aware UTC) of the quiet period `now` falls in, or None (see alerts.quiet_hours)."""
         return quiet_until(now=now, start=self.quiet_start, end=self.quiet_end, timezone=self.quiet_timezone)
+
+
+# AlertRule.exchange of a rule on the median across the configured exchanges: its pair is then
+# a normalised market ("BTC-USD"), its price each minute the median of the listing exchanges'.
+MEDIAN_EXCHANGE = "median"
+
+
+def rule_market(exchange: str, pair: str) -> Market | None:
+    """The normalised market of a rule's pair (prices.exchanges); a median rule's pair is one."""
+    if exchange == MEDIAN_EXCHANGE:
+        base, _, quote = pair.partition("-")
+        return Market(base, quote) if base and quote else None
+    return market_of(exchange, pair)
 
 
 class AlertRule(models.Model):

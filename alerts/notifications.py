@@ -24,10 +24,10 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 
 from alerts import outbound
-from alerts.models import AlertEvent, AlertRule, NotificationChannel
+from alerts.models import AlertEvent, AlertRule, NotificationChannel, rule_market
 from alerts.rules import Condition, State, TriggerMode
 from cryptotracker.params import iso_z
-from prices.domain import InvalidPairError, Pair, decimal_str
+from prices.domain import decimal_str
 
 logger = logging.getLogger(__name__)
 
@@ -98,12 +98,11 @@ def _num(value) -> str | None:
     return decimal_str(value) if value is not None else None
 
 
-def _pair_label(pair: str) -> tuple[str, str]:
-    try:
-        parsed = Pair.parse(pair)
-    except InvalidPairError:
+def _pair_label(exchange: str, pair: str) -> tuple[str, str]:
+    market = rule_market(exchange, pair)
+    if market is None:
         return pair, ""
-    return f"{parsed.base}/{parsed.quote}", parsed.quote
+    return f"{market.base}/{market.quote}", market.quote
 
 
 def _percent(value: Decimal) -> str:
@@ -223,7 +222,7 @@ def message_render(event: AlertEvent, *, test: bool = False) -> Message:
         reverse("alerts_web:rule-detail", args=[rule.pk]) if rule.pk else reverse("alerts_web:rule-list")
     )
     links = message_links(rule, test=test)
-    pair_label, quote = _pair_label(rule.pair)
+    pair_label, quote = _pair_label(rule.exchange, rule.pair)
     facts = _Facts(rule=rule, observed=event.observed_value, reference=event.reference_value, quote=quote)
     title = f"{pair_label} {_headline(facts, event.new_state)}"
     unit = _UNITS.get(rule.condition, _Facts.price)

@@ -17,13 +17,13 @@ from django.db.models import QuerySet
 from alerts import outbound
 from alerts.deliveries import deliveries_enqueue
 from alerts.evaluation import rule_spec
-from alerts.models import AlertRule, Delivery, NotificationChannel
+from alerts.models import MEDIAN_EXCHANGE, AlertRule, Delivery, NotificationChannel
 from alerts.notifications import VERIFY_MAX_AGE_S, VERIFY_SALT, NotificationError, apprise_url_check
 from alerts.quiet_hours import quiet_hours_errors
 from alerts.rules import CONDITIONS, FIELDS, Condition, Direction, RuleSpec, State, TriggerMode
 from prices import selectors
 from prices.domain import EXCHANGE_BITFINEX
-from prices.exchanges import market_of
+from prices.exchanges import configured_exchanges, market_of
 from prices.repository import TickRepository
 from prices.selectors_markets import market_indexes
 
@@ -61,6 +61,8 @@ def alert_rule_errors(
     errors = spec.errors()
     if trigger_mode not in {m.value for m in TriggerMode}:
         errors["trigger_mode"] = f"must be one of {', '.join(m.value for m in TriggerMode)}"
+    if exchange == MEDIAN_EXCHANGE:
+        return errors | _median_rule_errors(pair, spec, confirm_exchange=confirm_exchange, repo=repo)
     try:
         selectors.pair_get(pair=pair, exchange=exchange, repo=repo)
     except selectors.PairNotFoundError:
@@ -75,6 +77,32 @@ def alert_rule_errors(
         if not listed:
             shown = market.name if market is not None else pair
             errors["confirm_exchange"] = f"no other configured exchange lists {shown}: nothing could confirm"
+    return errors
+
+
+def rule_exchange_choices() -> list[tuple[str, str]]:
+    """(value, label) of what a rule's `exchange` may be: each configured exchange, and with two
+    or more, the median across them (MEDIAN_EXCHANGE)."""
+    configs = configured_exchanges()
+    choices = [(config.name, config.label) for config in configs]
+    if len(configs) > 1:
+        choices.append((MEDIAN_EXCHANGE, "Median across exchanges"))
+    return choices
+
+
+def _median_rule_errors(
+    market: str, spec: RuleSpec, *, confirm_exchange: bool, repo: TickRepository | None
+) -> dict[str, str]:
+    """A median rule's own checks: a market two configured exchanges list, no window statistics."""
+    errors: dict[str, str] = {}
+    listed = [exchange for exchange, index in market_indexes(repo=repo).items() if index.get(market)]
+    if len(listed) < 2:
+        where = f"only {listed[0]} lists" if listed else "no configured exchange lists"
+        errors["pair"] = f"a median needs a market (BASE-QUOTE) on two exchanges; {where} {market!r}"
+    if CONDITIONS[spec.condition].aggregate(spec) is not None:
+        errors["condition"] = "reads one exchange's window statistics: choose an exchange, not the median"
+    if confirm_exchange:
+        errors["confirm_exchange"] = "a median already spans the exchanges"
     return errors
 
 

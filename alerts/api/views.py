@@ -35,7 +35,6 @@ from cryptotracker.api_errors import ServiceUnavailableError
 from cryptotracker.params import BadParameterError, PageNumberParamPagination, int_param
 from prices.api.fields import DecimalStringField, UtcDateTimeField
 from prices.domain import EXCHANGE_BITFINEX
-from prices.exchanges import configured_exchanges
 from prices.repository import RepositoryError
 
 
@@ -179,7 +178,7 @@ class RuleInputSerializer(RuleParamsSerializer):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # The configured exchanges, read when the request is (settings can differ per process).
-        self.fields["exchange"].choices = [config.name for config in configured_exchanges()]
+        self.fields["exchange"].choices = [value for value, _ in services.rule_exchange_choices()]
 
 
 class ConditionOutputSerializer(serializers.Serializer):

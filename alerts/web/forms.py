@@ -17,7 +17,6 @@ from alerts import services
 from alerts.models import TARGET_MAX_LENGTH, AlertRule, NotificationChannel
 from alerts.rules import CONDITIONS, FIELDS, Condition, ParamType, TriggerMode, param_conditions
 from prices.domain import EXCHANGE_BITFINEX
-from prices.exchanges import configured_exchanges
 
 
 def parameter_texts(name: str) -> dict[str, dict[str, str]]:
@@ -122,8 +121,8 @@ class RuleForm(forms.Form):
     def __init__(self, *args: Any, owner, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["channels"].queryset = NotificationChannel.objects.filter(owner=owner).order_by("id")
-        exchanges = configured_exchanges()
-        self.fields["exchange"].choices = [(config.name, config.label) for config in exchanges]
+        exchanges = services.rule_exchange_choices()
+        self.fields["exchange"].choices = exchanges
         if len(exchanges) == 1:  # nothing to choose, nothing to confirm on: not shown
             self.fields["exchange"].widget = forms.HiddenInput()
             self.fields["confirm_exchange"].widget = forms.HiddenInput()

@@ -23,15 +23,16 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from alerts import actions, services
 from alerts.backtest import alert_rule_backtest
-from alerts.models import AlertEvent, AlertRule, Delivery, NotificationChannel
+from alerts.models import AlertEvent, AlertRule, Delivery, NotificationChannel, rule_market
 from alerts.rules import CONDITIONS, Condition, ParamType
 from alerts.throttling import BacktestRateThrottle
 from alerts.web import figures
 from alerts.web.forms import ChannelForm, RuleForm, message_for_people
 from prices import selectors
-from prices.domain import Pair, decimal_str
+from prices.domain import decimal_str
 from prices.exchanges import configured_exchanges
 from prices.repository import RepositoryError
+from prices.selectors_markets import MarketPrices, market_indexes, markets_shared
 
 PREVIEW_DAYS = 7
 EVENTS_PAGE = 100
@@ -102,6 +103,16 @@ def _pair_options() -> list[tuple[str, list[selectors.PairSummary]]]:
     return options
 
 
+def _market_options() -> list[MarketPrices]:
+    """The markets two or more configured exchanges list (a median rule's pairs)."""
+    if len(configured_exchanges()) < 2:
+        return []
+    try:
+        return markets_shared(indexes=market_indexes())
+    except RepositoryError:
+        return []
+
+
 def _plain(value: Any) -> Any:
     """A stored Decimal as a person writes it (101700.000000000000 -> "101700"), never in exponent form."""
     if isinstance(value, Decimal):
@@ -141,6 +152,7 @@ def _form_page(
         "form": form,
         "rule": rule,
         "pair_options": pairs,
+        "market_options": _market_options(),
         "preview": preview,
         "preview_days": PREVIEW_DAYS,
         "preview_url": reverse("alerts_web:rule-preview"),
@@ -212,14 +224,12 @@ def rule_duplicate(request: HttpRequest, rule_id: int) -> HttpResponse:
     return _form_page(request, RuleForm(initial=initial, owner=request.user), rule=None)
 
 
-def _unit(unit: str, pair: str) -> str:
+def _unit(unit: str, rule: AlertRule) -> str:
     """A parameter's unit as the reader knows it: the pair's quote currency by name."""
     if unit != QUOTE_UNIT:
         return unit
-    try:
-        return Pair.parse(pair).quote
-    except ValueError:
-        return unit
+    market = rule_market(rule.exchange, rule.pair)
+    return market.quote if market is not None else unit
 
 
 def _parameters(rule: AlertRule) -> list[tuple[Any, Any, str]]:
@@ -227,8 +237,7 @@ def _parameters(rule: AlertRule) -> list[tuple[Any, Any, str]]:
     value is its words when on (the ladder: "re-anchors after each firing"), None when off."""
     kind = CONDITIONS[Condition(rule.condition)]
     return [
-        (param, _shown(param, getattr(rule, param.name)), _unit(param.unit, rule.pair))
-        for param in kind.params
+        (param, _shown(param, getattr(rule, param.name)), _unit(param.unit, rule)) for param in kind.params
     ]
 
 

@@ -180,3 +180,65 @@ def test_the_receiver_enqueues_the_evaluation_of_the_exchanges_minute(
         on_ticks_stored(None, exchange="kraken", minutes=[minute(1), minute(2)])
 
     assert queued == [("alerts.tasks.evaluate_alert_rules", minute(2).isoformat(), "kraken")]
+
+
+def test_a_median_rule_fires_on_the_exact_median_of_the_exchanges_listing_its_market(
+    make_rule, kraken_lagging
+):
+    # BTC-USD: Bitfinex BTCUSD 99, 100.5, 101 and Kraken XBTUSD 99, 99, 102 → medians 99, 99.75, 101.5.
+    rule = make_rule(exchange="median", pair="BTC-USD", threshold=Decimal("100"))
+
+    for at in range(3):
+        alert_rules_evaluate(
+            minute=minute(at), now=minute(at + 1), repo=kraken_lagging, enqueue=lambda ids: None
+        )
+
+    event = AlertEvent.objects.get(rule=rule)
+    assert (event.minute, event.observed_value) == (minute(2), Decimal("101.5"))
+
+
+def test_a_median_rule_waits_for_the_evaluation_of_every_exchange_not_one_exchanges_minute(
+    make_rule, kraken_lagging
+):
+    rule = make_rule(exchange="median", pair="BTC-USD", threshold=Decimal("100"))
+
+    alert_rules_evaluate(
+        minute=minute(2), now=minute(3), repo=kraken_lagging, enqueue=lambda ids: None, exchange="bitfinex"
+    )
+
+    rule.refresh_from_db()
+    assert rule.last_evaluated_minute is None
+
+
+def test_a_median_rule_needs_a_market_on_two_exchanges_and_no_window_statistics(alice, kraken_lagging):
+    client = api_for(alice)
+    body = {"name": "median", "exchange": "median", "condition": "price_above", "threshold": "100"}
+
+    listed = client.post(RULES, {**body, "pair": "BTC-USD"}, format="json")
+    alone = client.post(RULES, {**body, "pair": "ETH-USD"}, format="json")
+    statistics = client.post(
+        RULES,
+        {
+            **body,
+            "pair": "BTC-USD",
+            "condition": "volatility_above",
+            "threshold": None,
+            "percent": "1",
+            "window_minutes": 60,
+        },
+        format="json",
+    )
+
+    assert listed.status_code == 201, listed.json()
+    assert listed.json()["exchange"] == "median"
+    assert alone.status_code == 400 and "only bitfinex lists 'ETH-USD'" in str(alone.json())
+    assert statistics.status_code == 400 and "choose an exchange, not the median" in str(statistics.json())
+
+
+def test_the_form_offers_the_median_with_the_shared_markets(client, alice, kraken_lagging):
+    client.force_login(alice)
+
+    page = client.get("/alerts/new/").content.decode()
+
+    assert '<option value="median">Median across exchanges</option>' in page
+    assert 'id="pair-options-median"' in page and '<option value="BTC-USD"' in page
