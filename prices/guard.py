@@ -20,6 +20,7 @@ A suspect price is stored all the same, flagged: the guard never drops data.
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -36,17 +37,9 @@ class GuardSettings:
 
 
 def median(values: Iterable[Decimal]) -> Decimal:
-    """The median of `values` (the mean of the middle two for an even count); exact in Decimal.
-
-    Raises ValueError for no values.
-    """
-    ordered = sorted(values)
-    if not ordered:
-        raise ValueError("median of no values")
-    middle = len(ordered) // 2
-    if len(ordered) % 2:
-        return ordered[middle]
-    return (ordered[middle - 1] + ordered[middle]) / 2
+    """The median of `values` (the mean of the middle two for an even count); exact in Decimal
+    (statistics.median, as the market endpoint's). Raises ValueError (StatisticsError) for none."""
+    return statistics.median(values)
 
 
 def deviation(price: Decimal, reference: Decimal) -> float:

@@ -26,7 +26,7 @@ def real_volatility(pair: str, minutes: int = 60) -> tuple[Decimal, float]:
 def test_median_is_exact_in_decimal_for_odd_and_even_counts():
     assert median([Decimal("7200.1"), Decimal("7190"), Decimal("7210.3")]) == Decimal("7200.1")
     assert median([Decimal("0.1"), Decimal("0.2")]) == Decimal("0.15")
-    with pytest.raises(ValueError, match="no values"):
+    with pytest.raises(ValueError, match="empty"):
         median([])
 
 
