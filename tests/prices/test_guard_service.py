@@ -9,10 +9,8 @@ from decimal import Decimal
 import pytest
 
 from prices.domain import MINUTE, MINUTE_MS, Tick, to_ms
-from prices.exchanges import Market
 from prices.repository import LatestPrice
 from prices.rollups import LiveWindow
-from prices.services import guard as guard_service
 from prices.services.guard import suspects_flag
 from prices.statistics import WindowStats, point_segment
 from tests.realdata import closes
@@ -26,20 +24,11 @@ def poll(prices: dict[str, Decimal], minute: datetime = T0) -> list[Tick]:
 
 
 @pytest.fixture
-def two_exchanges(settings, monkeypatch):
+def two_exchanges(settings, db):
+    """Coinbase configured beside Bitfinex (its BTC-USD is Bitfinex's BTCUSD: both BTC-USD)."""
     settings.PRICES_EXCHANGES = ["bitfinex", "coinbase"]
     settings.PRICES_SUSPECT_MULTIPLE = 10.0
     settings.PRICES_SUSPECT_FLOOR_PCT = 2.0
-    real = guard_service.market_of
-
-    def market_of(exchange: str, pair: str) -> Market | None:
-        # Coinbase's own ids (BTC-USD); Bitfinex's through the real mapping.
-        if exchange == "coinbase":
-            base, _, quote = pair.partition("-")
-            return Market(base, quote)
-        return real(exchange, pair)
-
-    monkeypatch.setattr(guard_service, "market_of", market_of)
 
 
 class Reads:
