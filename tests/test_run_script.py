@@ -56,6 +56,19 @@ def test_make_run_serves_the_web_on_web_port_and_refuses_a_busy_one(busy_port):
     assert f"port {busy_port} (web server) is already in use" in output
 
 
+def test_a_refused_make_run_leaves_the_running_ones_metrics_files(busy_port, tmp_path):
+    metrics = tmp_path / "prometheus"
+    metrics.mkdir()
+    (metrics / "counter_123.db").write_bytes(b"the running instance's counters")
+
+    status, output = _run_script(
+        WEB_PORT=str(busy_port), DYNAMODB_ENDPOINT_URL="", PROMETHEUS_MULTIPROC_DIR=str(metrics)
+    )
+
+    assert status != 0 and "already in use" in output
+    assert (metrics / "counter_123.db").read_bytes() == b"the running instance's counters"
+
+
 def test_make_run_refuses_a_web_port_that_is_not_a_number():
     status, output = _run_script(WEB_PORT="eighty", DYNAMODB_ENDPOINT_URL="")
 
