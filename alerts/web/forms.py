@@ -77,7 +77,11 @@ class RuleForm(forms.Form):
     exchange = forms.ChoiceField(
         initial=EXCHANGE_BITFINEX, required=False, help_text="Where the pair's prices come from."
     )
-    pair = forms.CharField(max_length=32, help_text="A tracked pair of the exchange, e.g. BTCUSD.")
+    pair = forms.CharField(
+        max_length=32,
+        help_text="A tracked pair in the exchange's own id: BTCUSD on Bitfinex, BTCUSDT on Binance, "
+        "XXBTZUSD on Kraken, BTC-USD on Coinbase; for the median, a market such as BTC-USD.",
+    )
     condition = forms.ChoiceField(choices=[(c.value, CONDITIONS[c].label) for c in Condition])
     trigger_mode = forms.ChoiceField(
         label="Notify",

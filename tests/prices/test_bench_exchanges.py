@@ -42,6 +42,8 @@ def test_bench_exchanges_polls_the_four_stubs_each_minute_and_checks_the_market_
         "[ok] BTC-USD prices equal each stub's exactly: yes",
     ):
         assert line in text, line
+    # Bitfinex's BTCUSD is among even 5 pairs: the market compares the three exchanges listing it.
+    assert re.search(r"BTC-USD: bitfinex [\d.]+, coinbase [\d.]+, kraken [\d.]+", text)
     client = boto3.client(
         "dynamodb",
         endpoint_url=dynalite_server,

@@ -42,16 +42,19 @@ from prices.sources import source_class
 from prices.sources.stub_exchanges import STUB_EXCHANGES, ExchangeStubServer
 
 MARKET = "BTC-USD"
+MARKET_PAIR = "BTCUSD"  # Bitfinex's id of MARKET
 
 
 def bitfinex_tickers(seeder: bench_api.Command, count: int) -> bytes:
-    """A Bitfinex `GET /v2/tickers` body of `count` trading pairs in the recorded row order
-    (SYMBOL, BID, BID_SIZE, ASK, ASK_SIZE, DAILY_CHANGE, DAILY_CHANGE_RELATIVE, LAST_PRICE,
-    VOLUME, HIGH, LOW), at the recorded snapshot's price levels (bench_api's pairs)."""
-    rows = [
-        [f"t{pair}", p, 1, p, 1, 0, 0, float(_five_digits(p)), 100, p, p]
-        for pair, p in seeder._levels(count).items()
-    ]
+    """A Bitfinex `GET /v2/tickers` body of `count` trading pairs, each row in the recorded field
+    order (SYMBOL, BID, BID_SIZE, ASK, ASK_SIZE, DAILY_CHANGE, DAILY_CHANGE_RELATIVE, LAST_PRICE,
+    VOLUME, HIGH, LOW), at the recorded snapshot's price levels (bench_api's pairs). BTCUSD is
+    always one of them, so that the BTC-USD market compares all four exchanges."""
+    levels = seeder._levels(count)
+    if MARKET_PAIR not in levels:
+        known = seeder._levels(count + 1_000)  # every recorded pair is among these
+        levels = {MARKET_PAIR: known[MARKET_PAIR], **dict(list(levels.items())[: count - 1])}
+    rows = [[f"t{pair}", p, 1, p, 1, 0, 0, float(_five_digits(p)), 100, p, p] for pair, p in levels.items()]
     return json.dumps(rows).encode()
 
 
