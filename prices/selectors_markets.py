@@ -12,7 +12,7 @@ from __future__ import annotations
 import statistics
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -106,14 +106,21 @@ def market_index(*, exchange: str, repo: TickRepository | None = None) -> Market
     return index
 
 
+# A quote this far behind the market's newest one is stale: its exchange stopped answering, or
+# stopped quoting the pair. It is shown, flagged, but left out of the spread and the median.
+QUOTE_STALE_AFTER = timedelta(minutes=5)
+
+
 @dataclass(frozen=True, slots=True)
 class MarketQuote:
-    """One exchange's newest price of a market: its own pair name, the price and its minute (UTC)."""
+    """One exchange's newest price of a market: its own pair name, the price and its minute (UTC);
+    `stale` when it is more than QUOTE_STALE_AFTER behind the market's newest quote."""
 
     exchange: str
     pair: str
     price: Decimal
     minute: datetime
+    stale: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +128,8 @@ class MarketPrices:
     """A market's newest price on every exchange listing it, in configuration order.
 
     `spread` = max − min price (exact); `median` of the prices (exact; the mean of the middle
-    two for an even count); `spread_pct` = spread / median × 100 (None when the median is 0).
+    two for an even count); `spread_pct` = spread / median × 100 (None when the median is 0):
+    all over the quotes that are not stale (`current`).
     """
 
     market: str
@@ -130,8 +138,13 @@ class MarketPrices:
     quotes: list[MarketQuote]
 
     @property
+    def current(self) -> list[MarketQuote]:
+        """The quotes that are not stale (never empty: the newest quote is current)."""
+        return [q for q in self.quotes if not q.stale]
+
+    @property
     def prices(self) -> list[Decimal]:
-        return [q.price for q in self.quotes]
+        return [q.price for q in self.current]
 
     @property
     def spread(self) -> Decimal:
@@ -163,6 +176,8 @@ def market_prices(*, market: str, indexes: Mapping[str, MarketIndex]) -> MarketP
     ]
     if not quotes:
         return None
+    newest = max(q.minute for q in quotes)
+    quotes = [replace(q, stale=newest - q.minute > QUOTE_STALE_AFTER) for q in quotes]
     base, quote = market.split("-", 1)
     return MarketPrices(market, base, quote, quotes)
 

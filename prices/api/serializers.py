@@ -210,6 +210,10 @@ class MarketQuoteSerializer(serializers.Serializer):
     pair = serializers.CharField(help_text="The exchange's own market id (BTCUSD, BTCUSDT, XBTUSD, BTC-USD).")
     price = DecimalStringField()
     minute = UtcDateTimeField(help_text="Start of the minute whose closing price is price.")
+    stale = serializers.BooleanField(
+        help_text="More than 5 minutes behind the market's newest price: shown, but left out of "
+        "the spread and the median."
+    )
 
 
 class MarketSerializer(serializers.Serializer):

@@ -256,6 +256,7 @@ def test_a_market_gives_each_exchange_s_exact_price_and_the_spread(api):
     body = response.json()
     assert (body["market"], body["base"], body["quote"]) == ("BTC-USD", "BTC", "USD")
     assert body["exchanges"] == ["bitfinex", "coinbase", "kraken"]
+    assert [q.pop("stale") for q in body["prices"]] == [False, False, False]  # a minute apart at most
     assert body["prices"] == [
         {"exchange": "bitfinex", "pair": "BTCUSD", "price": "60000.5", "minute": "2024-05-01T11:59:00Z"},
         {"exchange": "coinbase", "pair": "BTC-USD", "price": "59990.125", "minute": "2024-05-01T11:59:00Z"},
@@ -409,3 +410,30 @@ def test_the_cross_exchange_reads_write_nothing_to_dynamodb(configured_repo, sev
     assert [r.status_code for r in responses] == [200] * 6
     assert responses[2].json()["spread"] == "29.875"
     assert calls and not {"PutItem", "UpdateItem", "BatchWriteItem", "DeleteItem"} & set(calls)
+
+
+def test_a_quote_far_behind_the_newest_is_flagged_stale_and_left_out_of_the_spread():
+    from prices.domain import to_ms
+    from prices.selectors_markets import market_prices
+
+    newest = to_ms(NOW) - 30_000
+    indexes = {
+        "bitfinex": {"BTC-USD": [("BTCUSD", Decimal("60000.5"), newest)]},
+        "kraken": {"BTC-USD": [("XXBTZUSD", Decimal("60010"), newest - 5 * 60_000)]},  # 5 min: current
+        "coinbase": {"BTC-USD": [("BTC-USD", Decimal("58000"), newest - 6 * 60_000)]},  # its stub stopped
+    }
+
+    market = market_prices(market="BTC-USD", indexes=indexes)
+
+    assert [(q.exchange, q.stale) for q in market.quotes] == [
+        ("bitfinex", False),
+        ("kraken", False),
+        ("coinbase", True),
+    ]
+    assert (market.spread, market.median) == (Decimal("9.5"), Decimal("60005.25"))
+
+
+def test_the_market_answer_shows_each_quotes_staleness(api):
+    body = api.get("/api/v1/markets/BTC-USD/").json()
+
+    assert {q["exchange"]: q["stale"] for q in body["prices"]} == {e: False for e in body["exchanges"]}
