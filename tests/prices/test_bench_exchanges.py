@@ -25,13 +25,15 @@ def test_bench_exchanges_polls_the_four_stubs_each_minute_and_checks_the_market_
         call_command(
             "bench_exchanges",
             *("--cycles", "2", "--minutes", "60", "--repeat", "1", "--bitfinex-pairs", "5"),
+            *("--binance-pairs", "1300", "--kraken-pairs", "10", "--coinbase-pairs", "170"),
             stdout=out,
         )
     finally:
         _repository.cache_clear()
 
     text = out.getvalue()
-    assert "bitfinex 5 pairs, binance 1,262 pairs, kraken 293 pairs, coinbase 162 pairs" in text
+    # Binance and Coinbase padded past their recorded lists (1,262 and 162), Kraken's 293 kept.
+    assert "bitfinex 5 pairs, binance 1,300 pairs, kraken 293 pairs, coinbase 170 pairs" in text
     assert len(re.findall(r"^  \d\d:\d\d all four ", text, flags=re.MULTILINE)) == 2
     for line in (
         "Failed cycles: 0",

@@ -1,9 +1,11 @@
 """manage.py bench_exchanges: the four exchanges polled side by side, and the cross-exchange reads.
 
 Against dynalite (or another local DynamoDB endpoint) in throw-away tables, with one loopback
-stub serving each exchange's recorded payloads (prices.sources.stub_exchanges: Bitfinex's
-recorded all-tickers body, and Binance, Kraken and Coinbase bodies built from their recorded
-markets lists and ticker shapes, at those lists' real sizes). Each exchange's pairs get
+stub serving each exchange's recorded payloads (prices.sources.stub_exchanges: Bitfinex rows in
+its recorded field order, and Binance, Kraken and Coinbase bodies built from their recorded
+markets lists and ticker shapes), at the issue's realistic pair counts (Bitfinex 300, Binance
+1,500, Kraken 700, Coinbase 600: the recorded lists, then synthetic markets copying a recorded
+entry, `padded_bodies`). Each exchange's pairs get
 `--minutes` of seeded aggregates (the 24 h live window reads a full block), then every
 simulated minute polls the four exchanges at once on four threads, as four qcluster workers
 would: the real sources, `ticks_ingest`, the cross-exchange guard. Printed: each exchange's
@@ -39,10 +41,87 @@ from prices.repository import RepositoryError, _repository, get_tick_repository
 from prices.services import ticks_ingest
 from prices.signals import prices_receivers_only
 from prices.sources import source_class
-from prices.sources.stub_exchanges import STUB_EXCHANGES, ExchangeStubServer
+from prices.sources.stub_exchanges import (
+    STUB_EXCHANGES,
+    ExchangeStubServer,
+    binance_tickers_body,
+    coinbase_products_body,
+    kraken_tickers_body,
+    recorded_body,
+)
 
 MARKET = "BTC-USD"
 MARKET_PAIR = "BTCUSD"  # Bitfinex's id of MARKET
+
+
+# The issue's realistic pair counts; the recorded lists hold 1,262, 293 and 162 markets.
+DEFAULT_PAIRS = {"binance": 1500, "kraken": 700, "coinbase": 600}
+
+
+def padded_bodies(exchange: str, count: int) -> dict[str, bytes]:
+    """Path → body of `exchange`'s markets list and tickers with at least `count` markets: the
+    recorded ones, then synthetic markets `Z0000`… quoted in USD(T), each a copy of a recorded
+    entry (of the markets list and of the ticker) with only its id and assets changed, so every
+    body keeps the recorded shape. Empty when the recorded list holds `count` already."""
+    if exchange == "binance":
+        info = json.loads(recorded_body("binance_exchange_info_2021.cryptofeed"))
+        trading = [s for s in info["symbols"] if s["status"] == "TRADING"]
+        extra = [
+            {**trading[0], "symbol": f"Z{i:04d}USDT", "baseAsset": f"Z{i:04d}", "quoteAsset": "USDT"}
+            for i in range(count - len(trading))
+        ]
+        if not extra:
+            return {}
+        info["symbols"] += extra
+        template = json.loads(recorded_body("binance_ticker_24hr_doc.txt"))
+        rows = [*json.loads(binance_tickers_body()), *({**template, "symbol": s["symbol"]} for s in extra)]
+        return {
+            "/api/v3/exchangeInfo": json.dumps(info, separators=(",", ":")).encode(),
+            "/api/v3/ticker/24hr": json.dumps(rows, separators=(",", ":")).encode(),
+        }
+    if exchange == "kraken":
+        pairs = json.loads(recorded_body("kraken_asset_pairs_2021.cryptofeed"))
+        spot = [key for key in pairs["result"] if not key.endswith(".d")]
+        first = pairs["result"][spot[0]]
+        for i in range(count - len(spot)):
+            key = f"Z{i:04d}USD"
+            pairs["result"][key] = {
+                **first,
+                "altname": key,
+                "wsname": f"Z{i:04d}/USD",
+                "base": f"Z{i:04d}",
+                "quote": "ZUSD",
+            }
+        if count <= len(spot):
+            return {}
+        tickers = json.loads(kraken_tickers_body())
+        entry = next(iter(tickers["result"].values()))
+        tickers["result"].update(
+            {key: entry for key in pairs["result"] if key not in tickers["result"] and not key.endswith(".d")}
+        )
+        return {
+            "/0/public/AssetPairs": json.dumps(pairs, separators=(",", ":")).encode(),
+            "/0/public/Ticker": json.dumps(tickers, separators=(",", ":")).encode(),
+        }
+    if exchange == "coinbase":
+        body = json.loads(coinbase_products_body())
+        products = body["products"]
+        template = next(p for p in products if p["product_id"] == "BTC-USD")
+        for i in range(count - len(products)):
+            pid, base = f"Z{i:04d}-USD", f"Z{i:04d}"
+            products.append(
+                {
+                    **template,
+                    "product_id": pid,
+                    "display_name": pid,
+                    "base_currency_id": base,
+                    "base_display_symbol": base,
+                    "alias_to": [],
+                }
+            )
+        body["num_products"] = len(products)
+        return {"/api/v3/brokerage/market/products": json.dumps(body, separators=(",", ":")).encode()}
+    return {}
 
 
 def bitfinex_tickers(seeder: bench_api.Command, count: int) -> bytes:
@@ -70,8 +149,15 @@ class Command(BaseCommand):
             "--bitfinex-pairs",
             type=int,
             default=300,
-            help="Bitfinex pairs (its recorded tickers body has 8; the others serve their recorded lists).",
+            help="Bitfinex pairs (its recorded tickers body has 8).",
         )
+        for name, count in DEFAULT_PAIRS.items():
+            parser.add_argument(
+                f"--{name}-pairs",
+                type=int,
+                default=count,
+                help=f"{name.capitalize()} pairs at least (its recorded markets, then synthetic ones).",
+            )
         parser.add_argument("--minutes", type=int, default=1440, help="Minutes of seeded aggregates.")
         parser.add_argument("--repeat", type=int, default=20, help="Repetitions of each read.")
         parser.add_argument("--seed", type=int, default=11)
@@ -120,6 +206,9 @@ class Command(BaseCommand):
 
     def _run(self, repo, stub, seeder, options) -> None:
         counter = CallCounter(repo.client)
+        for name in DEFAULT_PAIRS:
+            for path, body in padded_bodies(name, options[f"{name}_pairs"]).items():
+                stub.set_body(path, body)
         sources = {
             name: source_class(name)(base_url=stub.url, timeout_s=30, retries=0, rate_limit_retries=0)
             for name in STUB_EXCHANGES
