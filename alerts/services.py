@@ -90,6 +90,13 @@ def rule_exchange_choices() -> list[tuple[str, str]]:
     return choices
 
 
+def _raise_rule_errors(**kwargs: Any) -> None:
+    """alert_rule_errors, raised as AlertValidationError when there are any (create and update)."""
+    errors = alert_rule_errors(**kwargs)
+    if errors:
+        raise AlertValidationError(errors)
+
+
 def _median_rule_errors(
     market: str, spec: RuleSpec, *, confirm_exchange: bool, repo: TickRepository | None
 ) -> dict[str, str]:
@@ -189,7 +196,7 @@ def alert_rule_create(
     if unknown:
         raise TypeError(f"unknown rule parameters: {', '.join(sorted(unknown))}")
     spec = _spec_of({"condition": condition, **params})
-    errors = alert_rule_errors(
+    _raise_rule_errors(
         exchange=exchange,
         pair=pair,
         spec=spec,
@@ -197,8 +204,6 @@ def alert_rule_create(
         confirm_exchange=confirm_exchange,
         repo=repo,
     )
-    if errors:
-        raise AlertValidationError(errors)
     _check_channels(owner, channels)
     rule = AlertRule.objects.create(
         owner=owner,
@@ -235,7 +240,7 @@ def alert_rule_update(
     pair = data.get("pair", rule.pair)
     trigger_mode = data.get("trigger_mode", rule.trigger_mode)
     confirm_exchange = data.get("confirm_exchange", rule.confirm_exchange)
-    errors = alert_rule_errors(
+    _raise_rule_errors(
         exchange=exchange,
         pair=pair,
         spec=spec,
@@ -243,8 +248,6 @@ def alert_rule_update(
         confirm_exchange=confirm_exchange,
         repo=repo,
     )
-    if errors:
-        raise AlertValidationError(errors)
     if channels is not None:
         _check_channels(rule.owner, channels)
     spec_changed = spec != rule_spec(rule) or pair != rule.pair or exchange != rule.exchange

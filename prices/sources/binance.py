@@ -34,6 +34,7 @@ from prices.sources.rest import (
     decimal_text,
     optional_decimal,
     short,
+    signed_decimal,
 )
 
 logger = logging.getLogger(__name__)
@@ -94,9 +95,11 @@ def parse_tickers(
                 bid_size=optional_decimal(item.get("bidQty"), "bidQty"),
                 ask=optional_decimal(item.get("askPrice"), "askPrice"),
                 ask_size=optional_decimal(item.get("askQty"), "askQty"),
-                daily_change=_signed(item.get("priceChange"), "priceChange"),
+                daily_change=signed_decimal(item.get("priceChange"), "priceChange"),
                 # Binance sends percent ("-95.960"); the tick holds a fraction, like Bitfinex's.
-                daily_change_relative=None if change_pct in (None, "") else _signed(change_pct, "pct") / 100,
+                daily_change_relative=None
+                if change_pct in (None, "")
+                else signed_decimal(change_pct, "pct") / 100,
                 volume_24h=optional_decimal(item.get("volume"), "volume"),
                 high_24h=optional_decimal(item.get("highPrice"), "highPrice"),
                 low_24h=optional_decimal(item.get("lowPrice"), "lowPrice"),
@@ -108,16 +111,6 @@ def parse_tickers(
             continue
         rows.append(row)
     return TickerBatch(rows=rows, skipped=skipped)
-
-
-def _signed(value: Any, name: str) -> Any:
-    """A signed decimal string (a change may be negative) as Decimal; None for None/""."""
-    if value is None or value == "":
-        return None
-    text = value.strip() if isinstance(value, str) else value
-    negative = isinstance(text, str) and text.startswith("-")
-    number = decimal_text(text[1:] if negative else text, name)
-    return -number if negative else number
 
 
 def parse_exchange_info(payload: Any) -> dict[str, tuple[Market, bool]]:

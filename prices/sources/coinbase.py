@@ -32,6 +32,7 @@ from prices.sources.rest import (
     decimal_text,
     optional_decimal,
     short,
+    signed_decimal,
 )
 
 EXCHANGE = "coinbase"
@@ -97,7 +98,9 @@ def parse_products(payload: Any, *, pairs: Iterable[str] | None = None) -> Ticke
                 bid=optional_decimal(product.get("best_bid_price"), "best_bid_price"),
                 ask=optional_decimal(product.get("best_ask_price"), "best_ask_price"),
                 # percent ("-0.28225832119521") → fraction, as Bitfinex's DAILY_CHANGE_RELATIVE
-                daily_change_relative=None if change in (None, "") else _signed(change) / 100,
+                daily_change_relative=None
+                if change in (None, "")
+                else signed_decimal(change, "price_percentage_change_24h") / 100,
                 volume_24h=optional_decimal(product.get("volume_24h"), "volume_24h"),
             )
         except ValueError as exc:
@@ -110,12 +113,6 @@ def parse_products(payload: Any, *, pairs: Iterable[str] | None = None) -> Ticke
 
 
 _ZERO = decimal_text("0", "zero")
-
-
-def _signed(text: Any) -> Any:
-    if isinstance(text, str) and text.startswith("-"):
-        return -decimal_text(text[1:], "price_percentage_change_24h")
-    return decimal_text(text, "price_percentage_change_24h")
 
 
 def parse_product_markets(payload: Any) -> dict[str, tuple[Market, bool]]:

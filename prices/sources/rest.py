@@ -50,6 +50,16 @@ def decimal_text(value: Any, name: str) -> Decimal:
     return number
 
 
+def signed_decimal(value: Any, name: str) -> Decimal | None:
+    """decimal_text for a value that may be negative (a change: "-95.960"); None for None/""."""
+    if value is None or value == "":
+        return None
+    text = value.strip() if isinstance(value, str) else value
+    negative = isinstance(text, str) and text.startswith("-")
+    number = decimal_text(text[1:] if negative else text, name)
+    return -number if negative else number
+
+
 def optional_decimal(value: Any, name: str) -> Decimal | None:
     """decimal_text, with None and "" (Coinbase's empty best_bid_price) as None."""
     if value is None or value == "":
