@@ -98,6 +98,30 @@ def require_free_port(port: int) -> None:
 
 
 @contextmanager
+def benchmark_tables(*, keep: bool) -> Iterator[object]:
+    """The configured repository (a benchmark's throw-away DYNAMODB_TABLE_PREFIX set by the
+    caller), its tables created; dropped on the way out unless `keep`. One line if creating fails."""
+    from django.core.cache import cache
+
+    from prices.repository import _repository, get_tick_repository
+
+    _repository.cache_clear()
+    cache.clear()
+    repo = get_tick_repository()
+    try:
+        repo.ensure_tables()
+    except RepositoryError as exc:
+        raise CommandError(f"cannot create benchmark tables: {exc}") from exc
+    try:
+        yield repo
+    finally:
+        if not keep:
+            repo.delete_tables()
+        _repository.cache_clear()
+        cache.clear()
+
+
+@contextmanager
 def prices_logs_quiet(verbosity: int) -> Iterator[None]:
     """Below -v 2, only warnings and errors of the `prices` loggers inside the block.
 

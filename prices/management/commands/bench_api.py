@@ -48,8 +48,8 @@ from prices import selectors
 from prices.bench_history import history_figures
 from prices.domain import EXCHANGE_BITFINEX, HOUR_MS, MINUTE, MINUTE_MS, Tick, TickSource, from_ms, to_ms
 from prices.importers import read_snapshot_file
-from prices.management.commands._cli import prices_logs_quiet, require_migrated
-from prices.repository import LatestPrice, RepositoryError, _repository, get_tick_repository
+from prices.management.commands._cli import benchmark_tables, prices_logs_quiet, require_migrated
+from prices.repository import LatestPrice
 from prices.repository.dynamodb_items import item_size
 from prices.rollups import MinuteSnapshot, rollup_from_snapshots
 from prices.services import ticks_ingest
@@ -254,27 +254,18 @@ class Command(BaseCommand):
         self.rng = random.Random(options["seed"])
         # The API is measured, not its rate limits: the benchmark's own requests would hit them.
         rest_framework = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_CLASSES": []}
-        with override_settings(
-            DYNAMODB_TABLE_PREFIX=prefix,
-            ALLOWED_HOSTS=["testserver", "127.0.0.1"],
-            REST_FRAMEWORK=rest_framework,
-            # One exchange is measured (bench_exchanges measures several): no cross-exchange guard.
-            PRICES_EXCHANGES=[EXCHANGE_BITFINEX],
+        with (
+            override_settings(
+                DYNAMODB_TABLE_PREFIX=prefix,
+                ALLOWED_HOSTS=["testserver", "127.0.0.1"],
+                REST_FRAMEWORK=rest_framework,
+                # One exchange is measured (bench_exchanges measures several): no cross-exchange guard.
+                PRICES_EXCHANGES=[EXCHANGE_BITFINEX],
+            ),
+            benchmark_tables(keep=options["keep"]) as repo,
+            prices_logs_quiet(options["verbosity"]),  # each cycle prints its own line
         ):
-            _repository.cache_clear()
-            repo = get_tick_repository()
-            try:
-                repo.ensure_tables()
-            except RepositoryError as exc:
-                raise CommandError(f"cannot create benchmark tables: {exc}") from exc
-            try:
-                with prices_logs_quiet(options["verbosity"]):  # each cycle prints its own line
-                    self._run(repo, options)
-            finally:
-                if not options["keep"]:
-                    repo.delete_tables()
-                _repository.cache_clear()
-                cache.clear()
+            self._run(repo, options)
 
     # --- seeding --------------------------------------------------------------------------
 

@@ -35,9 +35,13 @@ from django.test import Client, override_settings
 from prices.domain import MINUTE
 from prices.exchanges import market_of
 from prices.management.commands import bench_api
-from prices.management.commands._cli import prices_logs_quiet, require_at_least, require_migrated
+from prices.management.commands._cli import (
+    benchmark_tables,
+    prices_logs_quiet,
+    require_at_least,
+    require_migrated,
+)
 from prices.management.commands.bench_api import WRITES, CallCounter, _five_digits, _p, cycle_target_ms
-from prices.repository import RepositoryError, _repository, get_tick_repository
 from prices.services import ticks_ingest
 from prices.signals import prices_receivers_only
 from prices.sources import source_class
@@ -187,22 +191,11 @@ class Command(BaseCommand):
                 EXCHANGE_PAIRS={},
                 PRICES_PAIRS=[],
             ),
+            benchmark_tables(keep=options["keep"]) as repo,
+            prices_logs_quiet(options["verbosity"]),
+            prices_receivers_only(),
         ):
-            _repository.cache_clear()
-            cache.clear()
-            repo = get_tick_repository()
-            try:
-                repo.ensure_tables()
-            except RepositoryError as exc:
-                raise CommandError(f"cannot create benchmark tables: {exc}") from exc
-            try:
-                with prices_logs_quiet(options["verbosity"]), prices_receivers_only():
-                    self._run(repo, stub, seeder, options)
-            finally:
-                if not options["keep"]:
-                    repo.delete_tables()
-                _repository.cache_clear()
-                cache.clear()
+            self._run(repo, stub, seeder, options)
 
     def _run(self, repo, stub, seeder, options) -> None:
         counter = CallCounter(repo.client)
