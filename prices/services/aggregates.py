@@ -147,38 +147,75 @@ def live_windows(
     `rollup` is the hour of the newest minute (end_ms − 1 min), as folded. A window ending
     at minute k + 1 of that hour is: the tail from offset k + 1 of an earlier hour (the
     previous one for 1 h; 24 hours back for 24 h, plus the 23-hour block in between), then
-    the current hour's rollup. Tails and the block are read (a few BatchGetItem calls); one
-    that is missing is computed and stored here (`tail_ensure`, `block_ensure`: the cycle
-    that closes an hour does that work, never a request), or, with `store_missing` False,
-    makes the answer None and nothing is written. Raises RepositoryError.
+    the current hour's rollup. Tails and the block are read (`live_parts`); one that is
+    missing is computed and stored here (`tail_ensure`, `block_ensure`: the cycle that
+    closes an hour does that work, never a request), or, with `store_missing` False, makes
+    the answer None and nothing is written. Raises RepositoryError.
     """
-    hour_ms = rollup.hour_ms
+    parts = live_parts(
+        exchange=exchange, hour_ms=rollup.hour_ms, end_ms=end_ms, repo=repo, store_missing=store_missing
+    )
+    return None if parts is None else live_windows_of(parts, rollup=rollup, end_ms=end_ms)
+
+
+LiveParts = dict[int, list[Mapping[str, Segment]]]  # window (minutes) → its parts before the current hour
+
+
+def live_parts(
+    *, exchange: str, hour_ms: int, end_ms: int, repo: TickRepository, store_missing: bool = True
+) -> LiveParts | None:
+    """The stored tails and block that the live windows ending at `end_ms` start with.
+
+    `hour_ms` is the hour of the newest minute. The reads are independent and run at once
+    (at most three: two tails and a block). With `store_missing` False a missing one makes
+    the answer None; otherwise it is computed and stored (see `live_windows`).
+    """
     offset = (end_ms - hour_ms) // MINUTE_MS  # the first minute of the window in its start hour
-    windows = []
+    jobs: dict[tuple[str, int], object] = {}
     for window in LIVE_WINDOWS:
         start_hour = hour_ms - (window // 60) * HOUR_MS
-        parts: list[Mapping[str, Segment]] = []
         if offset < 60:
-            if store_missing:
-                tail = tail_ensure(repo=repo, exchange=exchange, hour_ms=start_hour, offset=offset)
-            else:
-                tail = repo.get_tail(exchange=exchange, hour_ms=start_hour, offset=offset)
-                if tail is None:
-                    return None
-            parts.append(tail)
+            jobs[("tail", start_hour)] = None
         if window > 60:
+            jobs[("block", hour_ms)] = None
+
+    def read(job: tuple[str, int]) -> Mapping[str, Segment] | None:
+        kind, at_ms = job
+        if kind == "tail":
             if store_missing:
-                block = block_ensure(repo=repo, exchange=exchange, end_ms=hour_ms)
-            else:
-                block = repo.get_block(exchange=exchange, end_ms=hour_ms)
-                if block is None:
-                    return None
-            parts.append(block.segments)
-        parts.append(rollup.segments)
-        pairs = {pair for part in parts for pair in part}
-        of_parts = WindowStats.of_parts
-        stats = {pair: of_parts([part.get(pair) for part in parts], expected=window) for pair in pairs}
-        windows.append(LiveWindow(exchange=exchange, window_minutes=window, end_ms=end_ms, stats=stats))
+                return tail_ensure(repo=repo, exchange=exchange, hour_ms=at_ms, offset=offset)
+            return repo.get_tail(exchange=exchange, hour_ms=at_ms, offset=offset)
+        block = (
+            block_ensure(repo=repo, exchange=exchange, end_ms=at_ms)
+            if store_missing
+            else repo.get_block(exchange=exchange, end_ms=at_ms)
+        )
+        return None if block is None else block.segments
+
+    with ThreadPoolExecutor(max_workers=max(1, len(jobs))) as pool:
+        found = dict(zip(jobs, pool.map(read, jobs), strict=True))
+    if any(part is None for part in found.values()):
+        return None
+    parts: LiveParts = {}
+    for window in LIVE_WINDOWS:
+        start_hour = hour_ms - (window // 60) * HOUR_MS
+        parts[window] = [found[("tail", start_hour)]] if offset < 60 else []
+        if window > 60:
+            parts[window].append(found[("block", hour_ms)])
+    return parts
+
+
+def live_windows_of(parts: LiveParts, *, rollup: HourRollup, end_ms: int) -> list[LiveWindow]:
+    """The live windows ending at `end_ms` from their earlier parts (`live_parts`) and the hour's `rollup`."""
+    windows = []
+    of_parts = WindowStats.of_parts
+    for window in LIVE_WINDOWS:
+        window_parts = [*parts[window], rollup.segments]
+        pairs = {pair for part in window_parts for pair in part}
+        stats = {pair: of_parts([part.get(pair) for part in window_parts], expected=window) for pair in pairs}
+        windows.append(
+            LiveWindow(exchange=rollup.exchange, window_minutes=window, end_ms=end_ms, stats=stats)
+        )
     return windows
 
 

@@ -8,8 +8,9 @@ of a pending minute and its restore of orphaned ticks, and `rollups_rebuild` —
 
 0. nothing yet: a poll's ticks are first flagged by the cross-exchange guard (`suspects_flag`,
    reads only; a suspect price is stored all the same, flagged);
-1. the minute snapshot claim (polls only: `pending`, with the prices), or nothing;
-2. the ticks (`put_many`: parallel batches, unprocessed items retried);
+1. the minute snapshot claim (polls only: its head item, `pending`), or nothing;
+2. the ticks (parallel batches, unprocessed items retried); a claim's other snapshot
+   items, with its prices, go in the same batches (`claim_snapshot(ticks=...)`);
 3. the snapshot prices (`complete_snapshot` for a claim, else `merge_snapshot`);
 4. the latest-price registry (`update_polled` for the poll, `update_latest` for the others);
 5. the hour rollups of the touched hours: the poll folds its one minute in and publishes the
@@ -24,10 +25,11 @@ Whatever step a writer dies at, the aggregates show the minute as missing (no pr
 pending one, or a rollup counting fewer prices than its snapshots) and gap repair, which
 reads only the aggregates, finds it. See docs/data-model.md.
 
-The order is one of writes only. A poll that claimed its minute reads what steps 4–5 need
-(its registry, the hour's rollup, the live windows' tails and block) and computes the fold
-and the window statistics while its ticks are being written (steps 2–3): none of that
-depends on them, and the endpoint works on the ticks meanwhile. Nothing is written until
+The order is one of writes only. A poll reads what steps 4–5 need (its registry, the
+hour's rollup, the live windows' tails and block, all at once) and computes the fold and
+the window statistics while it claims its minute and writes its ticks (steps 1–3): none
+of that depends on them, and the endpoint works on the ticks meanwhile; a lost claim
+discards them. Nothing is written until
 its turn; a fold that needs the hour rebuilt from its snapshots, or a tail or block that
 is missing, waits for its turn too. The poll then writes steps 4 and 5 at once (registry,
 fold, live windows): each derives from the completed snapshot alone, so any subset of them
@@ -50,9 +52,10 @@ from prices.repository import LatestPrice, PolledRead, RepositoryError, TickRepo
 from prices.rollups import HourRollup, LiveWindow, MinuteSnapshot
 from prices.services.aggregates import (
     hour_candles_refresh,
+    live_parts,
     live_prepare,
     live_publish,
-    live_windows,
+    live_windows_of,
     rollup_fold,
     rollup_folded,
     rollups_refresh,
@@ -197,14 +200,30 @@ class PollAggregates(NamedTuple):
 def _poll_aggregates(
     repo: TickRepository, exchange: str, minute_ms: int, prices: Mapping[str, Decimal]
 ) -> PollAggregates:
-    """Read and compute (never write) the registry merge, rollup fold and live windows of a polled minute."""
-    registry = repo.read_polled(exchange=exchange)
-    folded = rollup_folded(exchange=exchange, minute_ms=minute_ms, prices=prices, repo=repo)
-    if folded is None:
-        return PollAggregates(registry=registry)
+    """Read and compute (never write) the registry merge, rollup fold and live windows of a polled minute.
+
+    The registry, the hour's rollup and the live windows' tails and block are read at once:
+    none depends on another.
+    """
     end_ms = minute_ms + MINUTE_MS
-    windows = live_windows(exchange=exchange, rollup=folded, end_ms=end_ms, repo=repo, store_missing=False)
-    return PollAggregates(folded, windows, registry)
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        registry = pool.submit(repo.read_polled, exchange=exchange)
+        folded = pool.submit(rollup_folded, exchange=exchange, minute_ms=minute_ms, prices=prices, repo=repo)
+        parts = pool.submit(
+            live_parts,
+            exchange=exchange,
+            hour_ms=hour_floor_ms(minute_ms),
+            end_ms=end_ms,
+            repo=repo,
+            store_missing=False,
+        )
+    rollup = folded.result()
+    if rollup is None:
+        return PollAggregates(registry=registry.result())
+    windows = (
+        None if parts.result() is None else live_windows_of(parts.result(), rollup=rollup, end_ms=end_ms)
+    )
+    return PollAggregates(rollup, windows, registry.result())
 
 
 def _poll_aggregates_write(
@@ -266,21 +285,27 @@ def _poll_minute(
 ) -> tuple[list[Tick], Future[PollAggregates] | None]:
     """Claim the minute's snapshot and write the ticks this run owns; return them (maybe none).
 
-    The snapshot is claimed pending and completed once the ticks are written: a worker that
-    dies in between leaves a pending snapshot, which hour rollups leave out and gap repair
-    completes from the snapshot's prices (prices.services.gaps). After a claim, the minute's
-    aggregates are prepared (`_poll_aggregates`) on a thread meanwhile, and returned done.
+    The snapshot is claimed pending (its head item first: the first writer wins; the
+    winner writes its other shards with the ticks) and completed once the ticks are
+    written: a worker that dies in between leaves a pending snapshot, which hour rollups
+    leave out and gap repair completes from the snapshot's prices (prices.services.gaps),
+    or ticks whose prices no snapshot shard holds, which gap repair merges back. The
+    minute's aggregates are prepared (`_poll_aggregates`, reads only) on a thread meanwhile,
+    and returned done.
     """
     minute_ms = ticks[0].minute_ms
     exchange = ticks[0].exchange
     if any(t.minute_ms != minute_ms for t in ticks):
         raise ValueError("a poll stores one minute")
     prices = {t.pair: t.last_price for t in ticks}
-    if repo.claim_snapshot(MinuteSnapshot(exchange, minute_ms, prices, TickSource.TICKER, pending=True)):
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            prepared = pool.submit(_poll_aggregates, repo, exchange, minute_ms, prices)
-            repo.put_many(ticks)
+    snapshot = MinuteSnapshot(exchange, minute_ms, prices, TickSource.TICKER, pending=True)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        # Reads only: a lost claim discards them (and whatever error they met).
+        prepared = pool.submit(_poll_aggregates, repo, exchange, minute_ms, prices)
+        claimed = repo.claim_snapshot(snapshot, ticks=ticks)
+        if claimed:
             repo.complete_snapshot(exchange=exchange, minute_ms=minute_ms)
+    if claimed:
         return list(ticks), prepared
     existing = repo.get_snapshot(exchange=exchange, minute_ms=minute_ms)
     if existing is None or existing.source == TickSource.TICKER:
