@@ -81,11 +81,10 @@ class TickRepository(Protocol):
         """The pair's oldest stored tick, or None."""
         ...
 
-    def claim_snapshot(self, snapshot: MinuteSnapshot, *, ticks: Sequence[Tick] = ()) -> bool:
+    def claim_snapshot(self, snapshot: MinuteSnapshot) -> bool:
         """Create the minute's snapshot if none exists; False (and no change) if one does.
 
-        A snapshot claimed with `pending=True` stays pending until `complete_snapshot`. The
-        winner of the claim also stores `ticks` (as `put_many`, after the claim is decided).
+        A snapshot claimed with `pending=True` stays pending until `complete_snapshot`.
         """
         ...
 

@@ -627,13 +627,15 @@ class DynamoTickRepository:
             items[shard] = item
         return items
 
-    def claim_snapshot(self, snapshot: MinuteSnapshot, *, ticks: Sequence[Tick] = ()) -> bool:
+    def claim_snapshot(self, snapshot: MinuteSnapshot) -> bool:
         """Conditional PutItem of the head shard (attribute_not_exists): the first writer wins.
 
-        The winner then writes the other shards and `ticks` in the same parallel
-        BatchWriteItem calls (a request may name both tables). Each shard's prices go into
-        one String attribute `prices` ("BTCUSD=7240.1;AAVE:USD=0.00007181"): one string per
-        item costs far less to store, send and parse than one Number attribute per pair.
+        The other shards follow in BatchWriteItem calls, before the caller writes the ticks:
+        a poll that dies while writing its ticks then leaves all its prices in a pending
+        snapshot, which gap repair completes without asking the exchange. Each shard's
+        prices go into one String attribute `prices` ("BTCUSD=7240.1;AAVE:USD=0.00007181"):
+        one string per item costs far less to store, send and parse than one Number
+        attribute per pair.
         """
         items = self._snapshot_items(snapshot)
         with self._errors("claim_snapshot"):
@@ -648,9 +650,7 @@ class DynamoTickRepository:
                 if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
                     return False
                 raise
-            requests = [(self.aggregates_table, {"PutRequest": {"Item": item}}) for item in items.values()]
-            requests += [(self.ticks_table, request) for request in self._tick_requests(ticks)]
-            self._batch_write_all(_chunked(requests))
+            self._put_items(list(items.values()))
         return True
 
     def complete_snapshot(self, *, exchange: str, minute_ms: int) -> None:

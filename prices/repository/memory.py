@@ -126,8 +126,8 @@ class InMemoryTickRepository:
         """Memory never expires anything by itself."""
         return False
 
-    def claim_snapshot(self, snapshot: MinuteSnapshot, *, ticks: Sequence[Tick] = ()) -> bool:
-        """Create the minute's snapshot unless it exists; the winner stores `ticks` too."""
+    def claim_snapshot(self, snapshot: MinuteSnapshot) -> bool:
+        """Create the minute's snapshot unless it exists."""
         with self._lock:
             minutes = self.snapshots.setdefault(snapshot.exchange, {})
             if snapshot.minute_ms in minutes:
@@ -136,9 +136,7 @@ class InMemoryTickRepository:
             self.snapshot_sources[(snapshot.exchange, snapshot.minute_ms)] = snapshot.source
             if snapshot.pending:
                 self.pending.add((snapshot.exchange, snapshot.minute_ms))
-        if ticks:
-            self.put_many(ticks)
-        return True
+            return True
 
     def complete_snapshot(self, *, exchange: str, minute_ms: int) -> None:
         """Clear the minute's pending mark."""

@@ -8,9 +8,8 @@ of a pending minute and its restore of orphaned ticks, and `rollups_rebuild` —
 
 0. nothing yet: a poll's ticks are first flagged by the cross-exchange guard (`suspects_flag`,
    reads only; a suspect price is stored all the same, flagged);
-1. the minute snapshot claim (polls only: its head item, `pending`), or nothing;
-2. the ticks (parallel batches, unprocessed items retried); a claim's other snapshot
-   items, with its prices, go in the same batches (`claim_snapshot(ticks=...)`);
+1. the minute snapshot claim (polls only: `pending`, with the prices), or nothing;
+2. the ticks (`put_many`: parallel batches, unprocessed items retried);
 3. the snapshot prices (`complete_snapshot` for a claim, else `merge_snapshot`);
 4. the latest-price registry (`update_polled` for the poll, `update_latest` for the others);
 5. the hour rollups of the touched hours: the poll folds its one minute in and publishes the
@@ -285,13 +284,10 @@ def _poll_minute(
 ) -> tuple[list[Tick], Future[PollAggregates] | None]:
     """Claim the minute's snapshot and write the ticks this run owns; return them (maybe none).
 
-    The snapshot is claimed pending (its head item first: the first writer wins; the
-    winner writes its other shards with the ticks) and completed once the ticks are
-    written: a worker that dies in between leaves a pending snapshot, which hour rollups
-    leave out and gap repair completes from the snapshot's prices (prices.services.gaps),
-    or ticks whose prices no snapshot shard holds, which gap repair merges back. The
-    minute's aggregates are prepared (`_poll_aggregates`, reads only) on a thread meanwhile,
-    and returned done.
+    The snapshot is claimed pending and completed once the ticks are written: a worker that
+    dies in between leaves a pending snapshot, which hour rollups leave out and gap repair
+    completes from the snapshot's prices (prices.services.gaps). The minute's aggregates
+    are prepared (`_poll_aggregates`, reads only) on a thread meanwhile, and returned done.
     """
     minute_ms = ticks[0].minute_ms
     exchange = ticks[0].exchange
@@ -302,8 +298,9 @@ def _poll_minute(
     with ThreadPoolExecutor(max_workers=1) as pool:
         # Reads only: a lost claim discards them (and whatever error they met).
         prepared = pool.submit(_poll_aggregates, repo, exchange, minute_ms, prices)
-        claimed = repo.claim_snapshot(snapshot, ticks=ticks)
+        claimed = repo.claim_snapshot(snapshot)
         if claimed:
+            repo.put_many(ticks)
             repo.complete_snapshot(exchange=exchange, minute_ms=minute_ms)
     if claimed:
         return list(ticks), prepared

@@ -635,6 +635,36 @@ def test_put_many_sends_one_batch_write_per_25_ticks(dynamo_repo, count):
     assert all(len(c["RequestItems"][dynamo_repo.ticks_table]) <= 25 for c in calls)
 
 
+def test_tick_items_of_the_earlier_layout_read_as_they_are(dynamo_repo):
+    """Items written before `fields`: one Number attribute per value, `source` and `observed_at` apart."""
+    observed = T0 + MINUTE + timedelta(seconds=2)
+    expected = tick(
+        last_price="7240.04860029",
+        bid=Decimal("0.00007181"),
+        volume_24h=Decimal("1000"),
+        observed_at=observed,
+    )
+    item = {
+        "series": {"S": f"{EXCHANGE}#BTCUSD"},
+        "minute": {"N": str(T0_MS)},
+        "source": {"S": "ticker"},
+        "observed_at": {"N": str(to_ms(observed))},
+        "last_price": {"N": "7240.04860029"},
+        "bid": {"N": "7.181E-5"},
+        "volume_24h": {"N": "1E+3"},
+    }
+    dynamo_repo.client.put_item(TableName=dynamo_repo.ticks_table, Item=item)
+    dynamo_repo.put_many([tick(minute=T0 + MINUTE, last_price="7241")])  # a newer one, packed
+
+    read = list(dynamo_repo.between(exchange=EXCHANGE, pair="BTCUSD", start=T0, end=T0 + 2 * MINUTE))
+    rows = list(dynamo_repo.rows_between(exchange=EXCHANGE, pair="BTCUSD", start=T0, end=T0 + 2 * MINUTE))
+
+    assert read[0] == expected and read[0].observed_at == observed
+    assert [r.last_price for r in read] == [Decimal("7240.04860029"), Decimal("7241")]
+    assert rows == [TickRow.of(t) for t in read]
+    assert dynamo_repo.ticks_at(exchange=EXCHANGE, minutes={"BTCUSD": T0_MS})["BTCUSD"] == expected
+
+
 def test_every_read_is_strongly_consistent(dynamo_repo):
     dynamo_repo.put_many([tick()])
     queries, gets = count_calls(dynamo_repo, "Query"), count_calls(dynamo_repo, "BatchGetItem")
