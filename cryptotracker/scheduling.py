@@ -58,6 +58,7 @@ def schedules_ensure(*, now: datetime | None = None) -> list[tuple[str, bool]]:
     """Create or update one Schedule row per declared spec; returns (name, created) pairs.
 
     Every schedule is then realigned (schedules_realign): runs start at the start of a minute.
+    Schedules no longer declared are removed by `schedules_prune`.
     """
     now = now or datetime.now(UTC)
     results = []
@@ -75,6 +76,24 @@ def schedules_ensure(*, now: datetime | None = None) -> list[tuple[str, bool]]:
         results.append((schedule.name, created))
     schedules_realign(now=now)
     return results
+
+
+def schedules_prune() -> list[str]:
+    """Delete the schedules of declared task functions whose name is no longer declared; returns names.
+
+    An exchange removed from PRICES_EXCHANGES leaves `prices.tasks.fetch_prices:<exchange>`
+    (and its gap repair and reconciliation) behind, which would fail every run. Only
+    schedules of functions some app still declares are touched: one an operator added for
+    any other function stays.
+    """
+    declared = declared_schedules()
+    names = {spec.name for spec in declared}
+    stale = Schedule.objects.filter(func__in={spec.func for spec in declared}).exclude(name__in=names)
+    removed = sorted(stale.values_list("name", flat=True))
+    stale.delete()
+    for name in removed:
+        logger.info("schedule %s removed: no longer declared (see its app's schedules.py)", name)
+    return removed
 
 
 def schedules_realign(*, now: datetime | None = None) -> list[str]:

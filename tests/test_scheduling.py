@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from io import StringIO
 
 import pytest
+from django.core.management import call_command
 from django_q.models import Schedule
 from django_q.signals import post_spawn
 
@@ -61,3 +63,23 @@ def test_a_cluster_starting_a_worker_realigns_the_schedules():
     (run,) = runs
     assert (run.second, run.microsecond) == (0, 0)
     assert run > datetime.now(UTC) - timedelta(seconds=1)
+
+
+def test_ensure_schedules_removes_the_schedules_of_an_exchange_no_longer_configured(settings):
+    settings.PRICES_EXCHANGES = ["bitfinex", "kraken"]
+    schedules_ensure(now=NOW)
+    Schedule.objects.create(name="an operator's own", func="prices.tasks.not_declared", minutes=5)
+    assert Schedule.objects.filter(name=f"{POLL}:kraken").exists()
+    settings.PRICES_EXCHANGES = ["bitfinex"]
+    out = StringIO()
+
+    call_command("ensure_schedules", stdout=out)
+
+    names = set(Schedule.objects.values_list("name", flat=True))
+    assert not any(name.endswith(":kraken") for name in names)
+    assert {POLL, "prices.tasks.repair_gaps", "an operator's own"} <= names
+    removed = [line for line in out.getvalue().splitlines() if line.startswith("removed")]
+    assert removed == [
+        f"removed (no longer declared): prices.tasks.{func}:kraken"
+        for func in ("fetch_prices", "reconcile_pairs", "repair_gaps")
+    ]
