@@ -137,8 +137,13 @@ def running_cluster(repo, smtp_port: int, log_path, **env_extra: str) -> Iterato
             cluster.wait()
 
 
-def replay(repo, rules, *, first: datetime = FIRST, last: datetime = LAST, timeout_s: float = 60) -> None:
-    """Ingest first..last one minute at a time, never more than MAX_LEAD minutes ahead of evaluation."""
+def replay(repo, rules, *, first: datetime = FIRST, last: datetime = LAST, timeout_s: float = 180) -> None:
+    """Ingest first..last one minute at a time, never more than MAX_LEAD minutes ahead of evaluation.
+
+    `timeout_s` is generous: it is a wait, ended as soon as evaluation catches up, and the
+    cluster's first evaluation waits for its workers to start, which on a loaded 2-core CI
+    machine once took over 60 s.
+    """
     source = ReplaySource()
     minute = first
     while minute <= last:

@@ -93,7 +93,7 @@ def test_a_zscore_rule_alerts_in_the_spike_and_a_quiet_channel_gets_one_digest(s
     log = tmp_path / "qcluster.log"
     try:
         with running_cluster(repo, smtp.port, log):
-            replay(repo, [rule], first=START, last=LAST, timeout_s=120)  # the cluster starts first
+            replay(repo, [rule], first=START, last=LAST)  # the cluster starts first
             notified = lambda: AlertEvent.objects.filter(notify=True).count()  # noqa: E731
             try:
                 wait_until(
