@@ -1,13 +1,26 @@
 """Root URLs: admin, accounts, alerts pages, the API, its schema and docs, health, metrics, dashboards."""
 
 from django.contrib import admin
+from django.templatetags.static import static
 from django.urls import include, path, re_path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from cryptotracker.api_errors import api_path_not_found
 from cryptotracker.api_root import EndpointListApi
 
+
+class FaviconRedirect(RedirectView):
+    """/favicon.ico → the static icon the pages link (clients that ask for it without reading a page)."""
+
+    permanent = True
+
+    def get_redirect_url(self, *args, **kwargs) -> str:
+        return static("dashboards/favicon.svg")  # at request time: the manifest exists by then
+
+
 urlpatterns = [
+    path("favicon.ico", FaviconRedirect.as_view()),
     path("admin/", admin.site.urls),
     path("accounts/", include("cryptotracker.accounts.urls")),
     path("alerts/", include("alerts.web.urls")),

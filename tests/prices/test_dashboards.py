@@ -711,3 +711,11 @@ def test_the_watchlist_refuses_untracked_pairs_and_anonymous_visitors(market, cl
 def test_changes_are_rounded_to_the_pairs_precision():
     assert dashboard_tags.signed_price(Decimal("-31.74860029"), Decimal("7208.3")) == "\u221231.7"
     assert dashboard_tags.signed_price(Decimal("0.00000007"), Decimal("0.00002259")) == "+0.00000007"
+
+
+def test_favicon_ico_redirects_to_the_icon_the_pages_link(client):
+    response = client.get("/favicon.ico")
+
+    assert response.status_code == 301
+    assert response["Location"].endswith("dashboards/favicon.svg")
+    assert finders.find("dashboards/favicon.svg")
