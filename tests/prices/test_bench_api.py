@@ -2,6 +2,7 @@
 
 import logging
 import os
+import re
 import socket
 from io import StringIO
 from unittest import mock
@@ -63,6 +64,7 @@ def test_bench_api_seeds_measures_and_prints_every_figure_and_target(dynalite_se
         "Live rank uncached: p50",
         "best minute of the hour",
         "DynamoDB writes issued during reads: 0",
+        "Machine reference (a fixed 200,000-step Python loop, before each cycle): p50",
         "Targets (issue 11):",
         "[ok] failed cycles = 0: 0",
         "[ok] largest item written ≤ 100 KB",
@@ -71,6 +73,10 @@ def test_bench_api_seeds_measures_and_prints_every_figure_and_target(dynalite_se
     ):
         assert line in text, line
     assert "Seeded 450 minute prices and 450 ticks" in text
+    # The live rank reads one BatchGetItem of the same items at every minute of the hour.
+    reads = r"the live rank's reads at each minute of the run: calls 1, items \d+, "
+    reads += r"bytes [\d,]+–[\d,]+ \(1\.\d\d×\) — the same calls and items at every minute"
+    assert re.search(reads, text)
     # 5 pairs × 90 minutes is not the issue's setting: the ratios are printed, not judged.
     assert "MISSED] live rank ≥ 1,000×" not in text and "ok] live rank ≥ 1,000×" not in text
     assert text.count("(target set for 300 pairs × 1,440 minutes)") == 2

@@ -147,6 +147,19 @@ def rank_checks(
     return checks
 
 
+def machine_reference_ms() -> float:
+    """The time of a fixed pure-Python loop: how fast this machine is right now, for context.
+
+    Shared and virtual machines change speed by the second; timed next to each cycle, the
+    loop shows how much of a run's spread is the machine's (its work never changes).
+    """
+    started = time.perf_counter()
+    total = 0
+    for i in range(200_000):
+        total += i
+    return (time.perf_counter() - started) * 1000
+
+
 class CallCounter:
     """DynamoDB calls by operation, items read and written, largest item written (botocore hooks).
 
@@ -470,6 +483,7 @@ class Command(BaseCommand):
             for i in range(options["cycles"]):
                 minute = end + i * MINUTE
                 poll = minute + MINUTE + timedelta(seconds=2)
+                reference = machine_reference_ms()
                 counter.reset()
                 endpoint_cpu = process_cpu_ms(endpoint)
                 started, cpu = time.perf_counter(), time.process_time()
@@ -493,6 +507,7 @@ class Command(BaseCommand):
                         "read": counter.items,
                         "written": counter.written,
                         "largest": counter.largest,
+                        "reference": reference,
                     }
                 )
                 times = []
@@ -504,6 +519,8 @@ class Command(BaseCommand):
                     times.append((time.perf_counter() - started) * 1000)
                     reads_wrote += counter.writes
                 cycles[-1]["rank_writes"] = reads_wrote
+                # What the rank read at this minute: the same at every minute of the hour by design.
+                cycles[-1]["rank_reads"] = (sum(counter.calls.values()), counter.items, counter.received)
                 offset = (to_ms(minute) % HOUR_MS) // MINUTE_MS
                 # Every minute's rank does the same reads; the fastest of the repetitions is the
                 # figure least disturbed by other work on a shared machine.
@@ -533,6 +550,28 @@ class Command(BaseCommand):
         received = statistics.median(c["received"] for c in cycles)
         lines.append(f"  bytes per cycle (p50): sent to DynamoDB {sent:,.0f}, received {received:,.0f}")
         return lines
+
+    @staticmethod
+    def _rank_reads_line(cycles: list[dict]) -> str:
+        """The calls, items and bytes of the live rank's reads, and whether every minute read the same."""
+        reads = [c["rank_reads"] for c in cycles]
+        calls, items = {r[0] for r in reads}, {r[1] for r in reads}
+        sizes = [r[2] for r in reads]
+        same = len(calls) == len(items) == 1
+        return (
+            f"calls {'/'.join(map(str, sorted(calls)))}, items {'/'.join(map(str, sorted(items)))}, "
+            f"bytes {min(sizes):,}–{max(sizes):,} ({max(sizes) / min(sizes):.2f}×)"
+            + (" — the same calls and items at every minute" if same else "")
+        )
+
+    @staticmethod
+    def _reference_line(cycles: list[dict]) -> str:
+        refs = [c["reference"] for c in cycles]
+        return (
+            f"Machine reference (a fixed 200,000-step Python loop, before each cycle): p50 "
+            f"{statistics.median(refs):.1f} ms, min {min(refs):.1f}, max {max(refs):.1f} "
+            f"(max/min {max(refs) / min(refs):.2f}×: the machine's own spread during the run)"
+        )
 
     def _report(self, results: dict) -> None:
         pairs, cycles = results["pairs"], results["cycles"]
@@ -571,8 +610,10 @@ class Command(BaseCommand):
             f"Live rank uncached: p50 {live:.1f} ms at the newest minute; best minute of the hour "
             f":{best_offset:02d} {best:.1f} ms, worst :{worst_offset:02d} {worst:.1f} ms "
             f"(worst/best {worst / best:.2f}×)",
+            f"  the live rank's reads at each minute of the run: {self._rank_reads_line(cycles)}",
             f"Naive rank: {naive:,.0f} ms{scaled}; naive/live {naive / live:,.0f}× (newest minute), "
             f"{naive / worst:,.0f}× (worst minute)",
+            self._reference_line(cycles),
             f"DynamoDB writes issued during reads: {read_writes}",
         ]
         self.stdout.write("\n" + "\n".join(lines))
