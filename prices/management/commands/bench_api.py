@@ -236,14 +236,16 @@ class Command(BaseCommand):
     help = "Benchmark ingestion (65 simulated minutes), the live rank, naive rank and history on N pairs."
 
     def add_arguments(self, parser):
-        parser.add_argument("--pairs", type=int, default=300)
+        parser.add_argument(
+            "--pairs", type=int, default=300, help="Pairs served by the stub and seeded (default 300)."
+        )
         parser.add_argument("--minutes", type=int, default=1440, help="Minutes of seeded aggregates.")
         parser.add_argument("--cycles", type=int, default=65, help="Consecutive minutes of ingestion.")
         parser.add_argument(
             "--tick-pairs",
             type=int,
             default=300,
-            help="Pairs whose seeded minutes also get ticks (naive rank).",
+            help="Pairs whose seeded minutes also get ticks, for the naive rank (scaled to --pairs).",
         )
         parser.add_argument("--repeat", type=int, default=15, help="Repetitions of each cheap measurement.")
         parser.add_argument("--rank-repeat", type=int, default=5, help="Live rank repetitions per cycle.")
