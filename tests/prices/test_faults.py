@@ -31,6 +31,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.django_db, pytest.mark.timeou
 
 T0 = datetime(2019, 12, 31, 12, 0, tzinfo=UTC)
 PAIRS = ["BTCUSD", "ETHUSD"]
+READ_TIMEOUT_S = 2.0
 
 
 def m(i: int) -> datetime:
@@ -38,7 +39,11 @@ def m(i: int) -> datetime:
 
 
 class Exchange:
-    """The stub, its simulated clock and a Bitfinex source on them (no retries, 0.5 s timeout)."""
+    """The stub, its simulated clock and a Bitfinex source on them (no retries, 2 s timeouts).
+
+    2 s, not less: a loaded 2-core CI machine once took over 0.5 s to answer a loopback
+    candle request, failing gap repair's backfill in a test about DynamoDB.
+    """
 
     def __init__(self) -> None:
         self.clock = SimulatedClock(T0)
@@ -47,7 +52,7 @@ class Exchange:
         self.stub = BitfinexStubServer(tickers=self._body)
         self.source = BitfinexSource(
             base_url=self.stub.url,
-            timeout_s=(0.5, 0.5),
+            timeout_s=(READ_TIMEOUT_S, READ_TIMEOUT_S),
             retries=0,
             pairs=PAIRS,
             candle_min_interval_s=0,
@@ -117,7 +122,7 @@ def test_exchange_faults_store_nothing_are_logged_and_counted_and_the_next_cycle
     summaries = []
     for i, (_, fault, _) in enumerate(FAULTS, start=1):
         if fault is None:
-            exchange.stub.fail_next(200, exchange.tickers.body(), delay_s=1.0)
+            exchange.stub.fail_next(200, exchange.tickers.body(), delay_s=2 * READ_TIMEOUT_S)
         else:
             exchange.stub.fail_next(*fault)
         summaries.append(exchange.poll(repo, i))
