@@ -148,17 +148,6 @@ def _body_from_context(params: dict[str, Any], context: dict[str, Any], **_: Any
         params["body"] = body
 
 
-def _chunked(requests: Sequence[tuple[str, dict[str, Any]]]) -> list[dict[str, list[dict[str, Any]]]]:
-    """(table, write request)s → BatchWriteItem RequestItems of at most BATCH_WRITE_MAX requests each."""
-    chunks = []
-    for offset in range(0, len(requests), BATCH_WRITE_MAX):
-        chunk: dict[str, list[dict[str, Any]]] = {}
-        for table, request in requests[offset : offset + BATCH_WRITE_MAX]:
-            chunk.setdefault(table, []).append(request)
-        chunks.append(chunk)
-    return chunks
-
-
 class DynamoTickRepository:
     """TickRepository on DynamoDB (AWS, or any endpoint speaking its protocol, e.g. dynalite)."""
 
@@ -334,31 +323,29 @@ class DynamoTickRepository:
         Each chunk's unprocessed items are retried with jittered backoff (see _batch_write);
         the first chunk that still fails raises RepositoryError once the others have finished.
         """
-        requests = self._tick_requests(ticks)
-        with self._errors("put_many"):
-            self._batch_write_all(_chunked([(self.ticks_table, r) for r in requests]))
-        return len(requests)
-
-    def _tick_requests(self, ticks: Sequence[Tick]) -> list[dict[str, Any]]:
         unique = {(t.exchange, t.pair, t.minute_ms): t for t in ticks}  # a batch may not repeat a key
         days = self.retention_days
-        return [{"PutRequest": {"Item": tick_to_item(t, retention_days=days)}} for t in unique.values()]
+        requests = [{"PutRequest": {"Item": tick_to_item(t, retention_days=days)}} for t in unique.values()]
+        chunks = [
+            requests[offset : offset + BATCH_WRITE_MAX] for offset in range(0, len(requests), BATCH_WRITE_MAX)
+        ]
+        with self._errors("put_many"):
+            self._batch_write_all(chunks)
+        return len(requests)
 
-    def _batch_write_all(self, chunks: list[dict[str, list[dict[str, Any]]]]) -> None:
-        """Write BatchWriteItem chunks ({table: requests}) in parallel on a small bounded pool.
-
-        boto3 clients are thread-safe.
-        """
+    def _batch_write_all(self, chunks: list[list[dict[str, Any]]], *, table: str | None = None) -> None:
+        """Write BatchWriteItem chunks in parallel on a small bounded pool (boto3 clients are thread-safe)."""
         if len(chunks) <= 1:
             for chunk in chunks:
-                self._batch_write(chunk)
+                self._batch_write(chunk, table=table)
             return
         with ThreadPoolExecutor(max_workers=min(WRITE_WORKERS, len(chunks))) as pool:
-            futures = [pool.submit(self._batch_write, chunk) for chunk in chunks]
+            futures = [pool.submit(self._batch_write, chunk, table=table) for chunk in chunks]
         for future in futures:
             future.result()  # re-raises the first failure
 
-    def _batch_write(self, pending: dict[str, list[dict[str, Any]]]) -> None:
+    def _batch_write(self, chunk: list[dict[str, Any]], *, table: str | None = None) -> None:
+        pending = {table or self.ticks_table: chunk}
         for attempt in range(UNPROCESSED_RETRIES + 1):
             response = self.client.batch_write_item(RequestItems=pending)
             pending = response.get("UnprocessedItems") or {}
@@ -488,10 +475,10 @@ class DynamoTickRepository:
             if "LastEvaluatedKey" not in response:
                 break
             kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
-        requests = [(self.ticks_table, {"DeleteRequest": {"Key": key}}) for key in keys]
+        requests = [{"DeleteRequest": {"Key": key}} for key in keys]
         with self._errors("expire_ticks"):
-            for chunk in _chunked(requests):
-                self._batch_write(chunk)
+            for offset in range(0, len(requests), BATCH_WRITE_MAX):
+                self._batch_write(requests[offset : offset + BATCH_WRITE_MAX])
         return len(requests)
 
     # --- shards and batches ---------------------------------------------------------------
@@ -545,12 +532,14 @@ class DynamoTickRepository:
 
     def _put_items(self, items: list[dict[str, Any]]) -> None:
         """Unconditional puts into the aggregates table: parallel BatchWriteItem chunks of 25."""
-        table = self.aggregates_table
-        self._batch_write_all(_chunked([(table, {"PutRequest": {"Item": item}}) for item in items]))
+        requests = [{"PutRequest": {"Item": item}} for item in items]
+        chunks = [requests[o : o + BATCH_WRITE_MAX] for o in range(0, len(requests), BATCH_WRITE_MAX)]
+        self._batch_write_all(chunks, table=self.aggregates_table)
 
     def _delete_keys(self, keys: list[dict[str, Any]]) -> None:
-        table = self.aggregates_table
-        self._batch_write_all(_chunked([(table, {"DeleteRequest": {"Key": key}}) for key in keys]))
+        requests = [{"DeleteRequest": {"Key": key}} for key in keys]
+        chunks = [requests[o : o + BATCH_WRITE_MAX] for o in range(0, len(requests), BATCH_WRITE_MAX)]
+        self._batch_write_all(chunks, table=self.aggregates_table)
 
     def _query_shards(
         self,
