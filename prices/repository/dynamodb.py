@@ -25,7 +25,6 @@ import random
 import re
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -34,6 +33,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from prices.concurrency import parallel_map
 from prices.domain import HOUR_MS, MINUTE_MS, Tick, TickRow, decimal_str, to_ms
 from prices.ohlc import HourCandle
 from prices.repository.base import LatestPrice, PolledRead, RepositoryError
@@ -335,14 +335,7 @@ class DynamoTickRepository:
 
     def _batch_write_all(self, chunks: list[list[dict[str, Any]]], *, table: str | None = None) -> None:
         """Write BatchWriteItem chunks in parallel on a small bounded pool (boto3 clients are thread-safe)."""
-        if len(chunks) <= 1:
-            for chunk in chunks:
-                self._batch_write(chunk, table=table)
-            return
-        with ThreadPoolExecutor(max_workers=min(WRITE_WORKERS, len(chunks))) as pool:
-            futures = [pool.submit(self._batch_write, chunk, table=table) for chunk in chunks]
-        for future in futures:
-            future.result()  # re-raises the first failure
+        parallel_map(lambda chunk: self._batch_write(chunk, table=table), chunks, workers=WRITE_WORKERS)
 
     def _batch_write(self, chunk: list[dict[str, Any]], *, table: str | None = None) -> None:
         pending = {table or self.ticks_table: chunk}
@@ -483,16 +476,9 @@ class DynamoTickRepository:
 
     # --- shards and batches ---------------------------------------------------------------
 
-    def _pool(self) -> ThreadPoolExecutor:
-        """A small bounded pool for the independent calls of one operation (shards, chunks)."""
-        return ThreadPoolExecutor(max_workers=WRITE_WORKERS)
-
     def _parallel(self, function: Any, jobs: Sequence[Any]) -> list[Any]:
         """`function(job)` for every job, WRITE_WORKERS at a time; the first error is re-raised."""
-        if len(jobs) <= 1:
-            return [function(job) for job in jobs]
-        with self._pool() as pool:
-            return list(pool.map(function, jobs))
+        return parallel_map(function, jobs, workers=WRITE_WORKERS)
 
     def _shards_for(self, pairs: Iterable[str] | None, *, head: bool = False) -> dict[int, list[str] | None]:
         """Shard → the wanted pairs in it (None = all); every shard when `pairs` is None."""

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from decimal import Decimal
 
+from prices.concurrency import parallel_map
 from prices.domain import HOUR_MS, MINUTE_MS, Tick, from_ms, hour_floor_ms
 from prices.ohlc import has_candle_fields, hour_candles_of
 from prices.repository import TickRepository, get_tick_repository
@@ -192,8 +192,7 @@ def live_parts(
         )
         return None if block is None else block.segments
 
-    with ThreadPoolExecutor(max_workers=max(1, len(jobs))) as pool:
-        found = dict(zip(jobs, pool.map(read, jobs), strict=True))
+    found = dict(zip(jobs, parallel_map(read, jobs, workers=len(jobs)), strict=True))
     if any(part is None for part in found.values()):
         return None
     parts: LiveParts = {}
@@ -243,8 +242,7 @@ def live_publish(
         replace(live, idle=None if tracked is None else tracked.difference(live.stats)) for live in windows
     ]
     # The windows' items are independent: written at once, the first failure re-raised.
-    with ThreadPoolExecutor(max_workers=max(1, len(published))) as pool:
-        list(pool.map(repo.put_live, published))
+    parallel_map(repo.put_live, published, workers=len(published))
     return published
 
 

@@ -40,12 +40,12 @@ from __future__ import annotations
 import logging
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
 from typing import NamedTuple
 
+from prices.concurrency import Background, concurrently, parallel_map
 from prices.domain import HOUR_MS, MINUTE_MS, Tick, TickSource, from_ms, hour_floor_ms
 from prices.repository import LatestPrice, PolledRead, RepositoryError, TickRepository
 from prices.rollups import HourRollup, LiveWindow, MinuteSnapshot
@@ -205,24 +205,17 @@ def _poll_aggregates(
     none depends on another.
     """
     end_ms = minute_ms + MINUTE_MS
-    with ThreadPoolExecutor(max_workers=3) as pool:
-        registry = pool.submit(repo.read_polled, exchange=exchange)
-        folded = pool.submit(rollup_folded, exchange=exchange, minute_ms=minute_ms, prices=prices, repo=repo)
-        parts = pool.submit(
-            live_parts,
-            exchange=exchange,
-            hour_ms=hour_floor_ms(minute_ms),
-            end_ms=end_ms,
-            repo=repo,
-            store_missing=False,
-        )
-    rollup = folded.result()
-    if rollup is None:
-        return PollAggregates(registry=registry.result())
-    windows = (
-        None if parts.result() is None else live_windows_of(parts.result(), rollup=rollup, end_ms=end_ms)
+    registry, rollup, parts = concurrently(
+        lambda: repo.read_polled(exchange=exchange),
+        lambda: rollup_folded(exchange=exchange, minute_ms=minute_ms, prices=prices, repo=repo),
+        lambda: live_parts(
+            exchange=exchange, hour_ms=hour_floor_ms(minute_ms), end_ms=end_ms, repo=repo, store_missing=False
+        ),
     )
-    return PollAggregates(rollup, windows, registry.result())
+    if rollup is None:
+        return PollAggregates(registry=registry)
+    windows = None if parts is None else live_windows_of(parts, rollup=rollup, end_ms=end_ms)
+    return PollAggregates(rollup, windows, registry)
 
 
 def _poll_aggregates_write(
@@ -230,7 +223,7 @@ def _poll_aggregates_write(
     exchange: str,
     stored: Sequence[Tick],
     registry: Mapping[str, LatestPrice],
-    prepared: Future[PollAggregates] | None,
+    prepared: Background | None,
 ) -> None:
     """Steps 4–5 of a polled minute: its registry entries, hour fold and live windows.
 
@@ -248,22 +241,14 @@ def _poll_aggregates_write(
     end_ms = minute_ms + MINUTE_MS
     if aggregates.folded is not None and aggregates.windows is not None and aggregates.registry is not None:
         tracked = set(aggregates.registry.tracked) | set(registry)
-        with ThreadPoolExecutor(max_workers=3) as pool:
-            writes = [
-                pool.submit(repo.update_polled, exchange=exchange, prices=registry, read=aggregates.registry),
-                pool.submit(repo.put_rollup, aggregates.folded, replace=True),
-                pool.submit(
-                    live_publish,
-                    exchange=exchange,
-                    rollup=aggregates.folded,
-                    end_ms=end_ms,
-                    repo=repo,
-                    tracked=tracked,
-                    windows=aggregates.windows,
-                ),
-            ]
-        for write in writes:
-            write.result()  # re-raises the first failure, once all three have finished
+        folded, windows = aggregates.folded, aggregates.windows
+        concurrently(  # re-raises the first failure, once all three have finished
+            lambda: repo.update_polled(exchange=exchange, prices=registry, read=aggregates.registry),
+            lambda: repo.put_rollup(folded, replace=True),
+            lambda: live_publish(
+                exchange=exchange, rollup=folded, end_ms=end_ms, repo=repo, tracked=tracked, windows=windows
+            ),
+        )
     else:
         tracked = repo.update_polled(exchange=exchange, prices=registry, read=aggregates.registry)
         rollup = rollup_fold(
@@ -281,7 +266,7 @@ def _poll_aggregates_write(
 
 def _poll_minute(
     repo: TickRepository, ticks: Sequence[Tick], result: MinutesStored
-) -> tuple[list[Tick], Future[PollAggregates] | None]:
+) -> tuple[list[Tick], Background | None]:
     """Claim the minute's snapshot and write the ticks this run owns; return them (maybe none).
 
     The snapshot is claimed pending and completed once the ticks are written: a worker that
@@ -295,15 +280,19 @@ def _poll_minute(
         raise ValueError("a poll stores one minute")
     prices = {t.pair: t.last_price for t in ticks}
     snapshot = MinuteSnapshot(exchange, minute_ms, prices, TickSource.TICKER, pending=True)
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        # Reads only: a lost claim discards them (and whatever error they met).
-        prepared = pool.submit(_poll_aggregates, repo, exchange, minute_ms, prices)
+    # Reads only: a lost claim discards them (and whatever error they met).
+    prepared = Background(lambda: _poll_aggregates(repo, exchange, minute_ms, prices))
+    try:
         claimed = repo.claim_snapshot(snapshot)
         if claimed:
             repo.put_many(ticks)
             repo.complete_snapshot(exchange=exchange, minute_ms=minute_ms)
+    except BaseException:
+        prepared.wait()  # no call of this poll outlives it
+        raise
     if claimed:
         return list(ticks), prepared
+    prepared.wait()
     existing = repo.get_snapshot(exchange=exchange, minute_ms=minute_ms)
     if existing is None or existing.source == TickSource.TICKER:
         result.status = "duplicate"
@@ -364,8 +353,7 @@ def snapshots_merge(repo: TickRepository, ticks: Iterable[Tick]) -> list[MinuteS
         sources[(tick.exchange, tick.minute_ms)] = tick.source
     snapshots = [MinuteSnapshot(ex, ms, prices, sources[(ex, ms)]) for (ex, ms), prices in by_minute.items()]
     # One UpdateItem per minute; a few threads hide the round trips (boto3 clients are thread-safe).
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        list(pool.map(repo.merge_snapshot, snapshots))
+    parallel_map(repo.merge_snapshot, snapshots, workers=8)
     return snapshots
 
 
