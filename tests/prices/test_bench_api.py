@@ -40,6 +40,7 @@ def test_bench_api_seeds_measures_and_prints_every_figure_and_target(dynalite_se
             "bench_api",
             *("--pairs", "5", "--minutes", "90", "--cycles", "65", "--tick-pairs", "5"),
             *("--repeat", "2", "--rank-repeat", "1", "--naive-repeat", "1", "--history-days", "2"),
+            *("--replay-rounds", "2"),
             stdout=out,
         )
         spy_connected_after = any(key[0] == "tests.spy" for key, *_ in ticks_stored.receivers)
@@ -77,6 +78,12 @@ def test_bench_api_seeds_measures_and_prints_every_figure_and_target(dynalite_se
     reads = r"the live rank's reads at each minute of the run: calls 1, items \d+, "
     reads += r"bytes [\d,]+–[\d,]+ \(1\.\d\d×\) — the same calls and items at every minute"
     assert re.search(reads, text)
+    # Replayed: each minute's published window put back reads exactly what its cycle left.
+    assert "Live rank replayed: 2 rounds over 60 minutes of the hour" in text
+    replayed = r"replayed, minutes interleaved \(each minute's published window put back; judged\): "
+    replayed += r"best minute of the hour :\d\d [\d.]+ ms, worst :\d\d [\d.]+ ms \(worst/best [\d.]+×\); "
+    replayed += r"bytes read differ from the cycle's by at most 0$"
+    assert re.search(replayed, text, re.MULTILINE)
     # 5 pairs × 90 minutes is not the setting: the ratios are printed, not judged.
     assert "MISSED] live rank ≥ 1,000×" not in text and "ok] live rank ≥ 1,000×" not in text
     assert text.count("(target set for 300 pairs × 1,440 minutes)") == 2
