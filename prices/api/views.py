@@ -111,6 +111,22 @@ WINDOW_PARAM = OpenApiParameter(
 EXCHANGE_PARAM = OpenApiParameter("exchange", str, description=EXCHANGE_HELP)
 
 
+def _paged(request: Request, page: int, pages: int, count: int, results: list) -> dict[str, Any]:
+    """The page envelope of the paginated lists: count, next and previous links, results.
+
+    Raises BadParameterError (HTTP 400) for a page past the last; links keep the query.
+    """
+    if page > pages:
+        raise BadParameterError("page", f"page {page} does not exist; pages are 1 to {pages}")
+    url = request.build_absolute_uri()
+    return {
+        "count": count,
+        "next": replace_query_param(url, "page", page + 1) if page < pages else None,
+        "previous": replace_query_param(url, "page", page - 1) if page > 1 else None,
+        "results": results,
+    }
+
+
 class PairListApi(PriceApiView):
     """GET /api/v1/pairs/: tracked pairs with last price, 24 h change and 24 h standard deviation."""
 
@@ -168,15 +184,9 @@ class PairListApi(PriceApiView):
                 maximum=PAIRS_PAGE_MAX,
             ),
         )
-        if page.page > page.pages:
-            raise BadParameterError("page", f"page {page.page} does not exist; pages are 1 to {page.pages}")
-        url = request.build_absolute_uri()
-        return {
-            "count": page.count,
-            "next": replace_query_param(url, "page", page.page + 1) if page.page < page.pages else None,
-            "previous": replace_query_param(url, "page", page.page - 1) if page.page > 1 else None,
-            "results": PairSerializer(page.results, many=True).data,
-        }
+        return _paged(
+            request, page.page, page.pages, page.count, PairSerializer(page.results, many=True).data
+        )
 
 
 class PairDetailApi(PriceApiView):
@@ -530,18 +540,9 @@ class MarketListApi(PriceApiView):
         )
         markets = selectors_markets.markets_shared(indexes=selectors_markets.market_indexes())
         pages = max(1, -(-len(markets) // page_size))
-        if page > pages:
-            raise BadParameterError("page", f"page {page} does not exist; pages are 1 to {pages}")
-        url = request.build_absolute_uri()
         offset = (page - 1) * page_size
-        return Response(
-            {
-                "count": len(markets),
-                "next": replace_query_param(url, "page", page + 1) if page < pages else None,
-                "previous": replace_query_param(url, "page", page - 1) if page > 1 else None,
-                "results": MarketSerializer(markets[offset : offset + page_size], many=True).data,
-            }
-        )
+        results = MarketSerializer(markets[offset : offset + page_size], many=True).data
+        return Response(_paged(request, page, pages, len(markets), results))
 
 
 class MarketDetailApi(PriceApiView):
