@@ -81,7 +81,7 @@ def test_bench_api_seeds_measures_and_prints_every_figure_and_target(dynalite_se
     # Replayed: each minute's published window put back reads exactly what its cycle left.
     assert "Live rank replayed: 2 rounds over 60 minutes of the hour" in text
     replayed = r"replayed 2 rounds, minutes interleaved \(each minute's published window put back; "
-    replayed += r"median per minute; judged\): "
+    replayed += r"median per minute; what the targets use\): "
     replayed += r"best minute of the hour :\d\d [\d.]+ ms, worst :\d\d [\d.]+ ms \(worst/best [\d.]+×\); "
     replayed += r"bytes read differ from the cycle's by at most 0$"
     assert re.search(replayed, text, re.MULTILINE)

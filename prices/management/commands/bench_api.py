@@ -678,7 +678,7 @@ class Command(BaseCommand):
         if replayed is not None:
             rank_lines.append(
                 f"  replayed {replayed['rounds']} rounds, minutes interleaved (each minute's published "
-                "window put back; median per minute; judged): "
+                "window put back; median per minute; what the targets use): "
                 + _best_worst_text(judged)
                 + f"; bytes read differ from the cycle's by at most {replayed['bytes_differ']:,}"
             )
