@@ -148,6 +148,11 @@ def _body_from_context(params: dict[str, Any], context: dict[str, Any], **_: Any
         params["body"] = body
 
 
+def _chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
+    """`items` in consecutive slices of at most `size` (a batch call's limit)."""
+    return [items[offset : offset + size] for offset in range(0, len(items), size)]
+
+
 class DynamoTickRepository:
     """TickRepository on DynamoDB (AWS, or any endpoint speaking its protocol, e.g. dynalite)."""
 
@@ -326,15 +331,13 @@ class DynamoTickRepository:
         unique = {(t.exchange, t.pair, t.minute_ms): t for t in ticks}  # a batch may not repeat a key
         days = self.retention_days
         requests = [{"PutRequest": {"Item": tick_to_item(t, retention_days=days)}} for t in unique.values()]
-        chunks = [
-            requests[offset : offset + BATCH_WRITE_MAX] for offset in range(0, len(requests), BATCH_WRITE_MAX)
-        ]
         with self._errors("put_many"):
-            self._batch_write_all(chunks)
+            self._batch_write_all(requests)
         return len(requests)
 
-    def _batch_write_all(self, chunks: list[list[dict[str, Any]]], *, table: str | None = None) -> None:
-        """Write BatchWriteItem chunks in parallel on a small bounded pool (boto3 clients are thread-safe)."""
+    def _batch_write_all(self, requests: list[dict[str, Any]], *, table: str | None = None) -> None:
+        """Write requests in BatchWriteItem chunks of 25, WRITE_WORKERS at a time (boto3 is thread-safe)."""
+        chunks = _chunks(requests, BATCH_WRITE_MAX)
         parallel_map(lambda chunk: self._batch_write(chunk, table=table), chunks, workers=WRITE_WORKERS)
 
     def _batch_write(self, chunk: list[dict[str, Any]], *, table: str | None = None) -> None:
@@ -417,10 +420,8 @@ class DynamoTickRepository:
         """BatchGetItem of (series, minute) keys, 100 per call; unprocessed keys retried with backoff."""
         keys = [{"series": {"S": f"{exchange}#{pair}"}, "minute": number(ms)} for pair, ms in minutes.items()]
         found: dict[str, Tick] = {}
-        for offset in range(0, len(keys), BATCH_GET_MAX):
-            pending = {
-                self.ticks_table: {"Keys": keys[offset : offset + BATCH_GET_MAX], "ConsistentRead": True}
-            }
+        for chunk in _chunks(keys, BATCH_GET_MAX):
+            pending = {self.ticks_table: {"Keys": chunk, "ConsistentRead": True}}
             for attempt in range(UNPROCESSED_RETRIES + 1):
                 with self._errors("ticks_at"):
                     response = self.client.batch_get_item(RequestItems=pending)
@@ -470,8 +471,8 @@ class DynamoTickRepository:
             kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
         requests = [{"DeleteRequest": {"Key": key}} for key in keys]
         with self._errors("expire_ticks"):
-            for offset in range(0, len(requests), BATCH_WRITE_MAX):
-                self._batch_write(requests[offset : offset + BATCH_WRITE_MAX])
+            for chunk in _chunks(requests, BATCH_WRITE_MAX):
+                self._batch_write(chunk)
         return len(requests)
 
     # --- shards and batches ---------------------------------------------------------------
@@ -511,21 +512,16 @@ class DynamoTickRepository:
                     time.sleep(min(2.0, 0.05 * 2**attempt) * random.uniform(0.5, 1.0))
             raise RepositoryError(f"DynamoDB left keys unprocessed after {UNPROCESSED_RETRIES} retries")
 
-        chunks = [keys[offset : offset + BATCH_GET_MAX] for offset in range(0, len(keys), BATCH_GET_MAX)]
-        for found in self._parallel(get, chunks):
+        for found in self._parallel(get, _chunks(keys, BATCH_GET_MAX)):
             items.extend(found)
         return items
 
     def _put_items(self, items: list[dict[str, Any]]) -> None:
         """Unconditional puts into the aggregates table: parallel BatchWriteItem chunks of 25."""
-        requests = [{"PutRequest": {"Item": item}} for item in items]
-        chunks = [requests[o : o + BATCH_WRITE_MAX] for o in range(0, len(requests), BATCH_WRITE_MAX)]
-        self._batch_write_all(chunks, table=self.aggregates_table)
+        self._batch_write_all([{"PutRequest": {"Item": item}} for item in items], table=self.aggregates_table)
 
     def _delete_keys(self, keys: list[dict[str, Any]]) -> None:
-        requests = [{"DeleteRequest": {"Key": key}} for key in keys]
-        chunks = [requests[o : o + BATCH_WRITE_MAX] for o in range(0, len(requests), BATCH_WRITE_MAX)]
-        self._batch_write_all(chunks, table=self.aggregates_table)
+        self._batch_write_all([{"DeleteRequest": {"Key": key}} for key in keys], table=self.aggregates_table)
 
     def _query_shards(
         self,
@@ -868,7 +864,7 @@ class DynamoTickRepository:
         jobs = []  # one job per item; its chunks go one after another (updates of one item serialise)
         for hour_ms, pairs in sorted(by_hour.items()):
             for shard, names in by_shard(pairs, self.shards).items():
-                chunks = [names[o : o + UPDATE_CHUNK] for o in range(0, len(names), UPDATE_CHUNK)]
+                chunks = _chunks(names, UPDATE_CHUNK)
                 jobs.append((hour_ms, shard, [{p: pairs[p] for p in chunk} for chunk in chunks]))
 
         def add(job: tuple[int, int, list[dict[str, set[int]]]]) -> None:
